@@ -1,0 +1,245 @@
+//! Running external programs: argv vectors only, always with a deadline.
+//!
+//! Settings come from the web UI and are untrusted, so nothing is ever passed through a
+//! shell. Output is captured into an unlinked temporary file rather than a pipe: IPFire's
+//! `network start red` leaves pppd or dhcpcd running with our stdout inherited, and a pipe
+//! would then never reach end-of-file.
+
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, IoContext, Result};
+
+/// How much of a program's output is kept for logs and errors.
+const OUTPUT_TAIL: usize = 4096;
+
+/// A program to run: argv, extra environment, and how long it may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// Program and arguments; `argv[0]` is a path or a name looked up in `PATH`.
+    pub argv: Vec<OsString>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// Deadline; the program is killed when it is reached.
+    pub timeout: Duration,
+}
+
+impl CommandSpec {
+    /// A command with no extra environment.
+    pub fn new<I, S>(argv: I, timeout: Duration) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        CommandSpec {
+            argv: argv.into_iter().map(Into::into).collect(),
+            env: Vec::new(),
+            timeout,
+        }
+    }
+
+    /// Adds an environment variable.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// `argv` for logs.
+    pub fn display(&self) -> String {
+        self.argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// `argv[0]` for error messages.
+    pub fn argv0(&self) -> String {
+        self.argv
+            .first()
+            .map(|a| a.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// What a finished (or killed) program left.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CmdOutcome {
+    /// Exit code; `None` when killed by a signal or by the deadline.
+    pub code: Option<i32>,
+    /// Whether the deadline killed it.
+    pub timed_out: bool,
+    /// The last few KiB of stdout and stderr, interleaved.
+    pub output: String,
+}
+
+impl CmdOutcome {
+    /// Exit code 0 within the deadline.
+    pub fn success(&self) -> bool {
+        self.code == Some(0) && !self.timed_out
+    }
+}
+
+/// The seam through which every external program runs.
+pub trait Runner {
+    /// Runs `cmd` to completion or its deadline. `Err` only when it could not be started.
+    fn run(&self, cmd: &CommandSpec) -> Result<CmdOutcome>;
+}
+
+/// The real runner, on top of duct.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DuctRunner;
+
+fn unlinked_tempfile() -> Result<File> {
+    let path: PathBuf = std::env::temp_dir().join(format!(
+        "connectd-out.{}.{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .at(&path)?;
+    std::fs::remove_file(&path).at(&path)?;
+    Ok(f)
+}
+
+fn tail(mut f: File) -> String {
+    let len = f.seek(SeekFrom::End(0)).unwrap_or(0);
+    let start = len.saturating_sub(OUTPUT_TAIL as u64);
+    let mut buf = Vec::new();
+    if f.seek(SeekFrom::Start(start)).is_ok() {
+        let _ = f.read_to_end(&mut buf);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+impl Runner for DuctRunner {
+    fn run(&self, cmd: &CommandSpec) -> Result<CmdOutcome> {
+        let (prog, args) = cmd
+            .argv
+            .split_first()
+            .ok_or_else(|| Error::usage("argv", "empty command"))?;
+        let out = unlinked_tempfile()?;
+        let out_clone = out.try_clone().at("output file")?;
+        let mut expr = duct::cmd(prog, args)
+            .stdin_null()
+            .stderr_to_stdout()
+            .stdout_file(out_clone)
+            .unchecked();
+        for (k, v) in &cmd.env {
+            expr = expr.env(k, v);
+        }
+        let handle = expr.start().map_err(|e| Error::Command {
+            argv0: cmd.argv0(),
+            msg: format!("cannot start: {e}"),
+        })?;
+        let deadline = Instant::now() + cmd.timeout;
+        loop {
+            match handle.try_wait() {
+                Ok(Some(o)) => {
+                    return Ok(CmdOutcome {
+                        code: o.status.code(),
+                        timed_out: false,
+                        output: tail(out),
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(Error::Command {
+                        argv0: cmd.argv0(),
+                        msg: format!("wait failed: {e}"),
+                    });
+                }
+            }
+            if Instant::now() >= deadline {
+                let _ = handle.kill();
+                log::warn!(
+                    "{} killed after its deadline of {:?}",
+                    cmd.argv0(),
+                    cmd.timeout
+                );
+                return Ok(CmdOutcome {
+                    code: None,
+                    timed_out: true,
+                    output: tail(out),
+                });
+            }
+            #[allow(clippy::disallowed_methods)]
+            // a child's exit has no fd to poll; 10 ms is cheap
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captures_exit_code_and_output() {
+        let o = DuctRunner
+            .run(&CommandSpec::new(
+                ["sh", "-c", "echo hi; echo err >&2; exit 3"],
+                Duration::from_secs(5),
+            ))
+            .unwrap();
+        assert_eq!(o.code, Some(3));
+        assert!(o.output.contains("hi") && o.output.contains("err"));
+        assert!(!o.success());
+    }
+
+    #[test]
+    fn kills_at_the_deadline() {
+        let t = Instant::now();
+        let o = DuctRunner
+            .run(&CommandSpec::new(
+                ["sleep", "30"],
+                Duration::from_millis(200),
+            ))
+            .unwrap();
+        assert!(o.timed_out && o.code.is_none());
+        assert!(t.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn background_children_holding_stdout_do_not_block() {
+        // Like `network start red` leaving pppd behind with our stdout.
+        let t = Instant::now();
+        let o = DuctRunner
+            .run(&CommandSpec::new(
+                ["sh", "-c", "sleep 3 & echo started"],
+                Duration::from_secs(10),
+            ))
+            .unwrap();
+        assert!(o.success(), "{o:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "waited for the background child"
+        );
+    }
+
+    #[test]
+    fn environment_is_passed_and_missing_program_is_an_error() {
+        let o = DuctRunner
+            .run(
+                &CommandSpec::new(["sh", "-c", "echo $EVENT"], Duration::from_secs(5))
+                    .env("EVENT", "up"),
+            )
+            .unwrap();
+        assert_eq!(o.output.trim(), "up");
+        let e = DuctRunner
+            .run(&CommandSpec::new(
+                ["/nonexistent/prog"],
+                Duration::from_secs(1),
+            ))
+            .unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/prog"));
+    }
+}

@@ -1,0 +1,1 @@
+//! The pure failover state machine. Placeholder: the supervisor issue fills this in.

@@ -1,0 +1,3 @@
+//! The supervisor: the pure decision core and the loop that executes it (DESIGN.md 4).
+
+pub mod core;

@@ -1,0 +1,1 @@
+//! Integration tests: health_netns (filled in by its issue).

@@ -1,0 +1,9 @@
+//! All integration tests, linked into one binary (as ripgrep does).
+#![allow(clippy::disallowed_methods)] // tests build fixture trees with plain writes
+
+mod util;
+
+mod health_netns;
+mod lab;
+mod profiles;
+mod supervisor;

@@ -1,0 +1,1 @@
+//! Integration tests: lab (filled in by its issue).

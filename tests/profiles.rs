@@ -1,0 +1,1 @@
+//! Integration tests: profiles (filled in by its issue).

@@ -1,0 +1,1 @@
+//! Integration tests: supervisor (filled in by its issue).
