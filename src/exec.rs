@@ -25,6 +25,10 @@ pub struct CommandSpec {
     pub env: Vec<(String, String)>,
     /// Deadline; the program is killed when it is reached.
     pub timeout: Duration,
+    /// Run it in a process group of its own and kill the whole group at the deadline
+    /// (hooks, pre-tests: nothing they started may outlive them). Off for IPFire's network
+    /// script, whose daemons must keep running.
+    pub own_group: bool,
 }
 
 impl CommandSpec {
@@ -38,7 +42,14 @@ impl CommandSpec {
             argv: argv.into_iter().map(Into::into).collect(),
             env: Vec::new(),
             timeout,
+            own_group: false,
         }
+    }
+
+    /// Runs it in its own process group, killed as a whole at the deadline.
+    pub fn in_own_group(mut self) -> Self {
+        self.own_group = true;
+        self
     }
 
     /// Adds an environment variable.
@@ -136,6 +147,13 @@ impl Runner for DuctRunner {
         for (k, v) in &cmd.env {
             expr = expr.env(k, v);
         }
+        if cmd.own_group {
+            expr = expr.before_spawn(|c| {
+                use std::os::unix::process::CommandExt;
+                c.process_group(0);
+                Ok(())
+            });
+        }
         let handle = expr.start().map_err(|e| Error::Command {
             argv0: cmd.argv0(),
             msg: format!("cannot start: {e}"),
@@ -159,6 +177,16 @@ impl Runner for DuctRunner {
                 }
             }
             if Instant::now() >= deadline {
+                if cmd.own_group {
+                    for pid in handle.pids() {
+                        if let Ok(pid) = i32::try_from(pid) {
+                            let _ = nix::sys::signal::killpg(
+                                nix::unistd::Pid::from_raw(pid),
+                                nix::sys::signal::Signal::SIGKILL,
+                            );
+                        }
+                    }
+                }
                 let _ = handle.kill();
                 log::warn!(
                     "{} killed after its deadline of {:?}",
@@ -206,6 +234,36 @@ mod tests {
             .unwrap();
         assert!(o.timed_out && o.code.is_none());
         assert!(t.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn own_group_kills_grandchildren_at_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+        let o = DuctRunner
+            .run(
+                &CommandSpec::new(["sh", "-c", &script], Duration::from_millis(300)).in_own_group(),
+            )
+            .unwrap();
+        assert!(o.timed_out);
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // The grandchild is gone (or a zombie being reaped by init).
+        let mut alive = true;
+        for _ in 0..50 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat.is_empty() || stat.contains(") Z ") {
+                alive = false;
+                break;
+            }
+            #[allow(clippy::disallowed_methods)]
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive, "grandchild {pid} survived the deadline");
     }
 
     #[test]

@@ -14,16 +14,20 @@
 
 pub mod cli;
 pub mod clock;
+pub mod control;
+pub mod daemon;
 pub mod error;
 pub mod exec;
 pub mod fsutil;
 pub mod health;
+pub mod hooks;
 pub mod log;
 pub mod paths;
 pub mod policy;
 pub mod pretest;
 pub mod profile;
 pub mod readhash;
+pub mod state;
 pub mod supervisor;
 pub mod switch;
 
