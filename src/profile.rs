@@ -6,6 +6,21 @@
 //! the ethernet types DHCP and STATIC. The WUI rewrites a profile in place (truncate, then
 //! write), so an empty profile is reported as [`LoadError::Empty`]: "being written", never a
 //! configuration to act on.
+//!
+//! Beyond loading: [`list`], [`create`] (from a [`NewProfile`], checked by
+//! [`NewProfile::validate`] before any path is built or byte written), [`delete`], and
+//! [`resolve_chain`] (the failover chain, a missing profile or a loop reported by name).
+//!
+//! Passwords: IPFire's shell readhash drops a line whose value has `'`, `"`, `\`, `$`, ...,
+//! so such a password cannot live in the profile's `PASSWORD` key without being lost (or,
+//! with IPFire's `eval`, run). It is not refused either, since pppd can take it: [`create`]
+//! keeps it in [`password_file`] (`/var/ipfire/connectd/secret-NAME`, 0600) and leaves
+//! `PASSWORD` out of the profile; [`Profile::load`] reads it back from there when the profile
+//! has no `PASSWORD`; activation writes it to `ppp/secrets` quoted as pppd reads it
+//! ([`crate::switch::secrets_line`]). A password the readhash can carry (spaces and `#`
+//! included) stays in the profile, where the WUI keeps it. Every other value (USERNAME, APN,
+//! PROFILENAME, DEVICE) must pass [`crate::readhash::check_value`] and is refused, naming the
+//! key, otherwise.
 
 use std::fmt;
 use std::fs;
@@ -385,7 +400,8 @@ impl Profile {
         })
     }
 
-    /// Loads `settings-NAME` under `paths`.
+    /// Loads `settings-NAME` under `paths`. A profile without `PASSWORD` takes its password
+    /// from [`password_file`] when there is one.
     pub fn load(paths: &Paths, name: &ProfileName) -> Result<Profile, LoadError> {
         let file = paths.profile(name.as_str());
         let doc = match crate::fsutil::read_settings(&file) {
@@ -1023,6 +1039,135 @@ mod tests {
         let p = from("1", "TYPE=pppoe\nPASSWORD=hunter2\n").unwrap();
         assert!(!format!("{p:?}").contains("hunter2") || format!("{:?}", p.password) == "\"****\"");
         assert_eq!(format!("{:?}", p.password), "\"****\"");
+    }
+
+    fn new(name: &str, kind: Kind) -> NewProfile {
+        NewProfile::new(ProfileName::new(name).unwrap(), kind)
+    }
+
+    #[test]
+    fn new_profile_validation_names_the_key() {
+        let err = |n: &NewProfile| match n.validate().unwrap_err() {
+            Error::Usage { arg, .. } => arg,
+            e => panic!("{e}"),
+        };
+        assert_eq!(err(&new("cable", Kind::Dhcp)), "DEVICE");
+        assert!(
+            new("3", Kind::Dhcp).validate().is_ok(),
+            "WUI slots keep RED_DEV"
+        );
+        let mut n = new("dsl", Kind::Pppoe);
+        n.device = Some("red1".into());
+        n.username = Some("a$b".into());
+        assert_eq!(err(&n), "USERNAME");
+        n.username = Some("user@isp".into());
+        n.password = Secret("pass\\word \"q\" 's'".into());
+        assert!(n.validate().is_ok(), "pppd takes it");
+        n.password = Secret("a\nb".into());
+        assert_eq!(err(&n), "PASSWORD");
+        n.password = Secret("x".repeat(256));
+        assert_eq!(err(&n), "PASSWORD");
+        n.password = Secret::default();
+        n.apn = Some("internet".into());
+        assert_eq!(err(&n), "APN");
+        let mut s = new("fibre", Kind::Static);
+        s.device = Some("red2".into());
+        s.ip = Some(Ipv4Addr::new(203, 0, 113, 10));
+        s.netmask = Some(Ipv4Addr::new(255, 255, 255, 0));
+        assert_eq!(err(&s), "GATEWAY");
+        s.gateway = Some(Ipv4Addr::new(203, 0, 113, 255));
+        assert_eq!(err(&s), "GATEWAY");
+        s.gateway = Some(Ipv4Addr::new(203, 0, 113, 1));
+        assert!(s.validate().is_ok());
+        s.netmask = Some(Ipv4Addr::new(255, 0, 255, 0));
+        assert_eq!(err(&s), "NETMASK");
+        let mut d = new("cable", Kind::Dhcp);
+        d.device = Some("red1".into());
+        d.ip = Some(Ipv4Addr::new(203, 0, 113, 10));
+        assert_eq!(err(&d), "IP");
+    }
+
+    #[test]
+    fn created_documents_load_back_and_the_shell_keeps_every_line() {
+        for kind in [Kind::Pppoe, Kind::Vdsl, Kind::Qmi, Kind::Dhcp, Kind::Static] {
+            let mut n = new("p-1", kind);
+            n.device = Some("red1".into());
+            n.display_name = Some("My line".into());
+            if kind.is_dial() {
+                n.username = Some("user@isp".into());
+                n.password = Secret("se cret#1".into());
+            }
+            if kind == Kind::Qmi {
+                n.apn = Some("internet".into());
+            }
+            if kind == Kind::Static {
+                n.ip = Some(Ipv4Addr::new(198, 51, 100, 2));
+                n.netmask = Some(Ipv4Addr::new(255, 255, 255, 0));
+                n.gateway = Some(Ipv4Addr::new(198, 51, 100, 1));
+            }
+            let doc = n.to_document().unwrap();
+            assert!(doc.shell_dropped().is_empty(), "{kind:?}");
+            let p = Profile::from_doc(
+                n.name.clone(),
+                Document::parse(&doc.to_text()),
+                Path::new("x"),
+            )
+            .unwrap();
+            assert_eq!(p.kind, kind);
+            assert_eq!(p.device.as_deref(), Some("red1"));
+            assert_eq!(p.display_name, "My line");
+            assert_eq!(p.backup, None, "BACKUPPROFILE names itself: no backup");
+            if kind.is_dial() {
+                assert_eq!(p.password.0, "se cret#1");
+            }
+        }
+        // A password readhash cannot carry is left out of the profile.
+        let mut n = new("dsl", Kind::Pppoe);
+        n.device = Some("red1".into());
+        n.username = Some("u".into());
+        n.password = Secret("it's".into());
+        assert!(n.to_document().unwrap().get("PASSWORD").is_none());
+    }
+
+    #[test]
+    fn the_examples_are_valid_profiles() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles.example");
+        let mut kinds = Vec::new();
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            let doc = crate::fsutil::read_settings(&path).unwrap();
+            assert!(doc.shell_dropped().is_empty(), "{}: {:?}", path.display(), doc.shell_dropped());
+            let n = path.file_name().unwrap().to_str().unwrap();
+            let name = ProfileName::new(n.strip_prefix("settings-").unwrap()).unwrap();
+            let p = Profile::from_doc(name, doc, &path).unwrap();
+            assert!(p.device.is_some(), "{n}");
+            kinds.push(p.kind.as_str());
+        }
+        kinds.sort_unstable();
+        assert_eq!(kinds, ["DHCP", "STATIC", "pppoe", "qmi", "vdsl"]);
+    }
+
+    #[test]
+    fn create_and_load_with_a_password_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("var/ipfire/ppp")).unwrap();
+        let paths = Paths::new(dir.path()).unwrap();
+        let mut n = new("dsl", Kind::Pppoe);
+        n.device = Some("red1".into());
+        n.username = Some("u".into());
+        n.password = Secret("a'b\"c\\d $x".into());
+        let path = create(&paths, &n).unwrap();
+        assert!(!std::fs::read_to_string(&path).unwrap().contains("PASSWORD"));
+        let p = Profile::load(&paths, &n.name).unwrap();
+        assert_eq!(p.password, n.password);
+        // Refused the second time, nothing changed.
+        assert_eq!(create(&paths, &n).unwrap_err().exit_code(), 2);
+        delete(&paths, &n.name).unwrap();
+        assert!(!path.exists() && !password_file(&paths, &n.name).exists());
+        assert!(matches!(
+            delete(&paths, &n.name),
+            Err(Error::NoSuchProfile(_))
+        ));
     }
 
     #[test]

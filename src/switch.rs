@@ -620,3 +620,132 @@ pub fn flush_conntrack_with(runner: &dyn Runner, program: &Path, old_addr: Ipv4A
     log::info!("dropped conntrack entries of the old RED address {old_addr}");
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests build fixtures with plain writes
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_line_is_the_wuis_when_it_can_be() {
+        assert_eq!(
+            secrets_line("0012#0001@t-online.de", "Xy7-qP2@z").unwrap(),
+            "'0012#0001@t-online.de' * 'Xy7-qP2@z'\n"
+        );
+        assert_eq!(
+            secrets_line("u", "a \"b\" #c").unwrap(),
+            "'u' * 'a \"b\" #c'\n"
+        );
+        // ' and \ cannot sit in a single-quoted pppd word: double quotes, \ and " escaped.
+        assert_eq!(
+            secrets_line("u", "it's a\\b \"c\"").unwrap(),
+            "'u' * \"it's a\\\\b \\\"c\\\"\"\n"
+        );
+        assert!(secrets_line("u", "a\nb").is_err());
+        assert!(secrets_line("u\n", "x").is_err());
+        let e = secrets_line("u", "hunter2\r").unwrap_err().to_string();
+        assert!(e.contains("PASSWORD") && !e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn steps_have_stable_names_in_order() {
+        let names: Vec<&str> = Step::ALL.iter().map(|s| s.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "intent",
+                "stopped",
+                "ethernet_written",
+                "linked",
+                "secrets_written",
+                "started"
+            ]
+        );
+        for s in Step::ALL {
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.name())
+            );
+        }
+    }
+
+    #[test]
+    fn red_values_keep_absent_keys_absent() {
+        let doc = Document::parse("GREEN_DEV=green0\nRED_TYPE=DHCP\nRED_DEV=red0\nDNS1=\n");
+        let r = RedValues::from_doc(&doc);
+        assert_eq!(r.get("RED_TYPE"), Some("DHCP"));
+        assert_eq!(r.get("DNS1"), Some(""));
+        assert_eq!(r.0.get("RED_ADDRESS"), Some(&None));
+        assert!(!r.0.contains_key("GREEN_DEV"));
+        let back: RedValues = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    fn fake_proc(dir: &Path, pid: u32, comm: &str, cmdline: &[&str], ns: Option<&str>) {
+        let p = dir.join(pid.to_string());
+        fs::create_dir_all(p.join("ns")).unwrap();
+        fs::write(p.join("comm"), format!("{comm}\n")).unwrap();
+        fs::write(p.join("cmdline"), cmdline.join("\0") + "\0").unwrap();
+        if let Some(ns) = ns {
+            std::os::unix::fs::symlink(ns, p.join("ns/net")).unwrap();
+        }
+    }
+
+    #[test]
+    fn red_daemons_are_pppd_by_comm_and_dhcpcd_on_the_red_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::create_dir_all(d.join("self/ns")).unwrap();
+        std::os::unix::fs::symlink("net:[1]", d.join("self/ns/net")).unwrap();
+        fake_proc(
+            d,
+            10,
+            "pppd",
+            &["/usr/sbin/pppd", "call", "dsl"],
+            Some("net:[1]"),
+        );
+        fake_proc(d, 11, "dhcpcd", &["dhcpcd", "-b", "red0"], None);
+        fake_proc(d, 12, "dhcpcd", &["dhcpcd", "green0"], Some("net:[1]"));
+        fake_proc(d, 13, "bash", &["bash", "-c", "pppd red0"], Some("net:[1]"));
+        fake_proc(d, 14, "pppd", &["pppd"], Some("net:[2]")); // another namespace
+        fake_proc(d, 15, "dhcpcd", &["dhcpcd: red0 [ip4]"], Some("net:[1]"));
+        assert_eq!(red_daemons(d, Some("red0")), [10, 11, 15]);
+        assert_eq!(red_daemons(d, None), [10]);
+        assert!(red_daemons(Path::new("/nonexistent/proc"), Some("red0")).is_empty());
+    }
+
+    #[test]
+    fn active_profile_is_the_one_sharing_the_inode() {
+        let dir = tempfile::tempdir().unwrap();
+        let ppp = dir.path().join("var/ipfire/ppp");
+        fs::create_dir_all(&ppp).unwrap();
+        let paths = Paths::new(dir.path()).unwrap();
+        assert_eq!(active_profile(&paths).unwrap(), None);
+        fs::write(ppp.join("settings-1"), "TYPE=pppoe\n").unwrap();
+        fs::write(ppp.join("settings-2"), "TYPE=pppoe\n").unwrap();
+        fs::write(ppp.join("settings"), "TYPE=pppoe\n").unwrap();
+        assert_eq!(active_profile(&paths).unwrap(), None, "hand-made");
+        assert_eq!(
+            save_handmade(&paths, false).unwrap().unwrap().as_str(),
+            "primary"
+        );
+        assert!(
+            !ppp.join("settings-primary").exists(),
+            "a dry run writes nothing"
+        );
+        fs::write(ppp.join("settings-primary"), "TYPE=DHCP\n").unwrap();
+        assert_eq!(
+            save_handmade(&paths, true).unwrap().unwrap().as_str(),
+            "primary-2",
+            "an existing settings-primary is never overwritten"
+        );
+        assert_eq!(
+            fs::read(ppp.join("settings-primary-2")).unwrap(),
+            b"TYPE=pppoe\n"
+        );
+        fs::remove_file(ppp.join("settings")).unwrap();
+        fs::hard_link(ppp.join("settings-2"), ppp.join("settings")).unwrap();
+        assert_eq!(active_profile(&paths).unwrap().unwrap().as_str(), "2");
+        assert_eq!(save_handmade(&paths, true).unwrap(), None);
+    }
+}
