@@ -1136,7 +1136,12 @@ mod tests {
         for e in std::fs::read_dir(&dir).unwrap() {
             let path = e.unwrap().path();
             let doc = crate::fsutil::read_settings(&path).unwrap();
-            assert!(doc.shell_dropped().is_empty(), "{}: {:?}", path.display(), doc.shell_dropped());
+            assert!(
+                doc.shell_dropped().is_empty(),
+                "{}: {:?}",
+                path.display(),
+                doc.shell_dropped()
+            );
             let n = path.file_name().unwrap().to_str().unwrap();
             let name = ProfileName::new(n.strip_prefix("settings-").unwrap()).unwrap();
             let p = Profile::from_doc(name, doc, &path).unwrap();

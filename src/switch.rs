@@ -38,6 +38,9 @@
 //! word unescaped, and `'` cannot sit in one at all). `#` and spaces are literal inside
 //! quotes.
 //!
+//! A replaced `ethernet/settings` or `secrets` keeps its owner (the WUI runs as `nobody`
+//! and rewrites `secrets` on every Save) and its mode (`secrets` always 0600).
+//!
 //! Crash injection, for the reliability tests: when the environment variable
 //! [`CRASH_ENV`] (`CONNECTD_CRASH_AT`) equals a step's [`Step::name`], the process aborts
 //! right after that step was journaled.
@@ -352,7 +355,7 @@ fn save_handmade(paths: &Paths, write: bool) -> Result<Option<ProfileName>> {
             Ok(_) => continue,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 if write {
-                    fsutil::copy_atomically(&settings, &path)?;
+                    replace_keeping_owner(&path, &data, fsutil::mode_or(&settings, 0o644))?;
                     log::warn!(
                         "{} was hand-made (a link to no profile): saved as {}",
                         settings.display(),
@@ -371,10 +374,33 @@ fn save_handmade(paths: &Paths, write: bool) -> Result<Option<ProfileName>> {
     )))
 }
 
+/// Owner of `path`, else of its directory.
+fn owner_of(path: &Path) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path)
+        .ok()
+        .or_else(|| path.parent().and_then(|d| fs::metadata(d).ok()))
+        .map(|m| (m.uid(), m.gid()))
+}
+
+/// [`fsutil::replace_atomically`], then the owner the file had (or its directory's). The
+/// WUI runs as `nobody` and writes `ppp/secrets` on every Save: a file we replaced must stay
+/// writable for it.
+fn replace_keeping_owner(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let owner = owner_of(path);
+    fsutil::replace_atomically(path, data, mode)?;
+    if let Some((uid, gid)) = owner {
+        if let Err(e) = std::os::unix::fs::chown(path, Some(uid), Some(gid)) {
+            log::debug!("{}: chown {uid}:{gid}: {e}", path.display());
+        }
+    }
+    Ok(())
+}
+
 fn write_ethernet(paths: &Paths, plan: &Plan) -> Result<()> {
     if let Some(text) = &plan.ethernet {
         let eth = paths.ethernet_settings();
-        fsutil::replace_atomically(&eth, text.as_bytes(), fsutil::mode_or(&eth, 0o644))?;
+        replace_keeping_owner(&eth, text.as_bytes(), fsutil::mode_or(&eth, 0o644))?;
         log::info!(
             "{}: RED_TYPE={} RED_DEV={}",
             eth.display(),
@@ -399,7 +425,7 @@ fn link(paths: &Paths, to: &ProfileName) -> Result<()> {
 
 fn write_secrets(paths: &Paths, plan: &Plan) -> Result<()> {
     if let Some(text) = &plan.secrets {
-        fsutil::replace_atomically(&paths.ppp_secrets(), text.as_bytes(), 0o600)?;
+        replace_keeping_owner(&paths.ppp_secrets(), text.as_bytes(), 0o600)?;
     }
     Ok(())
 }
@@ -747,5 +773,22 @@ mod tests {
         fs::hard_link(ppp.join("settings-2"), ppp.join("settings")).unwrap();
         assert_eq!(active_profile(&paths).unwrap().unwrap().as_str(), "2");
         assert_eq!(save_handmade(&paths, true).unwrap(), None);
+    }
+
+    #[test]
+    fn replaced_files_keep_their_owner() {
+        use std::os::unix::fs::MetadataExt;
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: chown needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("secrets");
+        fs::write(&f, "old").unwrap();
+        std::os::unix::fs::chown(&f, Some(65534), Some(65534)).unwrap();
+        replace_keeping_owner(&f, b"new", 0o600).unwrap();
+        let m = fs::metadata(&f).unwrap();
+        assert_eq!((m.uid(), m.gid(), m.mode() & 0o777), (65534, 65534, 0o600));
+        assert_eq!(fs::read(&f).unwrap(), b"new");
     }
 }

@@ -853,3 +853,48 @@ fn conntrack_is_flushed_for_the_old_address_only() {
         ]
     );
 }
+
+#[test]
+fn activate_refuses_while_a_supervisor_holds_the_lock() {
+    let t = TestRoot::synthetic();
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(t.path("var/run/connectd.pid"))
+        .unwrap();
+    let lock = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap();
+    let before = t.snapshot();
+    let o = t.mwp(&["activate", "2"], "");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr_line(&o).contains("connectd is running"));
+    assert_eq!(t.snapshot(), before);
+    assert!(t.network_calls().is_empty());
+    drop(lock);
+    assert!(t.mwp(&["activate", "2"], "").status.success());
+}
+
+#[test]
+fn activate_says_so_when_red_does_not_come_up() {
+    let t = TestRoot::synthetic();
+    t.write(
+        "var/ipfire/connectd/settings",
+        "BACKUPPROFILE=2\nDEVICE_2=wwan0\nFAILOVER_CONNECT_TIMEOUT=0.5\n",
+    );
+    // A network script that never brings RED up, and whose exit code lies.
+    t.write("etc/rc.d/init.d/network", "#!/bin/sh\nexit 0\n");
+    let started = Instant::now();
+    let o = t.mwp(&["activate", "2"], "");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("did not come up"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The switch itself happened: the supervisor (or the user) decides what next.
+    assert_eq!(
+        t.inode("var/ipfire/ppp/settings"),
+        t.inode("var/ipfire/ppp/settings-2")
+    );
+}
