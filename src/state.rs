@@ -48,6 +48,9 @@ pub struct Journal {
     pub started: i64,
     /// failover, failback, ...
     pub kind: String,
+    /// RED_* of `ethernet/settings` before the switch (the primary's, when leaving it).
+    #[serde(default)]
+    pub previous_red: Option<crate::switch::RedValues>,
 }
 
 /// The state file's contents.
@@ -75,7 +78,7 @@ pub struct State {
     /// Recent transitions, newest last.
     pub transitions: Vec<Transition>,
     /// The primary's RED_* values of `ethernet/settings`, restored exactly on failback.
-    pub primary_red: Option<serde_json::Value>,
+    pub primary_red: Option<crate::switch::RedValues>,
     /// The switch in progress, if any.
     pub journal: Option<Journal>,
 }
@@ -198,6 +201,7 @@ mod tests {
             step: "linked".into(),
             started: 7,
             kind: "failover".into(),
+            previous_red: None,
         });
         s.save(&paths).unwrap();
         let back = State::load(&paths).unwrap();

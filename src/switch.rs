@@ -374,6 +374,17 @@ fn save_handmade(paths: &Paths, write: bool) -> Result<Option<ProfileName>> {
     )))
 }
 
+/// A hand-made `settings` at supervisor start: saves it as `settings-primary` (see
+/// `save_handmade`) and points `settings` at the copy, so the box runs the same
+/// configuration under a profile name. Nothing changes when `settings` is already a link.
+pub fn adopt_handmade(paths: &Paths) -> Result<Option<ProfileName>> {
+    let Some(name) = save_handmade(paths, true)? else {
+        return Ok(None);
+    };
+    link(paths, &name)?;
+    Ok(Some(name))
+}
+
 /// Owner of `path`, else of its directory.
 fn owner_of(path: &Path) -> Option<(u32, u32)> {
     use std::os::unix::fs::MetadataExt;

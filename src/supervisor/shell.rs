@@ -1,0 +1,1067 @@
+//! The imperative shell: the synchronous loop that turns the world into [`Event`]s for the
+//! pure [`Core`] and executes its [`Action`]s (DESIGN.md 4).
+//!
+//! One thread, one loop: `poll()` on the signal self-pipe and the control socket, with a
+//! timeout to the earliest of the core's next deadline, the next probe round and the next
+//! passive sample. Everything that touches the outside goes through the seams in
+//! [`Seams`] (command runner, clock, prober, pre-tester, passive signal reader), so the
+//! whole loop runs in tests against a fake network script and a simulated clock.
+//!
+//! Blocking work (a switch runs IPFire's network script; a pre-test waits for a PADO) is
+//! done synchronously and is bounded by deadlines: the core's contract is that every
+//! `Activate`, `Restart` and `Pretest` is answered before any other event, and a switch
+//! in progress is never interleaved with a second one. Signals and control requests that
+//! arrive meanwhile wait in the pipe and the socket backlog.
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::clock::Clock;
+use crate::control::{self, Reply, Request};
+use crate::error::{Error, Result};
+use crate::exec::{CommandSpec, Runner};
+use crate::fsutil;
+use crate::health::{self, HealthStatus, Monitor, Passive, Prober, Target, Verdict};
+use crate::hooks::{HookCall, HookRunner};
+use crate::paths::Paths;
+use crate::policy::Policy;
+use crate::pretest::{PreTester, PretestOutcome};
+use crate::profile::{Kind, LoadError, Profile, ProfileName, Reconnection};
+use crate::state::{self, Journal, State, Transition};
+use crate::switch::{self, RedValues, SwitchOptions};
+
+use super::core::{Action, Command, Config, Core, Event, Link, SwitchKind};
+
+/// How often the passive signals (red/active, keepconnected, carrier, pppd) are sampled.
+pub const PASSIVE_INTERVAL: Duration = Duration::from_millis(200);
+/// How long an empty profile (the WUI writing it) is re-read before giving up.
+const EMPTY_PROFILE_RETRY: Duration = Duration::from_secs(3);
+
+/// The seams the loop acts through.
+pub struct Seams {
+    /// Runs IPFire's network script and tools.
+    pub runner: Box<dyn Runner>,
+    /// Time.
+    pub clock: Box<dyn Clock>,
+    /// Health probes.
+    pub prober: Box<dyn Prober>,
+    /// Pre-tests of resting profiles.
+    pub pretester: Box<dyn PreTester>,
+    /// Carrier, pppd, red/active.
+    pub passive: Passive,
+    /// Timeouts of a switch.
+    pub switch: SwitchOptions,
+}
+
+/// How the supervisor was asked to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `connectd start`: RED is being brought up by the network script (or is up).
+    Start,
+    /// `connectd reconnect` with no supervisor running: the line dropped, redial it.
+    Reconnect,
+}
+
+/// Signals, turned into flags plus a wake-up pipe the loop polls.
+struct Signals {
+    term: Arc<AtomicBool>,
+    hup: Arc<AtomicBool>,
+    usr1: Arc<AtomicBool>,
+    pipe: OwnedFd,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+        let (rd, wr) = nix::unistd::pipe().map_err(|e| Error::Failed(format!("pipe: {e}")))?;
+        for fd in [&rd, &wr] {
+            let _ = nix::fcntl::fcntl(
+                fd.as_fd(),
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+            );
+        }
+        let s = Signals {
+            term: Arc::new(AtomicBool::new(false)),
+            hup: Arc::new(AtomicBool::new(false)),
+            usr1: Arc::new(AtomicBool::new(false)),
+            pipe: rd,
+        };
+        let err = |e: std::io::Error| Error::Failed(format!("cannot install signal handlers: {e}"));
+        for (sig, flag) in [
+            (SIGTERM, &s.term),
+            (SIGINT, &s.term),
+            (SIGHUP, &s.hup),
+            (SIGUSR1, &s.usr1),
+        ] {
+            signal_hook::flag::register(sig, Arc::clone(flag)).map_err(err)?;
+            let w = wr.try_clone().map_err(err)?;
+            signal_hook::low_level::pipe::register(sig, w).map_err(err)?;
+        }
+        Ok(s)
+    }
+
+    fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while matches!(nix::unistd::read(&self.pipe, &mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+/// What the loop knows about the profiles, typed once per (re)load.
+struct Setup {
+    policy: Policy,
+    config: Config,
+    profiles: Vec<Profile>,
+}
+
+/// Health probing of the active uplink.
+struct Monitoring {
+    profile: ProfileName,
+    monitor: Monitor,
+    targets: Vec<Target>,
+    /// The last verdict class sent to the core (`Some(true)` healthy).
+    sent: Option<bool>,
+}
+
+/// The supervisor.
+pub struct Supervisor<'a> {
+    paths: &'a Paths,
+    seams: Seams,
+    core: Core,
+    setup: Setup,
+    state: State,
+    hooks: Option<HookRunner>,
+    monitoring: Option<Monitoring>,
+    last_health: Option<HealthStatus>,
+    /// Last sampled levels.
+    red_active: bool,
+    keepconnected: bool,
+    link_lost_sent: bool,
+    /// The RED address while up, to flush conntrack after a switch.
+    last_local_ip: Option<Ipv4Addr>,
+    /// The control client waiting for the core's `Reply`.
+    pending_client: Option<UnixStream>,
+    exit: Option<u8>,
+}
+
+fn load_profile_retrying(paths: &Paths, clock: &dyn Clock, name: &ProfileName) -> Result<Profile> {
+    let start = clock.now();
+    loop {
+        match Profile::load(paths, name) {
+            Ok(p) => return Ok(p),
+            Err(LoadError::Other(e)) => return Err(e),
+            Err(LoadError::Empty) if clock.now().duration_since(start) >= EMPTY_PROFILE_RETRY => {
+                return Err(Error::Parse {
+                    file: paths.profile(name.as_str()),
+                    line: None,
+                    msg: "is empty (an unused WUI slot, or the WUI is still writing it)".into(),
+                });
+            }
+            Err(LoadError::Empty) => {
+                // The WUI truncates, then writes: read again shortly.
+                #[allow(clippy::disallowed_methods)] // a short, bounded wait at start-up
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+}
+
+/// Reads the policy and the profiles and types them into the core's [`Config`].
+fn load_setup(paths: &Paths, clock: &dyn Clock, primary: &ProfileName, state: &State) -> Result<Setup> {
+    let (policy, loaded) = Policy::load(paths, Some(primary.as_str()))?;
+    if !loaded.legacy.is_empty() {
+        migrate_legacy_keys(paths, &loaded.legacy);
+    }
+    let names = profile_chain(paths, primary, &policy)?;
+    let mut profiles = Vec::new();
+    for n in &names {
+        let p = load_profile_retrying(paths, clock, n)?;
+        for w in &p.warnings {
+            log::warn!("{w}");
+        }
+        profiles.push(p);
+    }
+    let eth = fsutil::read_settings(&paths.ethernet_settings()).ok();
+    let box_dev = eth.as_ref().and_then(|d| d.get("RED_DEV")).map(String::from);
+    let primary_dev = state
+        .primary_red
+        .as_ref()
+        .and_then(|r| r.get("RED_DEV").map(String::from))
+        .or_else(|| box_dev.clone());
+    let link = |p: &Profile, box_dev: Option<&str>| Link {
+        name: p.name.clone(),
+        device: p.red_device(&policy, box_dev).unwrap_or_default().to_string(),
+        max_retries: p.max_retries,
+        holdoff: p.holdoff,
+        backup: p.backup.clone(),
+    };
+    let primary_link = link(&profiles[0], primary_dev.as_deref());
+    let chain: Vec<Link> = profiles[1..]
+        .iter()
+        .map(|p| link(p, box_dev.as_deref()))
+        .collect();
+    let reconnection = profiles[0].reconnection;
+    let config = Config::from_policy(&policy, primary_link, chain, reconnection);
+    Ok(Setup {
+        policy,
+        config,
+        profiles,
+    })
+}
+
+/// The profiles the supervisor may bring up: with failover on, the chain of DESIGN.md 3;
+/// with failover off, the primary and its own BACKUPPROFILE (IPFire's one switch).
+fn profile_chain(paths: &Paths, primary: &ProfileName, policy: &Policy) -> Result<Vec<ProfileName>> {
+    if policy.enabled {
+        return crate::profile::resolve_chain(paths, primary, policy);
+    }
+    let mut names = vec![primary.clone()];
+    if let Ok(p) = Profile::load(paths, primary) {
+        if let Some(b) = p.backup {
+            if paths.profile(b.as_str()).exists() {
+                names.push(b);
+            } else {
+                log::warn!("BACKUPPROFILE={b} of profile {primary} does not exist: no backup");
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// Copies the `FAILOVER_*`/`FAILBACK_*` keys older scripts kept in the primary profile into
+/// `connectd/settings`, once (the WUI would erase them from the profile on its next Save).
+fn migrate_legacy_keys(paths: &Paths, legacy: &[(String, String)]) {
+    let path = paths.policy();
+    let mut doc = fsutil::read_settings(&path).unwrap_or_default();
+    for (k, v) in legacy {
+        if let Err(e) = doc.set(k, v) {
+            log::warn!("cannot copy {k} into {}: {e}", path.display());
+            return;
+        }
+    }
+    let res = fsutil::ensure_dir(&paths.connectd_dir()).and_then(|()| fsutil::write_settings(&path, &doc));
+    match res {
+        Ok(()) => log::info!(
+            "copied {} from the primary profile into {}",
+            legacy.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", "),
+            path.display()
+        ),
+        Err(e) => log::warn!("cannot copy the legacy failover keys: {e}"),
+    }
+}
+
+fn read_ip(path: &std::path::Path) -> Option<Ipv4Addr> {
+    fsutil::read_word(path).and_then(|w| w.parse().ok())
+}
+
+fn read_attempts(paths: &Paths) -> Option<u32> {
+    // Never evaluated: a counter that is not a small number counts as 0.
+    fsutil::read_word(&paths.keepconnected()).map(|w| w.parse::<u32>().unwrap_or(0))
+}
+
+impl<'a> Supervisor<'a> {
+    /// Prepares the supervisor: determines the primary, loads policy and profiles (an
+    /// invalid policy is an error: the daemon refuses to start), finishes an interrupted
+    /// switch. Nothing runs yet.
+    pub fn new(paths: &'a Paths, seams: Seams) -> Result<Supervisor<'a>> {
+        let mut state = State::load_or_reset(paths);
+        if let Some(name) = switch::adopt_handmade(paths)? {
+            log::warn!("ppp/settings was hand-made: now profile {name}");
+        }
+        let active = switch::active_profile(paths)?.ok_or_else(|| {
+            Error::Failed(format!(
+                "{} is missing: no profile is configured",
+                paths.ppp_settings().display()
+            ))
+        })?;
+        let primary = match state.primary.as_deref().map(ProfileName::new) {
+            Some(Ok(p)) if paths.profile(p.as_str()).exists() => p,
+            _ => active.clone(),
+        };
+        state.primary = Some(primary.to_string());
+        let setup = load_setup(paths, seams.clock.as_ref(), &primary, &state)?;
+        let mut core = Core::new(setup.config.clone());
+        core.restore(&super::core::Persisted {
+            active: active.clone(),
+            failback_delay_secs: state
+                .failback_delay_secs
+                .unwrap_or(setup.policy.failback_delay.as_secs()),
+            switch_count: state.switch_count,
+            pinned: state.pinned.is_some(),
+            auto: state.auto,
+        });
+        let hooks = Some(HookRunner::spawn(paths.hooks_dir(), setup.policy.hook_timeout));
+        let mut sup = Supervisor {
+            paths,
+            seams,
+            core,
+            setup,
+            state,
+            hooks,
+            monitoring: None,
+            last_health: None,
+            red_active: false,
+            keepconnected: false,
+            link_lost_sent: false,
+            last_local_ip: None,
+            pending_client: None,
+            exit: None,
+        };
+        sup.recover_journal()?;
+        Ok(sup)
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.setup.policy
+    }
+
+    /// A switch interrupted by a crash: before the old RED was stopped nothing changed
+    /// (roll back: the files are still the old profile's); after it, finish the file part
+    /// for the journaled target, so `settings`, `secrets` and `ethernet/settings` agree.
+    fn recover_journal(&mut self) -> Result<()> {
+        let Some(j) = self.state.journal.clone() else {
+            return Ok(());
+        };
+        let to = ProfileName::new(&j.to)?;
+        if j.step == "planned" || j.step == "intent" {
+            log::warn!(
+                "a switch from {} to {} was interrupted before anything changed: staying on {}",
+                j.from.as_deref().unwrap_or("?"),
+                j.to,
+                j.from.as_deref().unwrap_or("the current profile")
+            );
+        } else {
+            log::warn!(
+                "finishing the switch from {} to {} interrupted after step {}",
+                j.from.as_deref().unwrap_or("?"),
+                j.to,
+                j.step
+            );
+            if j.from.as_deref() == self.state.primary.as_deref() && self.state.primary_red.is_none() {
+                self.state.primary_red = j.previous_red.clone();
+            }
+            let restore = self.restore_for(&to);
+            switch::apply_files(self.paths, &self.setup.policy, &to, restore.as_ref())?;
+            self.state.active = Some(j.to.clone());
+        }
+        self.state.journal = None;
+        self.state.save(self.paths)?;
+        Ok(())
+    }
+
+    fn restore_for(&self, to: &ProfileName) -> Option<RedValues> {
+        (self.state.primary.as_deref() == Some(to.as_str()))
+            .then(|| self.state.primary_red.clone())
+            .flatten()
+    }
+
+    fn profile(&self, name: &ProfileName) -> Option<&Profile> {
+        self.setup.profiles.iter().find(|p| &p.name == name)
+    }
+
+    fn kind_of(&self, name: &ProfileName) -> Option<Kind> {
+        self.profile(name).map(|p| p.kind)
+    }
+
+    /// Runs the loop until the core exits. `listener`: the bound control socket.
+    /// `ready` is called once the supervisor runs (the daemon's start-up handshake).
+    pub fn run(mut self, mode: Mode, listener: UnixListener, ready: &mut dyn FnMut()) -> Result<u8> {
+        let signals = Signals::install()?;
+        let now = self.seams.clock.now();
+        let active = switch::active_profile(self.paths)?.unwrap_or_else(|| self.setup.config.primary.name.clone());
+        self.red_active = self.paths.red_active().exists();
+        self.keepconnected = self.paths.keepconnected().exists();
+        if self.setup.config.reconnection == Reconnection::DialOnDemand {
+            log::info!("profile {active} dials on demand: nothing to supervise");
+        }
+        log::info!(
+            "supervising RED: profile {active}, primary {}, failover {}{}",
+            self.setup.config.primary.name,
+            if self.setup.policy.enabled { "on" } else { "off" },
+            if self.setup.config.chain.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", chain {}",
+                    self.setup
+                        .config
+                        .chain
+                        .iter()
+                        .map(|l| l.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            }
+        );
+        ready();
+        let attempts = read_attempts(self.paths);
+        let mut queue: VecDeque<Action> = self
+            .core
+            .step(
+                Event::Start {
+                    active,
+                    red_active: self.red_active,
+                    keepconnected: attempts,
+                },
+                now,
+            )
+            .into();
+        if mode == Mode::Reconnect && self.keepconnected {
+            let now = self.seams.clock.now();
+            queue.extend(self.core.step(Event::Command(Command::Reconnect), now));
+        }
+        let mut next_passive = now;
+        loop {
+            self.execute(&mut queue);
+            if let Some(code) = self.exit {
+                self.shutdown();
+                return Ok(code);
+            }
+            let now = self.seams.clock.now();
+            let mut deadline = next_passive.max(now);
+            if let Some(d) = self.core.next_deadline() {
+                deadline = deadline.min(d);
+            }
+            if let Some(m) = &self.monitoring {
+                if self.red_active {
+                    deadline = deadline.min(m.monitor.next_round_at());
+                }
+            }
+            self.wait(&signals, &listener, deadline);
+            let now = self.seams.clock.now();
+
+            // Signals.
+            if signals.term.swap(false, Ordering::SeqCst) {
+                log::info!("SIGTERM: stopping supervision (no redial)");
+                queue.extend(self.core.step(Event::Terminate, now));
+                continue;
+            }
+            if signals.hup.swap(false, Ordering::SeqCst) {
+                queue.extend(self.reload(now));
+            }
+            if signals.usr1.swap(false, Ordering::SeqCst) {
+                log::info!("status: {}", self.status_json());
+            }
+            // Control requests.
+            while let Ok((mut stream, _)) = listener.accept() {
+                if let Some(ev) = self.handle_client(&mut stream) {
+                    self.pending_client = Some(stream);
+                    queue.extend(self.core.step(ev, now));
+                    // The Reply action answers it during execute().
+                    self.execute(&mut queue);
+                    if let Some(mut s) = self.pending_client.take() {
+                        control::write_reply(&mut s, &Reply::ok("accepted"));
+                    }
+                }
+            }
+            // Passive signals.
+            if now >= next_passive {
+                next_passive = now + PASSIVE_INTERVAL;
+                queue.extend(self.sample_passive(now));
+            }
+            // A probe round.
+            if self.red_active {
+                if let Some(ev) = self.probe_if_due(now) {
+                    queue.extend(self.core.step(ev, now));
+                }
+            }
+            // The core's own timers.
+            if self.core.next_deadline().is_some_and(|d| d <= now) {
+                queue.extend(self.core.step(Event::Tick, now));
+            }
+        }
+    }
+
+    /// Sleeps in poll() until `deadline`, a signal or a control connection.
+    fn wait(&self, signals: &Signals, listener: &UnixListener, deadline: Instant) {
+        let now = self.seams.clock.now();
+        let left = deadline.saturating_duration_since(now);
+        if left.is_zero() {
+            return;
+        }
+        let ms = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
+        let mut fds = [
+            nix::poll::PollFd::new(signals.pipe.as_fd(), nix::poll::PollFlags::POLLIN),
+            nix::poll::PollFd::new(listener.as_fd(), nix::poll::PollFlags::POLLIN),
+        ];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
+        signals.drain();
+    }
+
+    /// Reads one control request; status is answered at once, commands become events.
+    fn handle_client(&mut self, stream: &mut UnixStream) -> Option<Event> {
+        let req = match control::read_request(stream) {
+            Ok(r) => r,
+            Err(msg) => {
+                control::write_reply(stream, &Reply::err(&Error::usage("request", msg)));
+                return None;
+            }
+        };
+        let bad_name = |stream: &mut UnixStream, e: Error| {
+            control::write_reply(stream, &Reply::err(&e));
+        };
+        match req {
+            Request::Status => {
+                let mut r = Reply::ok("status");
+                r.status = Some(self.status_json());
+                control::write_reply(stream, &r);
+                None
+            }
+            Request::Stop => {
+                control::write_reply(stream, &Reply::ok("stopping"));
+                Some(Event::Terminate)
+            }
+            Request::Reconnect => Some(Event::Command(Command::Reconnect)),
+            Request::Failover { profile } => match ProfileName::new(&profile) {
+                Ok(p) if self.setup.config.link(&p).is_some() => Some(Event::Command(Command::Failover(p))),
+                Ok(p) => {
+                    bad_name(
+                        stream,
+                        Error::usage(
+                            "PROFILE",
+                            format!("profile {p} is not in the failover chain (BACKUPPROFILE)"),
+                        ),
+                    );
+                    None
+                }
+                Err(e) => {
+                    bad_name(stream, e);
+                    None
+                }
+            },
+            Request::Failback { force } => Some(Event::Command(Command::Failback { force })),
+            Request::Auto { enabled } => Some(Event::Command(Command::Auto(enabled))),
+        }
+    }
+
+    /// SIGHUP: re-reads policy and profiles; an invalid policy keeps the old one.
+    fn reload(&mut self, now: Instant) -> Vec<Action> {
+        let primary = self.setup.config.primary.name.clone();
+        match load_setup(self.paths, self.seams.clock.as_ref(), &primary, &self.state) {
+            Ok(setup) => {
+                log::info!("SIGHUP: policy reloaded from {}", self.paths.policy().display());
+                let config = setup.config.clone();
+                self.setup = setup;
+                if let Some(m) = &mut self.monitoring {
+                    m.monitor = Monitor::new(&self.setup.policy, now);
+                    m.targets = health::build_targets(&self.setup.policy, self.paths);
+                }
+                self.core.step(Event::Reload(Box::new(config)), now)
+            }
+            Err(e) => {
+                log::error!("SIGHUP: {e}; keeping the previous policy");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Samples red/active, keepconnected and the link itself; returns the core's actions.
+    fn sample_passive(&mut self, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        let kc = self.paths.keepconnected().exists();
+        if self.keepconnected && !kc {
+            log::info!("red/keepconnected removed: the user disconnected");
+            out.extend(self.core.step(Event::KeepconnectedRemoved, now));
+        }
+        self.keepconnected = kc;
+        let red = self.paths.red_active().exists();
+        if red != self.red_active {
+            self.red_active = red;
+            if red {
+                self.link_lost_sent = false;
+                self.last_local_ip = read_ip(&self.paths.red_local_ip());
+                if let Some(m) = &mut self.monitoring {
+                    // New uplink: new DNS servers and gateway; a fresh streak.
+                    m.targets = health::build_targets(&self.setup.policy, self.paths);
+                    m.monitor = Monitor::new(&self.setup.policy, now);
+                    m.sent = None;
+                }
+                out.extend(self.core.step(Event::RedUp, now));
+            } else {
+                out.extend(self.core.step(Event::RedDown, now));
+            }
+        }
+        if red && !self.link_lost_sent {
+            if let Some(m) = &self.monitoring {
+                let kind = self.kind_of(&m.profile);
+                let dev = self
+                    .setup
+                    .config
+                    .link(&m.profile)
+                    .map(|l| l.device.clone())
+                    .unwrap_or_default();
+                let iface = health::red_iface(self.paths).unwrap_or_else(|| dev.clone());
+                let dev = if dev.is_empty() { iface.clone() } else { dev };
+                let uses_pppd = kind.is_some_and(Kind::uses_pppd);
+                let sample = self.seams.passive.sample(&iface, &dev);
+                if let Some(reason) = sample.link_lost(uses_pppd) {
+                    self.link_lost_sent = true;
+                    log::info!("link lost on {iface}: {reason}");
+                    out.extend(self.core.step(Event::LinkLost { reason }, now));
+                }
+            }
+        }
+        out
+    }
+
+    /// Runs a probe round when one is due; returns the verdict change for the core.
+    fn probe_if_due(&mut self, now: Instant) -> Option<Event> {
+        let iface = health::red_iface(self.paths)?;
+        let timeout = self.setup.policy.check_timeout;
+        let m = self.monitoring.as_mut()?;
+        if m.monitor.next_round_at() > now {
+            return None;
+        }
+        if m.targets.is_empty() {
+            m.targets = health::build_targets(&self.setup.policy, self.paths);
+        }
+        let results = self.seams.prober.round(&iface, &m.targets, timeout);
+        let after = self.seams.clock.now();
+        let verdict = m.monitor.record(&results, after);
+        self.last_health = Some(m.monitor.status());
+        match verdict {
+            Verdict::Healthy if m.sent != Some(true) => {
+                m.sent = Some(true);
+                Some(Event::Healthy)
+            }
+            Verdict::Down { reason } if m.sent != Some(false) => {
+                m.sent = Some(false);
+                log::info!("uplink {} on {iface} is down: {reason}", m.profile);
+                Some(Event::Unhealthy {
+                    reason: format!("{reason} on {iface}"),
+                })
+            }
+            Verdict::Healthy | Verdict::Down { .. } | Verdict::Suspect { .. } => None,
+        }
+    }
+
+    /// Executes queued actions in order, feeding the answers of synchronous ones back in.
+    fn execute(&mut self, queue: &mut VecDeque<Action>) {
+        while let Some(action) = queue.pop_front() {
+            if self.exit.is_some() {
+                break;
+            }
+            if let Some(ev) = self.execute_one(action) {
+                let now = self.seams.clock.now();
+                queue.extend(self.core.step(ev, now));
+                // Report the level of red/active after a switch or restart (contract).
+                if self.paths.red_active().exists() {
+                    self.red_active = true;
+                    queue.extend(self.core.step(Event::RedUp, now));
+                } else {
+                    self.red_active = false;
+                }
+            }
+        }
+    }
+
+    fn execute_one(&mut self, action: Action) -> Option<Event> {
+        match action {
+            Action::Activate { to, reason, kind } => Some(self.activate(to, &reason, kind)),
+            Action::Restart { profile, reason } => {
+                log::info!("restarting RED ({profile}): {reason}");
+                let res = self.network("stop").and_then(|()| self.network("start"));
+                Some(Event::RestartDone {
+                    ok: res.is_ok(),
+                    error: res.err().map(|e| e.to_string()),
+                })
+            }
+            Action::StopRed { reason } => {
+                log::info!("stopping RED: {reason}");
+                if let Err(e) = self.network("stop") {
+                    log::error!("{e}");
+                }
+                None
+            }
+            Action::Monitor(Some(profile)) => {
+                let now = self.seams.clock.now();
+                self.monitoring = Some(Monitoring {
+                    profile,
+                    monitor: Monitor::new(&self.setup.policy, now),
+                    targets: if self.red_active {
+                        health::build_targets(&self.setup.policy, self.paths)
+                    } else {
+                        Vec::new()
+                    },
+                    sent: None,
+                });
+                None
+            }
+            Action::Monitor(None) => {
+                self.monitoring = None;
+                None
+            }
+            Action::Pretest { profile, attempts } => Some(self.pretest(profile, attempts)),
+            Action::Hook {
+                event,
+                from,
+                to,
+                reason,
+            } => {
+                if let Some(h) = &self.hooks {
+                    h.send(HookCall {
+                        event: hook_event(event),
+                        from: from.map(|p| p.to_string()).unwrap_or_default(),
+                        to: to.map(|p| p.to_string()).unwrap_or_default(),
+                        reason,
+                    });
+                }
+                None
+            }
+            Action::SetAttempts(n) => {
+                let path = self.paths.keepconnected();
+                if let Err(e) = fsutil::ensure_dir(&self.paths.red_dir())
+                    .and_then(|()| fsutil::replace_atomically(&path, n.to_string().as_bytes(), 0o644))
+                {
+                    log::error!("{e}");
+                }
+                self.keepconnected = true;
+                None
+            }
+            Action::SwitchCompleted { from, to } => {
+                self.switch_completed(&from, &to);
+                None
+            }
+            Action::SaveState => {
+                self.save_state();
+                None
+            }
+            Action::Log { level, msg } => {
+                log::log!(level, "{msg}");
+                None
+            }
+            Action::Reply { ok, msg } => {
+                if let Some(mut s) = self.pending_client.take() {
+                    let reply = if ok {
+                        Reply::ok(msg)
+                    } else {
+                        Reply {
+                            ok: false,
+                            message: Some(msg),
+                            code: Some(1),
+                            status: None,
+                        }
+                    };
+                    control::write_reply(&mut s, &reply);
+                }
+                None
+            }
+            Action::Exit(code) => {
+                self.exit = Some(code);
+                None
+            }
+        }
+    }
+
+    /// `network stop|start red`, keeping `red/keepconnected`: IPFire's script removes it on
+    /// stop for PPP types, which would otherwise read as the user's Disconnect.
+    fn network(&mut self, verb: &str) -> Result<()> {
+        let kc = fsutil::read_word(&self.paths.keepconnected());
+        let had_kc = self.paths.keepconnected().exists();
+        let spec = CommandSpec::new(
+            [self.paths.network_script().into_os_string(), verb.into(), "red".into()],
+            self.seams.switch.network_timeout,
+        );
+        let out = self.seams.runner.run(&spec);
+        if verb == "stop" {
+            let red_dev = RedValues::read(self.paths).ok().and_then(|r| r.get("RED_DEV").map(String::from));
+            wait_gone(&self.seams.switch, red_dev.as_deref(), self.seams.clock.as_ref());
+        }
+        if had_kc && !self.paths.keepconnected().exists() {
+            let v = kc.unwrap_or_else(|| "0".into());
+            let _ = fsutil::replace_atomically(&self.paths.keepconnected(), v.as_bytes(), 0o644);
+        }
+        let out = out?;
+        log::debug!("network {verb} red: exit {:?}: {}", out.code, out.output.trim());
+        if out.timed_out {
+            return Err(Error::Command {
+                argv0: spec.argv0(),
+                msg: format!("{verb} red timed out"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Executes a switch with its journal; returns the core's `ActivateDone`.
+    fn activate(&mut self, to: ProfileName, reason: &str, kind: SwitchKind) -> Event {
+        if !self.paths.keepconnected().exists() {
+            // The user disconnected between the decision and now: never switch.
+            return Event::ActivateDone {
+                profile: to,
+                ok: false,
+                error: Some("red/keepconnected is gone (Disconnect)".into()),
+            };
+        }
+        let kind_name = serde_json::to_value(kind)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        log::warn!("switching to profile {to} ({kind_name}): {reason}");
+        let from = self.state.active.clone();
+        let wall = state::unix(self.seams.clock.wall());
+        self.state.journal = Some(Journal {
+            from: from.clone(),
+            to: to.to_string(),
+            step: "planned".into(),
+            started: wall,
+            kind: kind_name.clone(),
+            previous_red: None,
+        });
+        let restore = self.restore_for(&to);
+        let kc = fsutil::read_word(&self.paths.keepconnected());
+        let paths = self.paths;
+        let state = &mut self.state;
+        let mut journal = |step: switch::Step, report: &switch::SwitchReport| -> Result<()> {
+            if let Some(j) = &mut state.journal {
+                j.step = step.name().to_string();
+                if j.previous_red.is_none() {
+                    j.previous_red = Some(report.previous_red.clone());
+                }
+            }
+            state.save(paths)
+        };
+        let result = switch::activate(
+            paths,
+            self.seams.runner.as_ref(),
+            &self.setup.policy,
+            &to,
+            restore.as_ref(),
+            &self.seams.switch,
+            &mut journal,
+        );
+        // IPFire's stop removed keepconnected for PPP types; it was there when we began.
+        if !self.paths.keepconnected().exists() {
+            let v = kc.unwrap_or_else(|| "0".into());
+            let _ = fsutil::replace_atomically(&self.paths.keepconnected(), v.as_bytes(), 0o644);
+        }
+        match result {
+            Ok(report) => {
+                let from_name = report.from.as_ref().map(ToString::to_string).or(from);
+                if from_name.as_deref() == self.state.primary.as_deref() && from_name.as_deref() != Some(to.as_str()) {
+                    self.state.primary_red = Some(report.previous_red.clone());
+                }
+                self.state.journal = None;
+                self.state.record_switch(Transition {
+                    at: wall,
+                    from: from_name,
+                    to: to.to_string(),
+                    kind: kind_name,
+                    reason: reason.to_string(),
+                });
+                self.save_state();
+                self.monitoring = None;
+                self.link_lost_sent = false;
+                Event::ActivateDone {
+                    profile: to,
+                    ok: true,
+                    error: None,
+                }
+            }
+            Err(e) => {
+                log::error!("switch to {to} failed: {e}");
+                // Nothing half-done stays: finish the file part if the old RED was stopped.
+                if let Some(j) = self.state.journal.take() {
+                    if j.step != "planned" && j.step != "intent" {
+                        if let Err(e2) = switch::apply_files(paths, &self.setup.policy, &to, restore.as_ref()) {
+                            log::error!("cannot complete the files of {to}: {e2}");
+                        } else {
+                            self.state.active = Some(to.to_string());
+                        }
+                    }
+                }
+                self.save_state();
+                Event::ActivateDone {
+                    profile: to,
+                    ok: false,
+                    error: Some(e.to_string()),
+                }
+            }
+        }
+    }
+
+    fn pretest(&mut self, profile: ProfileName, attempts: u32) -> Event {
+        let (mut passed, mut failed, mut untestable) = (0, 0, false);
+        let Some(p) = self.profile(&profile).cloned() else {
+            return Event::PretestDone {
+                profile,
+                passed: 0,
+                failed: attempts,
+                untestable: false,
+            };
+        };
+        let device = self
+            .setup
+            .config
+            .link(&profile)
+            .map(|l| l.device.clone())
+            .unwrap_or_default();
+        let active_dev = self
+            .state
+            .active
+            .as_deref()
+            .and_then(|a| ProfileName::new(a).ok())
+            .and_then(|a| self.setup.config.link(&a).map(|l| l.device.clone()));
+        for i in 0..attempts {
+            let outcome = self.seams.pretester.pretest(&p, &device, active_dev.as_deref());
+            log::info!("pre-test {}/{attempts} of {profile}: {outcome:?}", i + 1);
+            match outcome {
+                PretestOutcome::Passed(_) => passed += 1,
+                PretestOutcome::Failed(_) => failed += 1,
+                PretestOutcome::CannotTest(_) => {
+                    untestable = true;
+                    break;
+                }
+            }
+        }
+        Event::PretestDone {
+            profile,
+            passed,
+            failed,
+            untestable,
+        }
+    }
+
+    fn switch_completed(&mut self, from: &ProfileName, to: &ProfileName) {
+        let new_ip = read_ip(&self.paths.red_local_ip());
+        if let Some(old) = self.last_local_ip.filter(|o| Some(*o) != new_ip) {
+            match switch::flush_conntrack(self.seams.runner.as_ref(), old) {
+                Ok(true) => log::info!("dropped conntrack entries of the old RED address {old}"),
+                Ok(false) => log::debug!("conntrack not installed: nothing flushed"),
+                Err(e) => log::warn!("conntrack flush for {old}: {e}"),
+            }
+        }
+        self.last_local_ip = new_ip;
+        let at = self.state.last_switch;
+        if let Err(e) = state::write_legacy_files(self.paths, to.as_str(), at) {
+            log::warn!("{e}");
+        }
+        log::info!("now online on profile {to} (was {from})");
+    }
+
+    fn save_state(&mut self) {
+        let p = self.core.persisted();
+        self.state.active = Some(p.active.to_string());
+        self.state.failback_delay_secs = Some(p.failback_delay_secs);
+        self.state.pinned = p.pinned.then(|| p.active.to_string());
+        self.state.auto = p.auto;
+        if let Err(e) = self.state.save(self.paths) {
+            log::error!("{e}");
+        }
+    }
+
+    /// The `status --json` object (DESIGN.md 7).
+    pub fn status_json(&self) -> serde_json::Value {
+        let now = self.seams.clock.now();
+        let snap = self.core.snapshot(now);
+        let mut v = status_from_files(self.paths, &self.state);
+        let obj = v.as_object_mut();
+        if let Some(o) = obj {
+            o.insert("running".into(), true.into());
+            o.insert("state".into(), snap.state.clone().into());
+            o.insert("phase".into(), snap.phase.clone().into());
+            o.insert("failover_enabled".into(), snap.failover_enabled.into());
+            o.insert("active_profile".into(), snap.active.to_string().into());
+            o.insert("primary_profile".into(), snap.primary.to_string().into());
+            o.insert("auto".into(), snap.auto.into());
+            o.insert("pinned".into(), snap.pinned.into());
+            o.insert("switch_count".into(), snap.switch_count.into());
+            o.insert("failback_delay_secs".into(), snap.failback_delay_secs.into());
+            o.insert(
+                "next_failback_in_secs".into(),
+                serde_json::to_value(snap.next_failback_in_secs).unwrap_or_default(),
+            );
+            o.insert("attempts".into(), snap.attempts.into());
+            o.insert(
+                "health".into(),
+                match &self.last_health {
+                    Some(h) => serde_json::to_value(h).unwrap_or_default(),
+                    None => serde_json::json!({"healthy": false, "verdict": "unknown", "targets": []}),
+                },
+            );
+            o.insert("core".into(), serde_json::to_value(&snap).unwrap_or_default());
+        }
+        v
+    }
+
+    fn shutdown(&mut self) {
+        self.save_state();
+        let _ = std::fs::remove_file(self.paths.control_socket());
+        if let Some(h) = self.hooks.take() {
+            h.finish();
+        }
+        log::info!("connectd exits");
+    }
+}
+
+fn hook_event(e: super::core::HookEvent) -> crate::hooks::HookEvent {
+    use super::core::HookEvent as C;
+    use crate::hooks::HookEvent as H;
+    match e {
+        C::PreUp => H::PreUp,
+        C::Up => H::Up,
+        C::Down => H::Down,
+        C::Failover => H::Failover,
+        C::Failback => H::Failback,
+        C::Rollback => H::Rollback,
+        C::PostDown => H::PostDown,
+    }
+}
+
+/// Waits (bounded) until pppd and RED's dhcpcd are gone after `network stop red`.
+fn wait_gone(opts: &SwitchOptions, red_dev: Option<&str>, clock: &dyn Clock) {
+    let start = clock.now();
+    while !switch::red_daemons(&opts.proc_root, red_dev).is_empty() {
+        if clock.now().duration_since(start) >= opts.stop_wait {
+            log::warn!("pppd/dhcpcd still running {}s after network stop red", opts.stop_wait.as_secs());
+            return;
+        }
+        #[allow(clippy::disallowed_methods)] // waiting for other processes to exit
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The status object from the files alone (no supervisor running, or as the base).
+pub fn status_from_files(paths: &Paths, state: &State) -> serde_json::Value {
+    let active = switch::active_profile(paths).ok().flatten();
+    let red_active = paths.red_active().exists();
+    let since = std::fs::metadata(paths.red_active())
+        .and_then(|m| m.modified())
+        .ok()
+        .map(|t| chrono::DateTime::<chrono::Local>::from(t).to_rfc3339());
+    let iso = |t: Option<i64>| {
+        t.and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+            .map(|d| d.with_timezone(&chrono::Local).to_rfc3339())
+    };
+    let display = |n: Option<&str>| -> Option<String> {
+        let n = ProfileName::new(n?).ok()?;
+        Profile::load(paths, &n).ok().map(|p| p.display_name)
+    };
+    let active_s = active.as_ref().map(ToString::to_string).or_else(|| state.active.clone());
+    serde_json::json!({
+        "running": false,
+        "state": if red_active { "online" } else { "offline" },
+        "active_profile": active_s,
+        "active_display_name": display(active_s.as_deref()),
+        "primary_profile": state.primary,
+        "primary_display_name": display(state.primary.as_deref()),
+        "auto": state.auto,
+        "pinned": state.pinned.is_some(),
+        "switch_count": state.switch_count,
+        "last_switch": iso(state.last_switch),
+        "red": {
+            "iface": health::red_iface(paths),
+            "active": red_active,
+            "since": since,
+            "local_ip": fsutil::read_word(&paths.red_local_ip()),
+            "gateway": fsutil::read_word(&paths.red_remote_ip()),
+        },
+        "health": {"healthy": false, "verdict": "unknown", "targets": []},
+        "transitions": state.transitions,
+        "journal": state.journal,
+    })
+}
