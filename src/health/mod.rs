@@ -24,9 +24,11 @@ use std::time::Duration;
 use crate::paths::Paths;
 use crate::policy::{Policy, TargetSpec};
 
-pub use check::run_check;
+pub use check::{red_iface, run_check};
+pub(crate) use icmp::inet_checksum;
 pub use monitor::{HealthStatus, Monitor, TargetStatus, Verdict};
 pub use passive::{Passive, PassiveState};
+pub(crate) use probe::seed16 as probe_seed;
 pub use probe::{RealProber, ScriptedProber};
 
 /// The name a DNS probe asks for (type A). Any well-formed answer with our ID counts.
