@@ -1,3 +1,5 @@
 //! The supervisor: the pure decision core and the loop that executes it (DESIGN.md 4).
 
 pub mod core;
+#[cfg(test)]
+mod sim;
