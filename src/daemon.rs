@@ -103,7 +103,10 @@ pub fn daemonize(lock: Lock, wait: Duration) -> Result<(Forked, Option<Lock>)> {
             drop(wr);
             // The first child exits at once; reap it.
             let _ = nix::sys::wait::waitpid(child, None);
-            drop(lock); // the daemon keeps the lock through its inherited descriptor
+            // Not dropped: dropping a Flock unlocks the open file description, which the
+            // daemon shares. Forgetting it only leaks this process's descriptor until the
+            // exit that follows.
+            std::mem::forget(lock);
             Ok((Forked::Parent(wait_ready(rd, wait)), None))
         }
         Ok(nix::unistd::ForkResult::Child) => {

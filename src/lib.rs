@@ -28,6 +28,7 @@ pub mod pretest;
 pub mod profile;
 pub mod readhash;
 pub mod state;
+pub mod status;
 pub mod supervisor;
 pub mod switch;
 

@@ -27,6 +27,10 @@ impl Paths {
                 format!("{} is not an existing directory", root.display()),
             ));
         }
+        // Absolute: the daemon changes its directory to `/`.
+        let root = std::fs::canonicalize(&root).map_err(|e| {
+            Error::usage("--root", format!("{}: {e}", root.display()))
+        })?;
         Ok(Paths { root })
     }
 

@@ -5,8 +5,21 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use std::time::Duration;
+
+use crate::clock::SystemClock;
+use crate::control::{self, Reply, Request};
+use crate::daemon;
 use crate::error::{Error, Result};
+use crate::exec::DuctRunner;
+use crate::health::{Passive, RealProber};
 use crate::paths::Paths;
+use crate::pretest::RealPreTester;
+use crate::profile::ProfileName;
+use crate::state::State;
+use crate::supervisor::direct;
+use crate::supervisor::shell::{self, Mode, Seams, Supervisor};
+use crate::switch::{self, SwitchOptions};
 
 /// Keeps IPFire's RED uplink alive: failover along backup profiles, failback without flapping.
 #[derive(Debug, Parser)]
@@ -89,10 +102,144 @@ pub fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<u8> {
     let foreground = matches!(args.command, Command::Start { foreground: true });
-    crate::log::init(foreground, args.verbose);
+    crate::log::init(foreground || args.verbose, args.verbose);
     let paths = Paths::from_arg_or_env(args.root.as_deref())?;
     match args.command {
+        Command::Start { foreground } => start(&paths, foreground, Mode::Start),
+        Command::Stop => match daemon::stop(&paths, STOP_WAIT)? {
+            true => {
+                println!("connectd stopped");
+                Ok(0)
+            }
+            false => {
+                println!("connectd is not running");
+                Ok(0)
+            }
+        },
+        Command::Reconnect => {
+            if let Some(r) = control::call(&paths.control_socket(), &Request::Reconnect, CALL_WAIT)? {
+                return Ok(print_reply(&r));
+            }
+            if !paths.keepconnected().exists() {
+                println!("red/keepconnected is absent (the user disconnected): not reconnecting");
+                return Ok(0);
+            }
+            start(&paths, false, Mode::Reconnect)
+        }
+        Command::Failover { profile } => {
+            let name = ProfileName::new(&profile)?;
+            let req = Request::Failover {
+                profile: name.to_string(),
+            };
+            match control::call(&paths.control_socket(), &req, CALL_WAIT)? {
+                Some(r) => Ok(print_reply(&r)),
+                None => direct::switch_to(&paths, &name, "manual", true),
+            }
+        }
+        Command::Failback { force } => {
+            match control::call(&paths.control_socket(), &Request::Failback { force }, CALL_WAIT)? {
+                Some(r) => Ok(print_reply(&r)),
+                None => {
+                    let st = State::load_or_reset(&paths);
+                    let primary = direct::primary(&paths, &st)?;
+                    if switch::active_profile(&paths)?.as_ref() == Some(&primary) {
+                        println!("already on the primary profile {primary}");
+                        return Ok(0);
+                    }
+                    direct::switch_to(&paths, &primary, "failback", true)
+                }
+            }
+        }
+        Command::Auto { mode } => {
+            let enabled = mode == "on";
+            match control::call(&paths.control_socket(), &Request::Auto { enabled }, CALL_WAIT)? {
+                Some(r) => Ok(print_reply(&r)),
+                None => direct::set_auto(&paths, enabled),
+            }
+        }
+        Command::Status { json } => {
+            let status = match control::call(&paths.control_socket(), &Request::Status, CALL_WAIT)? {
+                Some(Reply {
+                    status: Some(s), ..
+                }) => s,
+                Some(r) => return Ok(print_reply(&r)),
+                None => shell::status_from_files(&paths, &State::load_or_reset(&paths)),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
+            } else {
+                print!("{}", crate::status::human(&status));
+            }
+            Ok(0)
+        }
         Command::Check { json } => crate::health::run_check(&paths, json),
-        other => Err(Error::Failed(format!("{other:?}: not implemented yet"))),
+        Command::ApiKey => crate::status::api_key(&paths),
+    }
+}
+
+/// How long `stop` waits for the supervisor to let go of its lock.
+const STOP_WAIT: Duration = Duration::from_secs(30);
+/// How long a control call waits for the supervisor's answer (a switch may be running).
+const CALL_WAIT: Duration = Duration::from_secs(120);
+
+fn print_reply(r: &Reply) -> u8 {
+    let msg = r.message.as_deref().unwrap_or_default();
+    if r.ok {
+        println!("{msg}");
+        0
+    } else {
+        eprintln!("connectd: {msg}");
+        r.code.unwrap_or(1)
+    }
+}
+
+/// `start`: exactly one supervisor per root. Returns at once when one runs; otherwise
+/// prepares (an invalid policy fails here, exit 2, before any fork) and runs it, detached
+/// unless `foreground`.
+fn start(paths: &Paths, foreground: bool, mode: Mode) -> Result<u8> {
+    let Some(lock) = daemon::Lock::try_acquire(paths)? else {
+        let pid = daemon::running_pid(paths).map(|p| format!(" (pid {p})")).unwrap_or_default();
+        println!("connectd is already running{pid}");
+        if mode == Mode::Reconnect {
+            // It started between our control call and now: hand the reconnect over.
+            let _ = control::call(&paths.control_socket(), &Request::Reconnect, CALL_WAIT);
+        }
+        return Ok(0);
+    };
+    let sup = Supervisor::new(paths, real_seams(paths))?;
+    if foreground {
+        let mut lock = lock;
+        let _ = lock.write_pid();
+        let listener = control::bind(&paths.control_socket())?;
+        return sup.run(mode, listener, &mut || {});
+    }
+    match daemon::daemonize(lock, Duration::from_secs(10))? {
+        (daemon::Forked::Parent(true), _) => Ok(0),
+        (daemon::Forked::Parent(false), _) => Err(Error::Failed(
+            "the supervisor did not come up; see the system log (connectd[PID])".into(),
+        )),
+        (daemon::Forked::Daemon(mut ready), lock) => {
+            let _lock = lock;
+            let listener = control::bind(&paths.control_socket())?;
+            let code = sup.run(mode, listener, &mut || ready.notify());
+            match code {
+                Ok(c) => Ok(c),
+                Err(e) => {
+                    log::error!("{e}");
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+fn real_seams(_paths: &Paths) -> Seams {
+    Seams {
+        runner: Box::new(DuctRunner),
+        clock: Box::new(SystemClock),
+        prober: Box::new(RealProber::new()),
+        pretester: Box::new(RealPreTester::new(Box::new(DuctRunner))),
+        passive: Passive::new(_paths),
+        switch: SwitchOptions::default(),
     }
 }

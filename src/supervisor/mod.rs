@@ -3,3 +3,5 @@
 pub mod core;
 #[cfg(test)]
 mod sim;
+pub mod shell;
+pub mod direct;

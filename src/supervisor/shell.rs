@@ -15,7 +15,7 @@
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,7 +81,7 @@ impl Signals {
         let (rd, wr) = nix::unistd::pipe().map_err(|e| Error::Failed(format!("pipe: {e}")))?;
         for fd in [&rd, &wr] {
             let _ = nix::fcntl::fcntl(
-                fd.as_fd(),
+                fd.as_raw_fd(),
                 nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
             );
         }
@@ -107,7 +107,7 @@ impl Signals {
 
     fn drain(&self) {
         let mut buf = [0u8; 64];
-        while matches!(nix::unistd::read(&self.pipe, &mut buf), Ok(n) if n > 0) {}
+        while matches!(nix::unistd::read(self.pipe.as_raw_fd(), &mut buf), Ok(n) if n > 0) {}
     }
 }
 
@@ -294,14 +294,13 @@ impl<'a> Supervisor<'a> {
             pinned: state.pinned.is_some(),
             auto: state.auto,
         });
-        let hooks = Some(HookRunner::spawn(paths.hooks_dir(), setup.policy.hook_timeout));
         let mut sup = Supervisor {
             paths,
             seams,
             core,
             setup,
             state,
-            hooks,
+            hooks: None,
             monitoring: None,
             last_health: None,
             red_active: false,
@@ -372,6 +371,11 @@ impl<'a> Supervisor<'a> {
     /// `ready` is called once the supervisor runs (the daemon's start-up handshake).
     pub fn run(mut self, mode: Mode, listener: UnixListener, ready: &mut dyn FnMut()) -> Result<u8> {
         let signals = Signals::install()?;
+        // Threads only now: the daemon has forked before `run`.
+        self.hooks = Some(HookRunner::spawn(
+            self.paths.hooks_dir(),
+            self.setup.policy.hook_timeout,
+        ));
         let now = self.seams.clock.now();
         let active = switch::active_profile(self.paths)?.unwrap_or_else(|| self.setup.config.primary.name.clone());
         self.red_active = self.paths.red_active().exists();
@@ -802,57 +806,20 @@ impl<'a> Supervisor<'a> {
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default();
         log::warn!("switching to profile {to} ({kind_name}): {reason}");
-        let from = self.state.active.clone();
         let wall = state::unix(self.seams.clock.wall());
-        self.state.journal = Some(Journal {
-            from: from.clone(),
-            to: to.to_string(),
-            step: "planned".into(),
-            started: wall,
-            kind: kind_name.clone(),
-            previous_red: None,
-        });
-        let restore = self.restore_for(&to);
-        let kc = fsutil::read_word(&self.paths.keepconnected());
-        let paths = self.paths;
-        let state = &mut self.state;
-        let mut journal = |step: switch::Step, report: &switch::SwitchReport| -> Result<()> {
-            if let Some(j) = &mut state.journal {
-                j.step = step.name().to_string();
-                if j.previous_red.is_none() {
-                    j.previous_red = Some(report.previous_red.clone());
-                }
-            }
-            state.save(paths)
-        };
-        let result = switch::activate(
-            paths,
+        let result = journaled_activate(
+            self.paths,
             self.seams.runner.as_ref(),
             &self.setup.policy,
+            &mut self.state,
             &to,
-            restore.as_ref(),
+            &kind_name,
+            reason,
             &self.seams.switch,
-            &mut journal,
+            wall,
         );
-        // IPFire's stop removed keepconnected for PPP types; it was there when we began.
-        if !self.paths.keepconnected().exists() {
-            let v = kc.unwrap_or_else(|| "0".into());
-            let _ = fsutil::replace_atomically(&self.paths.keepconnected(), v.as_bytes(), 0o644);
-        }
         match result {
-            Ok(report) => {
-                let from_name = report.from.as_ref().map(ToString::to_string).or(from);
-                if from_name.as_deref() == self.state.primary.as_deref() && from_name.as_deref() != Some(to.as_str()) {
-                    self.state.primary_red = Some(report.previous_red.clone());
-                }
-                self.state.journal = None;
-                self.state.record_switch(Transition {
-                    at: wall,
-                    from: from_name,
-                    to: to.to_string(),
-                    kind: kind_name,
-                    reason: reason.to_string(),
-                });
+            Ok(_report) => {
                 self.save_state();
                 self.monitoring = None;
                 self.link_lost_sent = false;
@@ -863,17 +830,6 @@ impl<'a> Supervisor<'a> {
                 }
             }
             Err(e) => {
-                log::error!("switch to {to} failed: {e}");
-                // Nothing half-done stays: finish the file part if the old RED was stopped.
-                if let Some(j) = self.state.journal.take() {
-                    if j.step != "planned" && j.step != "intent" {
-                        if let Err(e2) = switch::apply_files(paths, &self.setup.policy, &to, restore.as_ref()) {
-                            log::error!("cannot complete the files of {to}: {e2}");
-                        } else {
-                            self.state.active = Some(to.to_string());
-                        }
-                    }
-                }
                 self.save_state();
                 Event::ActivateDone {
                     profile: to,
@@ -944,8 +900,8 @@ impl<'a> Supervisor<'a> {
     }
 
     fn save_state(&mut self) {
+        // `state.active` is the files' truth, set by the switch itself, not the core's view.
         let p = self.core.persisted();
-        self.state.active = Some(p.active.to_string());
         self.state.failback_delay_secs = Some(p.failback_delay_secs);
         self.state.pinned = p.pinned.then(|| p.active.to_string());
         self.state.auto = p.auto;
@@ -995,6 +951,93 @@ impl<'a> Supervisor<'a> {
             h.finish();
         }
         log::info!("connectd exits");
+    }
+}
+
+/// A switch with its journal in the state file (DESIGN.md 6), used by the supervisor and,
+/// with no supervisor running, by the CLI. `state` is updated and saved: the journal while
+/// the switch runs, then the transition, the primary's saved RED_* values (when leaving the
+/// primary), and no journal. A switch that fails after the old RED was stopped still gets
+/// its files completed, so `settings`, `secrets` and `ethernet/settings` always agree.
+#[allow(clippy::too_many_arguments)]
+pub fn journaled_activate(
+    paths: &Paths,
+    runner: &dyn Runner,
+    policy: &Policy,
+    state: &mut State,
+    to: &ProfileName,
+    kind: &str,
+    reason: &str,
+    opts: &SwitchOptions,
+    wall: i64,
+) -> Result<switch::SwitchReport> {
+    let from = state.active.clone();
+    state.journal = Some(Journal {
+        from: from.clone(),
+        to: to.to_string(),
+        step: "planned".into(),
+        started: wall,
+        kind: kind.to_string(),
+        previous_red: None,
+    });
+    let restore = (state.primary.as_deref() == Some(to.as_str()))
+        .then(|| state.primary_red.clone())
+        .flatten();
+    let kc = fsutil::read_word(&paths.keepconnected());
+    let had_kc = paths.keepconnected().exists();
+    let result = {
+        let mut journal = |step: switch::Step, report: &switch::SwitchReport| -> Result<()> {
+            if let Some(j) = &mut state.journal {
+                j.step = step.name().to_string();
+                if j.previous_red.is_none() {
+                    j.previous_red = Some(report.previous_red.clone());
+                }
+            }
+            state.save(paths)
+        };
+        switch::activate(paths, runner, policy, to, restore.as_ref(), opts, &mut journal)
+    };
+    // IPFire's `network stop red` removes keepconnected for PPP types; it was there before.
+    if had_kc && !paths.keepconnected().exists() {
+        let v = kc.unwrap_or_else(|| "0".into());
+        let _ = fsutil::replace_atomically(&paths.keepconnected(), v.as_bytes(), 0o644);
+    }
+    match result {
+        Ok(report) => {
+            let from_name = report.from.as_ref().map(ToString::to_string).or(from);
+            if from_name.is_some()
+                && from_name.as_deref() == state.primary.as_deref()
+                && from_name.as_deref() != Some(to.as_str())
+            {
+                state.primary_red = Some(report.previous_red.clone());
+            }
+            state.journal = None;
+            state.record_switch(Transition {
+                at: wall,
+                from: from_name,
+                to: to.to_string(),
+                kind: kind.to_string(),
+                reason: reason.to_string(),
+            });
+            state.save(paths)?;
+            Ok(report)
+        }
+        Err(e) => {
+            log::error!("switch to {to} failed: {e}");
+            if let Some(j) = state.journal.take() {
+                if j.step != "planned" && j.step != "intent" {
+                    if j.from.as_deref() == state.primary.as_deref() && state.primary_red.is_none() {
+                        state.primary_red = j.previous_red.clone();
+                    }
+                    match switch::apply_files(paths, policy, to, restore.as_ref()) {
+                        Ok(_) => state.active = Some(to.to_string()),
+                        Err(e2) => log::error!("cannot complete the files of {to}: {e2}"),
+                    }
+                }
+            }
+            let _ = state.save(paths);
+            Err(e)
+        }
     }
 }
 

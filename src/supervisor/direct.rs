@@ -1,0 +1,117 @@
+//! Control commands with no supervisor running: the CLI acts directly, under the
+//! supervisor's lock, through the same journaled switch the supervisor uses.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::clock::{Clock, SystemClock};
+use crate::daemon::Lock;
+use crate::error::{Error, Result};
+use crate::exec::DuctRunner;
+use crate::fsutil;
+use crate::paths::Paths;
+use crate::policy::Policy;
+use crate::profile::{Profile, ProfileName};
+use crate::state::{self, State};
+use crate::switch::{self, SwitchOptions};
+
+fn busy(paths: &Paths) -> Error {
+    Error::Busy(format!(
+        "{}: a supervisor holds the lock but did not answer on {}",
+        paths.pidfile().display(),
+        paths.control_socket().display()
+    ))
+}
+
+/// The primary: from the state file, else the profile active now.
+pub fn primary(paths: &Paths, st: &State) -> Result<ProfileName> {
+    if let Some(Ok(p)) = st.primary.as_deref().map(ProfileName::new) {
+        if paths.profile(p.as_str()).exists() {
+            return Ok(p);
+        }
+    }
+    switch::active_profile(paths)?
+        .ok_or_else(|| Error::Failed(format!("{} links to no profile", paths.ppp_settings().display())))
+}
+
+/// `red/active` written since `since` (a stale flag from before the switch does not count).
+fn came_up(paths: &Paths, since: SystemTime) -> bool {
+    std::fs::metadata(paths.red_active())
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t >= since)
+}
+
+/// Switches to `to` now: journaled, under the lock; then waits for RED (up to
+/// FAILOVER_CONNECT_TIMEOUT) when `wait`. `pin`: a manual failover pins `to` (failback
+/// to the primary unpins). Returns the exit code.
+pub fn switch_to(paths: &Paths, to: &ProfileName, kind: &str, wait: bool) -> Result<u8> {
+    match Profile::load(paths, to) {
+        Ok(_) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let Some(_lock) = Lock::try_acquire(paths)? else {
+        return Err(busy(paths));
+    };
+    let mut st = State::load_or_reset(paths);
+    let primary = primary(paths, &st)?;
+    st.primary = Some(primary.to_string());
+    let (policy, _) = Policy::load(paths, Some(primary.as_str()))?;
+    let old_addr: Option<Ipv4Addr> = fsutil::read_word(&paths.red_local_ip()).and_then(|s| s.parse().ok());
+    let since = SystemTime::now() - Duration::from_secs(1);
+    let report = super::shell::journaled_activate(
+        paths,
+        &DuctRunner,
+        &policy,
+        &mut st,
+        to,
+        kind,
+        &format!("{kind} requested on the command line"),
+        &SwitchOptions::default(),
+        state::unix(SystemClock.wall()),
+    )?;
+    st.pinned = (to != &primary && kind == "manual").then(|| to.to_string());
+    st.save(paths)?;
+    state::write_legacy_files(paths, to.as_str(), st.last_switch)?;
+    let from = report.from.map_or_else(|| "no profile".to_string(), |f| f.to_string());
+    if !wait {
+        println!("activated profile {to} (was {from}); not waiting for RED");
+        return Ok(0);
+    }
+    let start = Instant::now();
+    while !came_up(paths, since) {
+        if start.elapsed() >= policy.connect_timeout {
+            println!(
+                "activated profile {to} (was {from}), but RED did not come up within {}s",
+                policy.connect_timeout.as_secs()
+            );
+            return Ok(1);
+        }
+        #[allow(clippy::disallowed_methods)] // polling a flag file the network scripts write
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let new_addr: Option<Ipv4Addr> = fsutil::read_word(&paths.red_local_ip()).and_then(|s| s.parse().ok());
+    if let Some(old) = old_addr.filter(|o| Some(*o) != new_addr) {
+        switch::flush_conntrack(&DuctRunner, old)?;
+    }
+    let iface = fsutil::read_word(&paths.red_iface()).unwrap_or_else(|| "?".into());
+    println!("activated profile {to} (was {from}); RED is up on {iface}");
+    Ok(0)
+}
+
+/// `connectd auto on|off` with no supervisor: recorded in the state file for the next start.
+pub fn set_auto(paths: &Paths, enabled: bool) -> Result<u8> {
+    let Some(_lock) = Lock::try_acquire(paths)? else {
+        return Err(busy(paths));
+    };
+    let mut st = State::load_or_reset(paths);
+    st.auto = enabled;
+    if enabled {
+        st.pinned = None;
+    }
+    st.save(paths)?;
+    println!(
+        "automatic failback {} (no supervisor running: applies at its next start)",
+        if enabled { "on" } else { "off" }
+    );
+    Ok(0)
+}
