@@ -283,6 +283,7 @@ impl<'a> Supervisor<'a> {
             _ => active.clone(),
         };
         state.primary = Some(primary.to_string());
+        state.active = Some(active.to_string());
         let setup = load_setup(paths, seams.clock.as_ref(), &primary, &state)?;
         let mut core = Core::new(setup.config.clone());
         core.restore(&super::core::Persisted {
