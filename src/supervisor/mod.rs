@@ -2,4 +2,6 @@
 
 pub mod core;
 #[cfg(test)]
+mod core_prop;
+#[cfg(test)]
 mod sim;

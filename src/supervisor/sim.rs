@@ -1050,6 +1050,21 @@ mod tests {
     }
 
     #[test]
+    fn absurd_timers_are_capped_instead_of_overflowing() {
+        let mut c = config(&["2"]);
+        c.connect_timeout = Duration::from_secs(u64::MAX / 4);
+        c.failback_delay = Duration::from_secs(u64::MAX / 4);
+        c.failback_delay_max = Duration::from_secs(u64::MAX / 2);
+        c.primary.holdoff = Duration::from_secs(u64::MAX / 4);
+        let mut sim = Sim::new(c)
+            .line("1", |t| if t < 10 { Line::Up } else { Line::Down })
+            .line("2", |_| Line::Up);
+        sim.start("1", true);
+        sim.run_until(100);
+        assert!(sim.core.next_deadline().is_some());
+    }
+
+    #[test]
     fn activation_failure_counts_as_the_candidate_failing() {
         let mut sim = Sim::new(config(&["2", "3"]))
             .line("1", |t| if t < 100 { Line::Up } else { Line::Blackhole })
