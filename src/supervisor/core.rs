@@ -29,6 +29,14 @@
 //!   for removals it did not cause (the user pressed Disconnect). `SetAttempts(n)` writes
 //!   the counter (creating the file).
 //! * Every `Command` gets exactly one [`Action::Reply`] (the control socket's answer).
+//!   `Command::Reconnect` (pppd's ip-down, or the user) redials when online and is
+//!   ignored while a (re)connection is already under way. With failover off the core has
+//!   exited once online, so `connectd reconnect` finds no supervisor: the shell does what
+//!   IPFire's `connectd reconnect` does (wait for pppd to exit, `network restart red`,
+//!   whose `connectd start` brings up a fresh core).
+//! * Names are validated by the shell, but the core never panics on an unknown one:
+//!   `failover P` with P outside the config or P already active is refused or a no-op.
+//!   A `Start.active` outside the config is supervised; its failure walks from the top.
 //! * `Exit(code)` is always the last action of a step; afterwards the core ignores all
 //!   events (a `Command` still gets its `Reply { ok: false }`) and never emits
 //!   `Activate`, `Restart` or `StopRed` again.
@@ -1107,8 +1115,8 @@ impl Core {
             | Phase::Online(_)
             | Phase::FailbackTest { .. }
             | Phase::Holdoff { .. } => {
+                // SaveState follows from the phase change (see `step`).
                 self.decide(Level::Info, "SIGTERM: stopping supervision, no redial");
-                self.out.push(Action::SaveState);
                 self.exit(0)
             }
         }

@@ -567,6 +567,13 @@ mod tests {
         let s = sim.core.snapshot(sim.now());
         assert_eq!(s.phase, "Online(2)");
         assert_eq!(s.switch_count, 1);
+        if std::env::var_os("SIM_LOG").is_some() {
+            for r in &sim.log {
+                if let Action::Log { level, msg } = &r.action {
+                    eprintln!("{:>5}s {level:<5} {msg}", r.t);
+                }
+            }
+        }
         assert!(s.transitions.iter().any(|t| t.from == "Online(1)"
             && t.to == "Pretesting(2)"
             && t.reason.contains("3/3 probe rounds failed")));
