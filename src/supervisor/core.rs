@@ -29,6 +29,14 @@
 //!   for removals it did not cause (the user pressed Disconnect). `SetAttempts(n)` writes
 //!   the counter (creating the file).
 //! * Every `Command` gets exactly one [`Action::Reply`] (the control socket's answer).
+//!   `Command::Reconnect` (pppd's ip-down, or the user) redials when online and is
+//!   ignored while a (re)connection is already under way. With failover off the core has
+//!   exited once online, so `connectd reconnect` finds no supervisor: the shell does what
+//!   IPFire's `connectd reconnect` does (wait for pppd to exit, `network restart red`,
+//!   whose `connectd start` brings up a fresh core).
+//! * Names are validated by the shell, but the core never panics on an unknown one:
+//!   `failover P` with P outside the config or P already active is refused or a no-op.
+//!   A `Start.active` outside the config is supervised; its failure walks from the top.
 //! * `Exit(code)` is always the last action of a step; afterwards the core ignores all
 //!   events (a `Command` still gets its `Reply { ok: false }`) and never emits
 //!   `Activate`, `Restart` or `StopRed` again.
@@ -122,6 +130,8 @@ pub const LEGACY_CONNECT_WAIT: Duration = Duration::from_secs(160);
 /// The least time between two passes, redials or failback checks: HOLDOFF=0 or
 /// FAILBACK_DELAY=0 must not make the core spin.
 pub const MIN_GAP: Duration = Duration::from_secs(5);
+/// The longest timer the core schedules (a year); longer settings are capped.
+pub const MAX_TIMER: Duration = Duration::from_secs(365 * 86_400);
 /// How many transitions [`Snapshot::transitions`] keeps.
 pub const TRANSITIONS_KEPT: usize = 20;
 /// MAXRETRIES and HOLDOFF for a profile the config does not know (IPFire's defaults).
@@ -194,8 +204,21 @@ impl Config {
         .normalized()
     }
 
-    /// Drops the primary and duplicates from the chain; keeps the delay cap >= the delay.
+    /// Drops the primary and duplicates from the chain; keeps the delay cap >= the delay;
+    /// caps every timer at [`MAX_TIMER`] (so `now + timer` cannot overflow).
     fn normalized(mut self) -> Config {
+        for t in [
+            &mut self.connect_timeout,
+            &mut self.failback_delay,
+            &mut self.failback_grace,
+            &mut self.failback_delay_max,
+            &mut self.primary.holdoff,
+        ] {
+            *t = (*t).min(MAX_TIMER);
+        }
+        for l in &mut self.chain {
+            l.holdoff = l.holdoff.min(MAX_TIMER);
+        }
         let mut seen = vec![self.primary.name.clone()];
         self.chain.retain(|l| {
             if seen.contains(&l.name) {
@@ -1092,8 +1115,8 @@ impl Core {
             | Phase::Online(_)
             | Phase::FailbackTest { .. }
             | Phase::Holdoff { .. } => {
+                // SaveState follows from the phase change (see `step`).
                 self.decide(Level::Info, "SIGTERM: stopping supervision, no redial");
-                self.out.push(Action::SaveState);
                 self.exit(0)
             }
         }
@@ -1497,6 +1520,21 @@ impl Core {
                         Some(Pending::Restart),
                     ))
                 }
+                // Holdoff ---- HOLDOFF over, B reloaded away ----> Waiting(P) (redial)
+                LegacyNext::Switch(b) if self.config.link(&b).is_none() => {
+                    let active = self.active.clone();
+                    let why = format!("backup profile {b} is no longer configured: redialling");
+                    self.out.push(Action::Restart {
+                        profile: active.clone(),
+                        reason: why.clone(),
+                    });
+                    self.decide(Level::Warn, &why);
+                    Phase::LegacyWait(Attempt::new(
+                        active,
+                        Purpose::Reconnect,
+                        Some(Pending::Restart),
+                    ))
+                }
                 // Holdoff ---- HOLDOFF over ----> Waiting(B) (switch to the backup)
                 LegacyNext::Switch(b) => {
                     let why = format!("Switched to backup profile {b}");
@@ -1731,7 +1769,7 @@ impl Core {
             // Switching(C) ---- failed ----> next candidate
             Purpose::Walk { anchor, kind } => self.walk_next(anchor, false, kind, why, now),
             // Switching(primary) trial ---- failed ----> Switching(B) rollback
-            Purpose::Trial { from, automatic } => self.rollback(from, automatic, why),
+            Purpose::Trial { from, automatic } => self.rollback(from, automatic, why, now),
             // Switching(B) rollback ---- failed ----> walk after B
             Purpose::Rollback => {
                 self.walk_next(Some(a.link), false, SwitchKind::Failover, why, now)
@@ -1876,7 +1914,11 @@ impl Core {
                 untestable,
             } if profile == candidate => {
                 let n = passed + failed;
-                if untestable || majority(passed, failed) {
+                if self.config.link(&candidate).is_none() {
+                    // Pretesting(C) ---- result, C reloaded away ----> next candidate
+                    let why = format!("skipping {candidate}: no longer in the chain");
+                    self.walk_next(anchor, false, kind, why, now)
+                } else if untestable || majority(passed, failed) {
                     // Pretesting(C) ---- passed ----> Switching(C)
                     let why = if untestable {
                         format!("{candidate} cannot be pre-tested: trying it")
@@ -1964,7 +2006,7 @@ impl Core {
         self.set_monitor(None);
         if let Some(t) = o.trial {
             // Trial(primary) ---- fault within GRACE ----> Switching(B) rollback
-            return self.rollback(t.from, t.automatic, reason);
+            return self.rollback(t.from, t.automatic, reason, now);
         }
         let stable = now.saturating_duration_since(o.since) >= self.stable_time(&dead);
         if stable {
@@ -2045,10 +2087,15 @@ impl Core {
         )
     }
 
-    fn rollback(&mut self, from: ProfileName, automatic: bool, why: String) -> Phase {
+    fn rollback(&mut self, from: ProfileName, automatic: bool, why: String, now: Instant) -> Phase {
         if automatic {
             let doubled = self.failback_delay.saturating_mul(2).max(MIN_GAP);
             self.failback_delay = doubled.min(self.config.failback_delay_max);
+        }
+        if self.config.link(&from).is_none() {
+            // Trial ---- failed, backup reloaded away ----> walk
+            let why = format!("failback failed ({why}); {from} is no longer in the chain");
+            return self.walk_next(Some(from), false, SwitchKind::Failover, why, now);
         }
         let why = format!(
             "failback to {} failed ({why}): rolling back to {from}, next failback in {}s",

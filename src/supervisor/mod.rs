@@ -2,6 +2,8 @@
 
 pub mod core;
 #[cfg(test)]
+mod core_prop;
+#[cfg(test)]
 mod sim;
 pub mod shell;
 pub mod direct;

@@ -567,6 +567,13 @@ mod tests {
         let s = sim.core.snapshot(sim.now());
         assert_eq!(s.phase, "Online(2)");
         assert_eq!(s.switch_count, 1);
+        if std::env::var_os("SIM_LOG").is_some() {
+            for r in &sim.log {
+                if let Action::Log { level, msg } = &r.action {
+                    eprintln!("{:>5}s {level:<5} {msg}", r.t);
+                }
+            }
+        }
         assert!(s.transitions.iter().any(|t| t.from == "Online(1)"
             && t.to == "Pretesting(2)"
             && t.reason.contains("3/3 probe rounds failed")));
@@ -1047,6 +1054,21 @@ mod tests {
         assert_eq!(v["state"], "online");
         assert_eq!(v["active"], "2");
         assert_eq!(v["primary"], "1");
+    }
+
+    #[test]
+    fn absurd_timers_are_capped_instead_of_overflowing() {
+        let mut c = config(&["2"]);
+        c.connect_timeout = Duration::from_secs(u64::MAX / 4);
+        c.failback_delay = Duration::from_secs(u64::MAX / 4);
+        c.failback_delay_max = Duration::from_secs(u64::MAX / 2);
+        c.primary.holdoff = Duration::from_secs(u64::MAX / 4);
+        let mut sim = Sim::new(c)
+            .line("1", |t| if t < 10 { Line::Up } else { Line::Down })
+            .line("2", |_| Line::Up);
+        sim.start("1", true);
+        sim.run_until(100);
+        assert!(sim.core.next_deadline().is_some());
     }
 
     #[test]
