@@ -6,6 +6,8 @@
 //! the real prober sees a healthy uplink. Raw ICMP sockets need root: these tests skip
 //! (saying so) when not run as root; CI runs them as root.
 
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a failed setup is a failed test
+
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -137,9 +139,11 @@ exit 0
         assert!(state["journal"].is_null(), "journal left: {state}");
         assert_eq!(state["active"], active, "{state}");
         assert!(
-            !fs::read_dir(&ppp)
+            !fs::read_dir(&ppp).unwrap().any(|e| e
                 .unwrap()
-                .any(|e| e.unwrap().file_name().to_string_lossy().contains("tmp")),
+                .file_name()
+                .to_string_lossy()
+                .contains("tmp")),
             "temporary files left in ppp/"
         );
     }
@@ -209,7 +213,11 @@ fn start_returns_at_once_and_ten_concurrent_starts_give_one_supervisor() {
     let b = Box_::new();
     let t0 = Instant::now();
     start(&b);
-    assert!(t0.elapsed() < Duration::from_secs(5), "start took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "start took {:?}",
+        t0.elapsed()
+    );
     let handles: Vec<_> = (0..10)
         .map(|_| {
             let root: PathBuf = b.t.root().to_path_buf();
@@ -240,7 +248,9 @@ fn status_json_has_the_documented_fields() {
     }
     let b = Box_::new();
     start(&b);
-    b.wait_for("a healthy verdict", |b| b.status()["health"]["healthy"] == true);
+    b.wait_for("a healthy verdict", |b| {
+        b.status()["health"]["healthy"] == true
+    });
     let s = b.status();
     for key in [
         "state",
@@ -310,7 +320,12 @@ fn manual_failover_and_failback_switch_the_files() {
     let o = b.connectd(&["failover", "../x"]);
     assert_eq!(o.status.code(), Some(2));
     let o = b.connectd(&["failover", "4"]);
-    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(b.settings_is("1"));
 }
 
@@ -325,7 +340,11 @@ fn sigterm_stops_without_redial_and_leaves_the_files_consistent() {
     let o = b.connectd(&["stop"]);
     assert!(o.status.success());
     assert!(b.pid().is_none());
-    assert_eq!(b.t.network_calls().len(), calls_before, "no redial, no stop on SIGTERM");
+    assert_eq!(
+        b.t.network_calls().len(),
+        calls_before,
+        "no redial, no stop on SIGTERM"
+    );
     assert!(!b.t.path("var/run/connectd.sock").exists());
     b.assert_consistent();
 }
@@ -386,8 +405,11 @@ fn kill_9_during_a_switch_then_start_recovers() {
     b.wait_for("the switch to reach start red", |b| {
         b.t.network_calls().last().map(String::as_str) == Some("start red")
     });
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL)
-        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let _ = caller.join();
     fs::remove_file(b.t.root().parent().unwrap().join("slow-start")).unwrap();
     start(&b);
