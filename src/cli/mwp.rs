@@ -11,23 +11,21 @@
 //! FAILOVER_CONNECT_TIMEOUT (unless `--no-wait`) and drops conntrack entries of the old RED
 //! address.
 
-use std::fs::OpenOptions;
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 
 use crate::error::{Error, Result};
-use crate::exec::DuctRunner;
 use crate::fsutil;
 use crate::paths::Paths;
 use crate::policy::Policy;
 use crate::pretest::PretestOutcome;
 use crate::profile::{self, Kind, NewProfile, Profile, ProfileName, Secret};
-use crate::switch::{self, SwitchOptions};
+use crate::switch;
 
 /// Manage IPFire's WAN connection profiles (/var/ipfire/ppp/settings-NAME).
 #[derive(Debug, Parser)]
@@ -170,7 +168,21 @@ pub fn run(args: Args) -> Result<u8> {
         Command::Activate { name, no_wait } => {
             activate(&paths, &ProfileName::new(&name)?, !no_wait)
         }
-        Command::Status => status(&paths),
+        Command::Status => {
+            let code = status(&paths)?;
+            // With a supervisor running, its view too (the same path as `connectd status`).
+            if let Ok(Some(crate::control::Reply {
+                status: Some(s), ..
+            })) = crate::control::call(
+                &paths.control_socket(),
+                &crate::control::Request::Status,
+                Duration::from_secs(10),
+            ) {
+                println!();
+                print!("{}", crate::status::human(&s));
+            }
+            Ok(code)
+        }
         Command::Show { name } => show(&paths, &ProfileName::new(&name)?),
         Command::Delete { name } => {
             let name = ProfileName::new(&name)?;
@@ -526,86 +538,39 @@ fn load_policy(paths: &Paths) -> Result<Policy> {
     Ok(Policy::load(paths, active.as_ref().map(ProfileName::as_str))?.0)
 }
 
-/// Takes the supervisor's lock (`/var/run/connectd.pid`) so a running supervisor and this
-/// command never switch at the same time. `None` when the run directory does not exist.
-fn lock(paths: &Paths) -> Result<Option<nix::fcntl::Flock<std::fs::File>>> {
-    let pidfile = paths.pidfile();
-    if !pidfile.parent().is_some_and(Path::is_dir) {
-        return Ok(None);
-    }
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&pidfile)
-        .map_err(|e| Error::io(&pidfile, e))?;
-    match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-        Ok(l) => Ok(Some(l)),
-        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(Error::Busy(format!(
-            "{}: connectd is running; switch with `connectd failover NAME` instead",
-            pidfile.display()
-        ))),
-        Err((_, e)) => Err(Error::io(&pidfile, e.into())),
-    }
-}
-
-#[allow(clippy::disallowed_methods)] // polling a flag file the network scripts write
-fn nap() {
-    std::thread::sleep(Duration::from_millis(100));
-}
-
-/// `red/active` written since `since` (a stale flag from before the switch does not count).
-fn came_up(paths: &Paths, since: SystemTime) -> bool {
-    std::fs::metadata(paths.red_active())
-        .and_then(|m| m.modified())
-        .is_ok_and(|t| t >= since)
-}
-
 fn activate(paths: &Paths, name: &ProfileName, wait: bool) -> Result<u8> {
     load(paths, name)?;
-    let policy = load_policy(paths)?;
-    let _lock = lock(paths)?;
-    let old_addr: Option<Ipv4Addr> =
-        fsutil::read_word(&paths.red_local_ip()).and_then(|s| s.parse().ok());
-    // Whole seconds: some filesystems keep coarse mtimes.
-    let switched_at = SystemTime::now() - Duration::from_secs(1);
-    let report = switch::activate(
-        paths,
-        &DuctRunner,
-        &policy,
-        name,
-        None,
-        &SwitchOptions::default(),
-        &mut |_, _| Ok(()),
+    // A running supervisor switches itself (the same path as `connectd failover`), so the
+    // two never race; otherwise the same journaled switch runs here, under its lock.
+    let status = crate::control::call(
+        &paths.control_socket(),
+        &crate::control::Request::Status,
+        Duration::from_secs(10),
     )?;
-    let from = report
-        .from
-        .as_ref()
-        .map_or_else(|| "no profile".to_string(), ToString::to_string);
-    if !wait {
-        println!("activated profile {name} (was {from}); not waiting for RED");
-        return Ok(0);
+    if let Some(reply) = status {
+        let primary = reply
+            .status
+            .as_ref()
+            .and_then(|s| s.get("primary_profile"))
+            .and_then(|v| v.as_str())
+            .map(String::from);
+        let req = if primary.as_deref() == Some(name.as_str()) {
+            crate::control::Request::Failback { force: true }
+        } else {
+            crate::control::Request::Failover {
+                profile: name.to_string(),
+            }
+        };
+        let r = crate::control::call(&paths.control_socket(), &req, Duration::from_secs(180))?
+            .ok_or_else(|| Error::Failed("the supervisor went away".into()))?;
+        let msg = r.message.unwrap_or_default();
+        return if r.ok {
+            println!("{msg}");
+            Ok(0)
+        } else {
+            eprintln!("manage-wan-profiles: {msg}");
+            Ok(r.code.unwrap_or(1))
+        };
     }
-    let start = Instant::now();
-    while !came_up(paths, switched_at) {
-        if start.elapsed() >= policy.connect_timeout {
-            println!(
-                "activated profile {name} (was {from}), but RED did not come up within {}s",
-                policy.connect_timeout.as_secs()
-            );
-            return Ok(1);
-        }
-        nap();
-    }
-    let new_addr: Option<Ipv4Addr> =
-        fsutil::read_word(&paths.red_local_ip()).and_then(|s| s.parse().ok());
-    if let Some(old) = old_addr {
-        if new_addr != Some(old) {
-            switch::flush_conntrack(&DuctRunner, old)?;
-        }
-    }
-    let iface = fsutil::read_word(&paths.red_iface()).unwrap_or_else(|| "?".into());
-    println!("activated profile {name} (was {from}); RED is up on {iface}");
-    Ok(0)
+    crate::supervisor::direct::switch_to(paths, name, "manual", wait)
 }

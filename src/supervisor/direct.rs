@@ -17,7 +17,7 @@ use crate::switch::{self, SwitchOptions};
 
 fn busy(paths: &Paths) -> Error {
     Error::Busy(format!(
-        "{}: a supervisor holds the lock but did not answer on {}",
+        "{}: connectd is running (it holds the lock) but did not answer on {}",
         paths.pidfile().display(),
         paths.control_socket().display()
     ))
@@ -56,6 +56,9 @@ pub fn switch_to(paths: &Paths, to: &ProfileName, kind: &str, wait: bool) -> Res
     let Some(_lock) = Lock::try_acquire(paths)? else {
         return Err(busy(paths));
     };
+    if let Some(name) = switch::adopt_handmade(paths)? {
+        log::warn!("ppp/settings was hand-made: now profile {name}");
+    }
     let mut st = State::load_or_reset(paths);
     let primary = primary(paths, &st)?;
     st.primary = Some(primary.to_string());
