@@ -125,7 +125,13 @@ fn run(args: Args) -> Result<u8> {
                 println!("red/keepconnected is absent (the user disconnected): not reconnecting");
                 return Ok(0);
             }
-            start(&paths, false, Mode::Reconnect)
+            // No supervisor (failover off: IPFire's connectd exits once online): what
+            // IPFire's `connectd reconnect` does, `network restart red` once pppd is gone;
+            // the network script's own `connectd start` then supervises the dial.
+            let opts = SwitchOptions::default();
+            shell::network(&paths, &DuctRunner, &opts, &SystemClock, "stop")?;
+            shell::network(&paths, &DuctRunner, &opts, &SystemClock, "start")?;
+            start(&paths, false, Mode::Start)
         }
         Command::Failover { profile } => {
             let name = ProfileName::new(&profile)?;

@@ -800,47 +800,14 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    /// `network stop|start red`, keeping `red/keepconnected`: IPFire's script removes it on
-    /// stop for PPP types, which would otherwise read as the user's Disconnect.
     fn network(&mut self, verb: &str) -> Result<()> {
-        let kc = fsutil::read_word(&self.paths.keepconnected());
-        let had_kc = self.paths.keepconnected().exists();
-        let spec = CommandSpec::new(
-            [
-                self.paths.network_script().into_os_string(),
-                verb.into(),
-                "red".into(),
-            ],
-            self.seams.switch.network_timeout,
-        );
-        let out = self.seams.runner.run(&spec);
-        if verb == "stop" {
-            let red_dev = RedValues::read(self.paths)
-                .ok()
-                .and_then(|r| r.get("RED_DEV").map(String::from));
-            wait_gone(
-                &self.seams.switch,
-                red_dev.as_deref(),
-                self.seams.clock.as_ref(),
-            );
-        }
-        if had_kc && !self.paths.keepconnected().exists() {
-            let v = kc.unwrap_or_else(|| "0".into());
-            let _ = fsutil::replace_atomically(&self.paths.keepconnected(), v.as_bytes(), 0o644);
-        }
-        let out = out?;
-        log::debug!(
-            "network {verb} red: exit {:?}: {}",
-            out.code,
-            out.output.trim()
-        );
-        if out.timed_out {
-            return Err(Error::Command {
-                argv0: spec.argv0(),
-                msg: format!("{verb} red timed out"),
-            });
-        }
-        Ok(())
+        network(
+            self.paths,
+            self.seams.runner.as_ref(),
+            &self.seams.switch,
+            self.seams.clock.as_ref(),
+            verb,
+        )
     }
 
     /// Executes a switch with its journal; returns the core's `ActivateDone`.
@@ -1125,6 +1092,44 @@ fn hook_event(e: super::core::HookEvent) -> crate::hooks::HookEvent {
         C::Rollback => H::Rollback,
         C::PostDown => H::PostDown,
     }
+}
+
+/// `network stop|start red`, keeping `red/keepconnected`: IPFire's script removes it on
+/// stop for PPP types, which would otherwise read as the user's Disconnect. After `stop`,
+/// waits (bounded) until pppd and RED's dhcpcd are gone.
+pub fn network(
+    paths: &Paths,
+    runner: &dyn Runner,
+    opts: &SwitchOptions,
+    clock: &dyn Clock,
+    verb: &str,
+) -> Result<()> {
+    let kc = fsutil::read_word(&paths.keepconnected());
+    let had_kc = paths.keepconnected().exists();
+    let spec = CommandSpec::new(
+        [paths.network_script().into_os_string(), verb.into(), "red".into()],
+        opts.network_timeout,
+    );
+    let out = runner.run(&spec);
+    if verb == "stop" {
+        let red_dev = RedValues::read(paths)
+            .ok()
+            .and_then(|r| r.get("RED_DEV").map(String::from));
+        wait_gone(opts, red_dev.as_deref(), clock);
+    }
+    if had_kc && !paths.keepconnected().exists() {
+        let v = kc.unwrap_or_else(|| "0".into());
+        let _ = fsutil::replace_atomically(&paths.keepconnected(), v.as_bytes(), 0o644);
+    }
+    let out = out?;
+    log::debug!("network {verb} red: exit {:?}: {}", out.code, out.output.trim());
+    if out.timed_out {
+        return Err(Error::Command {
+            argv0: spec.argv0(),
+            msg: format!("{verb} red timed out"),
+        });
+    }
+    Ok(())
 }
 
 /// Waits (bounded) until pppd and RED's dhcpcd are gone after `network stop red`.
