@@ -260,13 +260,15 @@ impl Policy {
                 "FAILOVER_CONNECT_TIMEOUT" => {
                     p.connect_timeout = nonzero(secs()?, &src, key, value)?
                 }
-                "FAILOVER_CHECK_HOST" => p.check_hosts = parse_targets(value).ok_or_else(|| {
-                    src.bad(
+                "FAILOVER_CHECK_HOST" => {
+                    p.check_hosts = parse_targets(value).ok_or_else(|| {
+                        src.bad(
                         key,
                         value,
                         "expected a comma-separated list of IPv4 addresses, names or tcp:HOST:PORT",
                     )
-                })?,
+                    })?
+                }
                 "FAILOVER_CHECK_INTERVAL" => p.check_interval = nonzero(secs()?, &src, key, value)?,
                 "FAILOVER_CHECK_TIMEOUT" => p.check_timeout = nonzero(secs()?, &src, key, value)?,
                 "FAILOVER_RELIABILITY" => p.reliability = count(1)? as usize,
