@@ -1,1 +1,675 @@
-//! Integration tests: lab (filled in by its issue).
+//! End-to-end tests on the lab (DESIGN.md section 8): `tools/lab` builds a whole IPFire box
+//! with three uplinks in network namespaces; these tests drive it and, once the supervisor
+//! exists, connectd inside it.
+//!
+//! Each test runs its own copy of the lab (its own `LAB_PREFIX` and `LAB_DIR`, so tests and
+//! engineers never collide) and tears it down in `Drop`, also when an assertion fails.
+//! They need root and the lab's tools (iproute2, nftables, dnsmasq, dhcpcd, ping); without
+//! them they print `skipped: <reason>` and pass.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::util::is_root;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn connectd_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_connectd"))
+}
+
+/// `target/debug/examples/lab-pppoe`, next to the connectd binary.
+fn lab_pppoe_bin() -> PathBuf {
+    let bin = connectd_bin();
+    bin.parent()
+        .map(|d| d.join("examples/lab-pppoe"))
+        .unwrap_or_else(|| PathBuf::from("target/debug/examples/lab-pppoe"))
+}
+
+fn have(tool: &str) -> bool {
+    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        .iter()
+        .any(|d| Path::new(d).join(tool).exists())
+}
+
+/// Why the lab cannot run here, if it cannot.
+fn cannot_run() -> Option<String> {
+    if !is_root() {
+        return Some("the lab needs root (network namespaces)".into());
+    }
+    for tool in [
+        "ip", "nft", "dnsmasq", "dhcpcd", "ping", "unshare", "setsid",
+    ] {
+        if !have(tool) {
+            return Some(format!("{tool} is not installed (run tools/setup)"));
+        }
+    }
+    None
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// One running copy of the lab; `tools/lab down` on drop.
+struct Lab {
+    prefix: String,
+    dir: PathBuf,
+    connectd: Option<Child>,
+    client: Option<Child>,
+}
+
+impl Lab {
+    /// Brings a fresh lab up, or prints why it cannot and returns None.
+    fn up(test: &str) -> Option<Lab> {
+        if let Some(why) = cannot_run() {
+            println!("skipped: {test}: {why}");
+            return None;
+        }
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id() % 100_000;
+        let lab = Lab {
+            prefix: format!("ct{pid}{n}-"),
+            dir: PathBuf::from(format!("/tmp/connectd-lab-test-{pid}-{n}")),
+            connectd: None,
+            client: None,
+        };
+        let started = Instant::now();
+        lab.ok(&["up"]);
+        println!("{test}: lab {} up in {:?}", lab.prefix, started.elapsed());
+        Some(lab)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(repo().join("tools/lab"));
+        c.args(args)
+            .env("LAB_PREFIX", &self.prefix)
+            .env("LAB_DIR", &self.dir)
+            .env("CONNECTD_BIN", connectd_bin())
+            .env("LAB_PPPOE_BIN", lab_pppoe_bin())
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args)
+            .output()
+            .unwrap_or_else(|e| panic!("tools/lab {args:?}: {e}"))
+    }
+
+    /// Runs `tools/lab ARGS`, panics with its output unless it succeeds; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "tools/lab {args:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn ns(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.join("root")
+    }
+
+    fn red(&self, file: &str) -> PathBuf {
+        self.root().join("var/ipfire/red").join(file)
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.root().join(rel)).unwrap_or_default()
+    }
+
+    /// `tools/lab carrier`: which ISP carried the LAN client's replies (1 s window).
+    fn carrier(&self) -> String {
+        self.ok(&["carrier", "1"]).trim().to_string()
+    }
+
+    /// Whether the LAN client reaches ADDR (a few pings).
+    fn lan_reaches(&self, addr: &str) -> bool {
+        self.run(&[
+            "shell", "lan", "ping", "-n", "-q", "-c", "3", "-i", "0.2", "-W", "1", addr,
+        ])
+        .status
+        .success()
+    }
+
+    /// Starts the LAN client pinging 203.0.113.1 every 100 ms (so `carrier` has traffic).
+    fn start_client(&mut self) {
+        let child = self
+            .command(&[
+                "shell",
+                "lan",
+                "ping",
+                "-n",
+                "-q",
+                "-i",
+                "0.1",
+                "203.0.113.1",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the LAN client");
+        self.client = Some(child);
+    }
+
+    /// PIDs of the processes (not zombies) in namespace NAME.
+    fn pids_in(&self, name: &str) -> Vec<u32> {
+        let out = Command::new("ip")
+            .args(["netns", "pids", &self.ns(name)])
+            .output()
+            .expect("ip netns pids");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .filter(|&p| alive(p))
+            .collect()
+    }
+
+    /// Starts `connectd start --foreground` inside fw (log: LAB_DIR/connectd.log).
+    fn start_connectd(&mut self) {
+        let log = std::fs::File::create(self.dir.join("connectd.log")).expect("connectd.log");
+        let err = log.try_clone().expect("clone log");
+        let path = format!(
+            "{}:{}",
+            self.root().join("usr/lib/cdlab/bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns("fw"), "env"])
+            .arg(format!("PATH={path}"))
+            .arg(connectd_bin())
+            .arg("--root")
+            .arg(self.root())
+            .args(["start", "--foreground"])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .expect("spawn connectd");
+        self.connectd = Some(child);
+    }
+
+    /// `connectd status --json`, parsed (Null when it cannot be read).
+    fn status(&self) -> serde_json::Value {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns("fw")])
+            .arg(connectd_bin())
+            .arg("--root")
+            .arg(self.root())
+            .args(["status", "--json"])
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {
+                serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null)
+            }
+            _ => serde_json::Value::Null,
+        }
+    }
+
+    fn active_profile(&self) -> String {
+        match &self.status()["active_profile"] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => "?".into(),
+        }
+    }
+
+    fn switch_count(&self) -> u64 {
+        self.status()["switch_count"].as_u64().unwrap_or(0)
+    }
+
+    fn connectd_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("connectd.log")).unwrap_or_default()
+    }
+
+    /// Waits until connectd reports PROFILE active and the LAN's traffic flows via ISP;
+    /// returns how long that took, panics (with connectd's log) after TIMEOUT.
+    fn wait_on(&mut self, profile: &str, isp: &str, timeout: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            if let Some(c) = self.connectd.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    panic!("connectd exited ({st}):\n{}", self.connectd_log());
+                }
+            }
+            let (p, c) = (self.active_profile(), self.carrier());
+            if p == profile && c == isp {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "after {timeout:?}: profile {p} (want {profile}), traffic via {c} (want {isp})\n{}",
+                self.connectd_log()
+            );
+        }
+    }
+
+    /// The files of DESIGN.md 1 agree with PROFILE being active.
+    fn assert_consistent(&self, profile: &str, red_type: &str, red_dev: &str) {
+        let ppp = self.root().join("var/ipfire/ppp");
+        let settings = std::fs::metadata(ppp.join("settings")).expect("ppp/settings");
+        let chosen = std::fs::metadata(ppp.join(format!("settings-{profile}"))).expect("profile");
+        assert_eq!(
+            settings.ino(),
+            chosen.ino(),
+            "settings is a hard link to settings-{profile}"
+        );
+        let eth = self.read("var/ipfire/ethernet/settings");
+        assert!(
+            eth.lines().any(|l| l == format!("RED_TYPE={red_type}")),
+            "{eth}"
+        );
+        assert!(
+            eth.lines().any(|l| l == format!("RED_DEV={red_dev}")),
+            "{eth}"
+        );
+        assert!(
+            eth.lines().any(|l| l == "GREEN_ADDRESS=192.0.2.129"),
+            "green kept: {eth}"
+        );
+        let secrets = std::fs::metadata(ppp.join("secrets")).expect("secrets");
+        assert_eq!(secrets.permissions().mode() & 0o777, 0o600, "secrets mode");
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for child in [self.client.take(), self.connectd.take()]
+            .into_iter()
+            .flatten()
+        {
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let out = self.run(&["down"]);
+        if !out.status.success() {
+            eprintln!(
+                "tools/lab down failed for {}: {}",
+                self.prefix,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// True while PID runs and is not a zombie (this machine's PID 1 reaps lazily).
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .map(|(_, rest)| !rest.starts_with('Z'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+fn pid_in(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cond()
+}
+
+/// Processes that are gone or zombies (not yet reaped by PID 1) count as gone.
+fn all_gone(pids: &[u32]) -> bool {
+    pids.iter().all(|&p| !alive(p))
+}
+
+const NAMESPACES: [&str; 6] = ["fw", "isp1", "isp2", "lte", "inet", "lan"];
+
+#[test]
+fn up_then_down_leaves_no_namespace_process_or_file() {
+    let Some(mut lab) = Lab::up("lab_up_down") else {
+        return;
+    };
+    // Something running in every corner: RED up on the DHCP profile, a LAN client.
+    lab.ok(&["profile", "2"]);
+    lab.ok(&["red", "start"]);
+    lab.start_client();
+    let mut pids = Vec::new();
+    for n in NAMESPACES {
+        assert!(
+            Path::new("/run/netns").join(lab.ns(n)).exists(),
+            "namespace {n}"
+        );
+        assert!(
+            Path::new("/etc/netns")
+                .join(lab.ns(n))
+                .join("resolv.conf")
+                .exists()
+        );
+        pids.extend(lab.pids_in(n));
+    }
+    assert!(pids.len() >= 4, "dnsmasq x4 at least: {pids:?}");
+
+    let started = Instant::now();
+    lab.ok(&["down"]);
+    println!("down took {:?}", started.elapsed());
+    for n in NAMESPACES {
+        assert!(
+            !Path::new("/run/netns").join(lab.ns(n)).exists(),
+            "namespace {n} left"
+        );
+        assert!(
+            !Path::new("/etc/netns").join(lab.ns(n)).exists(),
+            "/etc/netns/{n} left"
+        );
+    }
+    assert!(!lab.dir.exists(), "{} left", lab.dir.display());
+    assert!(
+        wait_for(Duration::from_secs(2), || all_gone(&pids)),
+        "processes left: {pids:?}"
+    );
+    // down twice is fine
+    lab.ok(&["down"]);
+}
+
+#[test]
+fn up_twice_replaces_the_leftovers() {
+    let Some(lab) = Lab::up("lab_up_twice") else {
+        return;
+    };
+    let before = lab.pids_in("inet");
+    lab.ok(&["up"]);
+    assert!(
+        wait_for(Duration::from_secs(2), || all_gone(&before)),
+        "old dnsmasq left"
+    );
+    assert_eq!(lab.pids_in("inet").len(), 1, "one lab DNS");
+}
+
+#[test]
+fn network_start_stop_dhcp() {
+    let Some(lab) = Lab::up("network_dhcp") else {
+        return;
+    };
+    lab.ok(&["profile", "2"]);
+    lab.ok(&["red", "start"]);
+    assert!(
+        wait_for(Duration::from_secs(15), || lab.red("active").exists()),
+        "red/active within 15 s; dhcpcd log:\n{}",
+        lab.read("var/log/lab/dhcpcd-red1.log")
+    );
+    assert_eq!(lab.read("var/ipfire/red/iface"), "red1");
+    assert_eq!(lab.read("var/ipfire/red/remote-ipaddress"), "198.51.100.65");
+    let local = lab.read("var/ipfire/red/local-ipaddress");
+    let host: u32 = local
+        .rsplit('.')
+        .next()
+        .and_then(|h| h.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        local.starts_with("198.51.100.") && (80..=99).contains(&host),
+        "{local}"
+    );
+    assert_eq!(lab.read("var/run/dns1").trim(), "198.51.100.65");
+    assert!(
+        lab.lan_reaches("203.0.113.1"),
+        "LAN client reaches the target via isp2"
+    );
+
+    let dhcpcd = pid_in(&lab.root().join("var/run/dhcpcd-lab/red1/pid")).expect("dhcpcd pid");
+    assert!(alive(dhcpcd));
+    lab.ok(&["red", "stop"]);
+    assert!(!lab.red("active").exists(), "red/active removed");
+    assert!(
+        wait_for(Duration::from_secs(2), || !alive(dhcpcd)),
+        "dhcpcd left running"
+    );
+    assert!(
+        lab.pids_in("fw").is_empty(),
+        "nothing left in fw: {:?}",
+        lab.pids_in("fw")
+    );
+    assert!(!lab.lan_reaches("203.0.113.1"), "no uplink after stop");
+}
+
+#[test]
+fn network_start_stop_qmi() {
+    let Some(lab) = Lab::up("network_qmi") else {
+        return;
+    };
+    lab.ok(&["profile", "3"]);
+    lab.ok(&["red", "start"]);
+    assert!(
+        wait_for(Duration::from_secs(15), || lab.red("active").exists()),
+        "red/active"
+    );
+    assert_eq!(lab.read("var/ipfire/red/iface"), "wwan0");
+    assert_eq!(
+        lab.read("var/ipfire/red/remote-ipaddress"),
+        "198.51.100.129"
+    );
+    let out = lab.ok(&["shell", "fw", "qmicli", "--nas-get-serving-system"]);
+    assert!(out.contains("Registration state: 'registered'"), "{out}");
+    lab.ok(&["red", "stop"]);
+    assert!(lab.pids_in("fw").is_empty(), "nothing left in fw");
+}
+
+#[test]
+fn pppoe_session_survives_a_blackhole_and_dies_with_the_link() {
+    let Some(mut lab) = Lab::up("pppoe_faults") else {
+        return;
+    };
+    lab.ok(&["red", "start"]);
+    assert!(
+        wait_for(Duration::from_secs(10), || lab.red("active").exists()),
+        "red/active"
+    );
+    assert_eq!(lab.read("var/ipfire/red/iface"), "ppp0");
+    assert_eq!(lab.read("var/ipfire/red/local-ipaddress"), "198.51.100.10");
+    let pppd = pid_in(&lab.root().join("var/run/ppp-lab.pid")).expect("pppd pid");
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pppd}/comm")).unwrap_or_default(),
+        "pppd\n"
+    );
+    lab.start_client();
+    assert_eq!(lab.carrier(), "isp1");
+
+    // Blackhole: the gateway answers, so the session stays up; traffic beyond dies.
+    lab.ok(&["fault", "isp1", "blackhole"]);
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        lab.red("active").exists() && alive(pppd),
+        "session survives a blackhole"
+    );
+    assert_eq!(lab.carrier(), "none");
+    lab.ok(&["fault", "isp1", "clear"]);
+    assert!(
+        wait_for(Duration::from_secs(3), || lab.carrier() == "isp1"),
+        "traffic back"
+    );
+
+    // Link down: the stand-in notices (carrier, echo), runs ip-down and exits.
+    lab.ok(&["fault", "isp1", "link-down"]);
+    assert!(
+        wait_for(Duration::from_secs(8), || !alive(pppd)),
+        "pppd exits on a dead line"
+    );
+    assert!(!lab.red("active").exists(), "ip-down removed red/active");
+    let log = lab.read("var/log/lab/pppd.log");
+    assert!(log.contains("peer not responding"), "{log}");
+    lab.ok(&["fault", "isp1", "clear"]);
+    lab.ok(&["red", "stop"]);
+    assert!(lab.pids_in("fw").is_empty(), "nothing left in fw");
+}
+
+// ---- with the supervisor ------------------------------------------------------------------
+// Written against DESIGN.md's contract (`status --json`: `active_profile`, `switch_count`);
+// the lab's policy: probes every 1 s, 3 failures, FAILBACK_DELAY=20, FAILBACK_GRACE=5.
+
+/// A lab with connectd supervising, online on the primary (profile 1, isp1).
+fn supervised(test: &str) -> Option<Lab> {
+    if cannot_run().is_none() && !lab_pppoe_bin().exists() {
+        // The PPPoE pre-test needs the access concentrator of the example.
+        println!(
+            "skipped: {test}: {} is not built",
+            lab_pppoe_bin().display()
+        );
+        return None;
+    }
+    let mut lab = Lab::up(test)?;
+    lab.start_client();
+    lab.start_connectd();
+    let t = lab.wait_on("1", "isp1", Duration::from_secs(45));
+    println!("{test}: online on the primary after {t:?}");
+    Some(lab)
+}
+
+#[test]
+#[ignore = "needs the supervisor"]
+fn e2e_blackhole_fails_over_then_back() {
+    let Some(mut lab) = supervised("e2e_blackhole") else {
+        return;
+    };
+    lab.ok(&["fault", "isp1", "blackhole"]);
+    let t = lab.wait_on("2", "isp2", Duration::from_secs(25));
+    println!("failover took {t:?}");
+    assert!(
+        t < Duration::from_secs(15),
+        "failover within 15 s, took {t:?}"
+    );
+    lab.assert_consistent("2", "DHCP", "red1");
+
+    lab.ok(&["fault", "isp1", "clear"]);
+    let t = lab.wait_on("1", "isp1", Duration::from_secs(60));
+    println!("failback took {t:?}");
+    assert!(
+        t >= Duration::from_secs(15),
+        "no failback before FAILBACK_DELAY, took {t:?}"
+    );
+    std::thread::sleep(Duration::from_secs(7));
+    assert_eq!(
+        lab.active_profile(),
+        "1",
+        "stays on the primary through FAILBACK_GRACE"
+    );
+    assert_eq!(lab.carrier(), "isp1");
+    lab.assert_consistent("1", "PPPOE", "red0");
+    assert_eq!(lab.switch_count(), 2, "one failover, one failback");
+}
+
+#[test]
+#[ignore = "needs the supervisor"]
+fn e2e_flapping_primary_does_not_flap_the_box() {
+    let Some(mut lab) = supervised("e2e_flapping") else {
+        return;
+    };
+    let before = lab.switch_count();
+    for fault in ["blackhole", "clear", "blackhole", "clear", "blackhole"] {
+        lab.ok(&["fault", "isp1", fault]);
+        std::thread::sleep(Duration::from_secs(10));
+    }
+    lab.wait_on("2", "isp2", Duration::from_secs(30));
+    let switches = lab.switch_count() - before;
+    assert!(
+        switches <= 3,
+        "{switches} switches while the primary flapped 5 times"
+    );
+}
+
+#[test]
+#[ignore = "needs the supervisor"]
+fn e2e_backup_dead_too_goes_to_tertiary() {
+    let Some(mut lab) = supervised("e2e_tertiary") else {
+        return;
+    };
+    lab.ok(&["fault", "isp1", "blackhole"]);
+    lab.wait_on("2", "isp2", Duration::from_secs(25));
+    lab.ok(&["fault", "isp2", "blackhole"]);
+    let t = lab.wait_on("3", "lte", Duration::from_secs(40));
+    println!("backup to tertiary took {t:?}");
+    lab.assert_consistent("3", "PPPOE", "wwan0");
+    // Nothing of the backup is left running: one DHCP client, on wwan0.
+    let red1 = pid_in(&lab.root().join("var/run/dhcpcd-lab/red1/pid"));
+    assert!(
+        red1.map(|p| !alive(p)).unwrap_or(true),
+        "dhcpcd on red1 left running"
+    );
+}
+
+#[test]
+#[ignore = "needs the supervisor"]
+fn e2e_link_down_reconnects_the_same_profile() {
+    let Some(mut lab) = supervised("e2e_link_down") else {
+        return;
+    };
+    lab.ok(&["fault", "isp1", "link-down"]);
+    std::thread::sleep(Duration::from_secs(4));
+    lab.ok(&["fault", "isp1", "clear"]);
+    // A dropped link is redialled (MAXRETRIES=2, HOLDOFF=5) before the chain is walked;
+    // either way the box must be back on the primary eventually.
+    let t = lab.wait_on("1", "isp1", Duration::from_secs(60));
+    println!("back on the primary after {t:?}");
+    lab.assert_consistent("1", "PPPOE", "red0");
+}
+
+#[test]
+#[ignore = "needs the supervisor"]
+fn e2e_disconnect_stops_without_failover() {
+    let Some(mut lab) = supervised("e2e_disconnect") else {
+        return;
+    };
+    std::fs::remove_file(lab.red("keepconnected")).expect("remove keepconnected");
+    let exited = wait_for(Duration::from_secs(15), || {
+        matches!(
+            lab.connectd.as_mut().map(|c| c.try_wait()),
+            Some(Ok(Some(_)))
+        )
+    });
+    assert!(exited, "connectd exits when the user disconnects");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!lab.red("active").exists(), "RED stays down");
+    lab.assert_consistent("1", "PPPOE", "red0");
+    assert!(
+        lab.pids_in("fw").is_empty(),
+        "no pppd/dhcpcd left: {:?}",
+        lab.pids_in("fw")
+    );
+}
+
+#[test]
+#[ignore = "needs the supervisor"]
+fn e2e_sigterm_leaves_the_box_consistent() {
+    let Some(mut lab) = supervised("e2e_sigterm") else {
+        return;
+    };
+    lab.ok(&["fault", "isp1", "blackhole"]);
+    lab.wait_on("2", "isp2", Duration::from_secs(25));
+    let pid = lab.connectd.as_ref().map(|c| c.id()).expect("connectd");
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let exited = wait_for(Duration::from_secs(10), || {
+        matches!(
+            lab.connectd.as_mut().map(|c| c.try_wait()),
+            Some(Ok(Some(_)))
+        )
+    });
+    assert!(exited, "connectd exits on SIGTERM");
+    lab.assert_consistent("2", "DHCP", "red1");
+    assert!(
+        lab.red("active").exists(),
+        "SIGTERM means no redial, not hang up"
+    );
+}
