@@ -58,6 +58,8 @@ pub struct Policy {
     pub failures: u32,
     /// FAILOVER_CHECK_DNS: a query to the uplink's DNS servers counts as a target.
     pub check_dns: bool,
+    /// FAILOVER_CHECK_DNS_NAME: the name the DNS probe resolves.
+    pub dns_name: String,
     /// FAILOVER_MAX_LOSS in percent over the window; `None` = off.
     pub max_loss_pct: Option<u8>,
     /// FAILOVER_MAX_RTT over the window; `None` = off.
@@ -98,6 +100,7 @@ impl Default for Policy {
             reliability: 1,
             failures: 3,
             check_dns: true,
+            dns_name: "ipfire.org".into(),
             max_loss_pct: None,
             max_rtt: None,
             window: 30,
@@ -274,6 +277,13 @@ impl Policy {
                 "FAILOVER_RELIABILITY" => p.reliability = count(1)? as usize,
                 "FAILOVER_FAILURES" => p.failures = count(1)? as u32,
                 "FAILOVER_CHECK_DNS" => p.check_dns = boolean()?,
+                "FAILOVER_CHECK_DNS_NAME" => {
+                    let v = value.trim().trim_end_matches('.');
+                    if !valid_host(v) || !v.contains('.') {
+                        return Err(src.bad(key, value, "expected a host name such as ipfire.org"));
+                    }
+                    p.dns_name = v.to_string();
+                }
                 "FAILOVER_MAX_LOSS" => {
                     p.max_loss_pct = match parse_bool(value) {
                         Some(false) => None,

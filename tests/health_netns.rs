@@ -252,7 +252,7 @@ fn reachable_targets_answer_with_an_rtt_over_icmp_dns_and_tcp() {
     let a = Ipv4Addr::new(203, 0, 113, 1);
     let targets = vec![
         Target::icmp(a),
-        target("dns", Probe::Dns(vec![a])),
+        target("dns", Probe::Dns(vec![a], "ipfire.org".into())),
         target("tcp:53", Probe::Tcp("203.0.113.1:53".parse().unwrap())),
         target("tcp:9", Probe::Tcp("203.0.113.1:9".parse().unwrap())),
         Target::icmp(Ipv4Addr::new(203, 0, 113, 77)),

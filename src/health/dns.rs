@@ -14,13 +14,26 @@ pub(crate) fn query(id: u16, name: &str) -> Vec<u8> {
     q
 }
 
-/// The transaction ID of `msg` when it is a well-formed response (QR set, one question at
-/// least, header complete). Any RCODE counts: the server answered.
+/// The transaction ID of `msg` when it is a well-formed response (QR set, header
+/// complete).
 pub(crate) fn response_id(msg: &[u8]) -> Option<u16> {
     if msg.len() < 12 || msg[2] & 0x80 == 0 {
         return None;
     }
     Some(u16::from_be_bytes([msg[0], msg[1]]))
+}
+
+/// Whether a response proves the resolver reached the internet: NOERROR or NXDOMAIN.
+/// SERVFAIL and REFUSED are what a resolver on the gateway answers when everything beyond
+/// it is black-holed, so they must not keep a dead uplink "healthy". `Err` names the RCODE.
+pub(crate) fn resolved(msg: &[u8]) -> Result<(), String> {
+    match msg.get(3).map(|b| b & 0x0f) {
+        Some(0 | 3) => Ok(()),
+        Some(2) => Err("SERVFAIL".into()),
+        Some(5) => Err("REFUSED".into()),
+        Some(r) => Err(format!("RCODE {r}")),
+        None => Err("truncated response".into()),
+    }
 }
 
 #[cfg(test)]
@@ -35,8 +48,13 @@ mod tests {
         assert_eq!(response_id(&q), None, "a query is no response");
         let mut r = q.clone();
         r[2] |= 0x80;
-        r[3] = 0x83; // NXDOMAIN still proves the server answered
+        r[3] = 0x83; // NXDOMAIN: the resolver reached the authority
         assert_eq!(response_id(&r), Some(0xabcd));
+        assert_eq!(resolved(&r), Ok(()));
         assert_eq!(response_id(&r[..5]), None);
+        r[3] = 0x82; // SERVFAIL: the resolver could not reach anything beyond the gateway
+        assert_eq!(resolved(&r), Err("SERVFAIL".into()));
+        r[3] = 0x85;
+        assert_eq!(resolved(&r), Err("REFUSED".into()));
     }
 }

@@ -49,8 +49,9 @@ pub enum Role {
 pub enum Probe {
     /// ICMP echo.
     Icmp(Ipv4Addr),
-    /// A DNS query over UDP to each server; any one answering passes the target.
-    Dns(Vec<Ipv4Addr>),
+    /// A DNS query for the name (FAILOVER_CHECK_DNS_NAME) over UDP to each server; any
+    /// one resolving it (NOERROR or NXDOMAIN) passes the target.
+    Dns(Vec<Ipv4Addr>, String),
     /// TCP connect.
     Tcp(SocketAddrV4),
     /// A name that did not resolve when the targets were built: fails every round with the
@@ -218,7 +219,7 @@ pub fn build_targets(policy: &Policy, paths: &Paths) -> Vec<Target> {
                         .collect::<Vec<_>>()
                         .join(",")
                 ),
-                probe: Probe::Dns(servers),
+                probe: Probe::Dns(servers, policy.dns_name.clone()),
                 role: Role::Internet,
             });
         }
@@ -257,7 +258,7 @@ mod tests {
         assert_eq!(t[1].host, "tcp:203.0.113.2:443");
         assert_eq!(
             t[2].probe,
-            Probe::Dns(vec![Ipv4Addr::new(198, 51, 100, 53)])
+            Probe::Dns(vec![Ipv4Addr::new(198, 51, 100, 53)], "ipfire.org".into())
         );
         assert_eq!(t[3].role, Role::Gateway);
         let no_dns = Policy {

@@ -19,7 +19,7 @@ use nix::sys::socket::{SockaddrIn, recvfrom};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::icmp::{self, Reply};
-use super::{DNS_PROBE_NAME, Probe, Prober, Target, TargetResult, dns};
+use super::{Probe, Prober, Target, TargetResult, dns};
 
 /// Distinct identifiers for several probers in one process.
 static NEXT_IDENT: AtomicU16 = AtomicU16::new(0);
@@ -143,7 +143,7 @@ impl Prober for RealProber {
         // DNS: one socket for every server; id -> (target, server, sent at).
         let mut dns_pending: HashMap<u16, (usize, Ipv4Addr, Instant)> = HashMap::new();
         let mut dns_errors: HashMap<usize, Vec<String>> = HashMap::new();
-        let needs_dns = targets.iter().any(|t| matches!(t.probe, Probe::Dns(_)));
+        let needs_dns = targets.iter().any(|t| matches!(t.probe, Probe::Dns(..)));
         let dns_sock = if needs_dns {
             match bound_socket(iface, Domain::IPV4, Type::DGRAM, Protocol::UDP).and_then(|s| {
                 s.bind(&SockAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)))?;
@@ -153,7 +153,7 @@ impl Prober for RealProber {
                 Err(e) => {
                     let reason = format!("cannot open UDP socket on {iface}: {}", io_reason(&e));
                     for (i, t) in targets.iter().enumerate() {
-                        if matches!(t.probe, Probe::Dns(_)) {
+                        if matches!(t.probe, Probe::Dns(..)) {
                             results[i] = Some(TargetResult::failed(t, reason.clone()));
                         }
                     }
@@ -188,11 +188,11 @@ impl Prober for RealProber {
                         }
                     }
                 }
-                Probe::Dns(servers) => {
+                Probe::Dns(servers, name) => {
                     let Some(s) = &dns_sock else { continue };
                     for server in servers {
                         let id = self.next_dns_id();
-                        let q = dns::query(id, DNS_PROBE_NAME);
+                        let q = dns::query(id, name);
                         let to = SockAddr::from(SocketAddrV4::new(*server, 53));
                         match s.send_to(&q, &to) {
                             Ok(_) => {
@@ -331,6 +331,19 @@ impl Prober for RealProber {
                     if from != Some(SocketAddrV4::new(server, 53)) {
                         continue;
                     }
+                    if let Err(why) = dns::resolved(&buf[..n]) {
+                        // This server answered but could not resolve: the others may.
+                        dns_pending.remove(&id);
+                        dns_errors
+                            .entry(i)
+                            .or_default()
+                            .push(format!("{server}: {why}"));
+                        if results[i].is_none() && !dns_pending.values().any(|p| p.0 == i) {
+                            let why = dns_errors.remove(&i).unwrap_or_default().join("; ");
+                            results[i] = Some(TargetResult::failed(&targets[i], why));
+                        }
+                        continue;
+                    }
                     dns_pending.retain(|_, p| p.0 != i);
                     if results[i].is_none() {
                         results[i] = Some(TargetResult::ok(&targets[i], at.duration_since(sent)));
@@ -455,7 +468,7 @@ mod tests {
             Target::icmp(Ipv4Addr::new(203, 0, 113, 1)),
             Target {
                 host: "dns".into(),
-                probe: Probe::Dns(vec![Ipv4Addr::new(203, 0, 113, 53)]),
+                probe: Probe::Dns(vec![Ipv4Addr::new(203, 0, 113, 53)], "ipfire.org".into()),
                 role: super::super::Role::Internet,
             },
             Target {

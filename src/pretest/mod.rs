@@ -145,6 +145,36 @@ impl RealPreTester {
     }
 }
 
+impl RealPreTester {
+    /// IPFire's `network stop red` sets the old RED NIC down, so a resting primary's NIC is
+    /// usually down when its failback is pre-tested: bring it up (harmless, nothing is
+    /// configured on it) and give the carrier a moment, bounded.
+    fn ensure_up(&self, device: &str) {
+        let flags = std::fs::read_to_string(format!("/sys/class/net/{device}/flags"))
+            .ok()
+            .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok());
+        let Some(flags) = flags else { return };
+        if flags & 1 != 0 {
+            return; // IFF_UP
+        }
+        log::info!("pre-test: bringing {device} up (IPFire's network stop left it down)");
+        let spec = CommandSpec::new(["ip", "link", "set", "dev", device, "up"], Duration::from_secs(5));
+        if let Err(e) = self.runner.run(&spec) {
+            log::warn!("pre-test: cannot bring {device} up: {e}");
+            return;
+        }
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_secs(3) {
+            let carrier = std::fs::read_to_string(format!("/sys/class/net/{device}/carrier"));
+            if carrier.map(|c| c.trim() == "1").unwrap_or(false) {
+                return;
+            }
+            #[allow(clippy::disallowed_methods)] // waiting for a link to negotiate, bounded
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl PreTester for RealPreTester {
     fn pretest(
         &mut self,
@@ -156,6 +186,9 @@ impl PreTester for RealPreTester {
             return PretestOutcome::CannotTest(format!(
                 "shares the device {device} with the active uplink; a trial switch is the test"
             ));
+        }
+        if profile.kind != Kind::Qmi {
+            self.ensure_up(device);
         }
         let out = |r: std::result::Result<String, String>| match r {
             Ok(s) => PretestOutcome::Passed(s),
