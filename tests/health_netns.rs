@@ -605,8 +605,14 @@ fn connectd_check_probes_the_red_interface_and_prints_the_health_object() {
     let out = check(false);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(text.contains("203.0.113.1") && text.contains(" ms"), "{text}");
-    assert!(text.contains("203.0.113.77") && text.contains("no reply"), "{text}");
+    assert!(
+        text.contains("203.0.113.1") && text.contains(" ms"),
+        "{text}"
+    );
+    assert!(
+        text.contains("203.0.113.77") && text.contains("no reply"),
+        "{text}"
+    );
     assert!(text.contains("gateway 198.51.100.1"), "{text}");
     assert!(text.contains("verdict: healthy"), "{text}");
     let out = check(true);
