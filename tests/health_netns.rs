@@ -568,3 +568,67 @@ fn arp_pretest_needs_the_gateway_on_the_line() {
         "{o:?}"
     );
 }
+
+#[test]
+fn connectd_check_probes_the_red_interface_and_prints_the_health_object() {
+    require_root!();
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debug/connectd");
+    if !bin.is_file() {
+        eprintln!("skipped: target/debug/connectd not built");
+        return;
+    }
+    let mut lab = Lab::new();
+    let (c, _p) = two_hosts(&mut lab);
+    let root = lab.tmp().join("root");
+    for d in ["var/ipfire/red", "var/ipfire/connectd", "var/run"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join("var/ipfire/red/iface"), "a0").unwrap();
+    std::fs::write(root.join("var/ipfire/red/remote-ipaddress"), "198.51.100.1").unwrap();
+    std::fs::write(
+        root.join("var/ipfire/connectd/settings"),
+        "FAILOVER_CHECK_HOST=203.0.113.1,203.0.113.77\nFAILOVER_CHECK_DNS=off\nFAILOVER_CHECK_TIMEOUT=0.3\n",
+    )
+    .unwrap();
+    let check = |json: bool| {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &c])
+            .arg(&bin)
+            .arg("--root")
+            .arg(&root)
+            .arg("check");
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.output().unwrap()
+    };
+    let out = check(false);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        text.contains("203.0.113.1") && text.contains(" ms"),
+        "{text}"
+    );
+    assert!(
+        text.contains("203.0.113.77") && text.contains("no reply"),
+        "{text}"
+    );
+    assert!(text.contains("gateway 198.51.100.1"), "{text}");
+    assert!(text.contains("verdict: healthy"), "{text}");
+    let out = check(true);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["healthy"], true);
+    assert_eq!(v["targets"][0]["host"], "203.0.113.1");
+    assert!(v["targets"][0]["rtt_ms"].is_number());
+    assert!(v["targets"][1]["rtt_ms"].is_null());
+    assert_eq!(v["gateway"]["host"], "198.51.100.1");
+    // All targets silent: exit 1.
+    std::fs::write(
+        root.join("var/ipfire/connectd/settings"),
+        "FAILOVER_CHECK_HOST=203.0.113.77\nFAILOVER_CHECK_DNS=off\nFAILOVER_CHECK_TIMEOUT=0.3\n",
+    )
+    .unwrap();
+    let out = check(false);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("NOT healthy"));
+}
