@@ -87,7 +87,18 @@ impl RealPreTester {
         }
     }
 
-    fn qmi(&self) -> PretestOutcome {
+    fn qmi(&self, device: &str) -> PretestOutcome {
+        // The modem's own control device (sysfs knows which cdc-wdm belongs to the wwan
+        // interface), else the first one there is.
+        let own = std::fs::read_dir(format!("/sys/class/net/{device}/device/usbmisc"))
+            .ok()
+            .and_then(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .find(|n| n.starts_with("cdc-wdm"))
+            })
+            .map(|n| self.dev_root.join(n))
+            .filter(|p| p.exists());
         let mut ctl: Vec<PathBuf> = std::fs::read_dir(&self.dev_root)
             .map(|rd| {
                 rd.flatten()
@@ -97,9 +108,10 @@ impl RealPreTester {
             })
             .unwrap_or_default();
         ctl.sort();
-        let Some(dev) = ctl.into_iter().next() else {
-            return PretestOutcome::Failed(format!(
-                "no QMI control device {}/cdc-wdm*",
+        let Some(dev) = own.or_else(|| ctl.into_iter().next()) else {
+            // Nothing to ask: not a failure of the line, so the trial switch is the test.
+            return PretestOutcome::CannotTest(format!(
+                "no QMI control device ({}/cdc-wdm*) for {device}",
                 self.dev_root.display()
             ));
         };
@@ -158,7 +170,10 @@ impl RealPreTester {
             return; // IFF_UP
         }
         log::info!("pre-test: bringing {device} up (IPFire's network stop left it down)");
-        let spec = CommandSpec::new(["ip", "link", "set", "dev", device, "up"], Duration::from_secs(5));
+        let spec = CommandSpec::new(
+            ["ip", "link", "set", "dev", device, "up"],
+            Duration::from_secs(5),
+        );
         if let Err(e) = self.runner.run(&spec) {
             log::warn!("pre-test: cannot bring {device} up: {e}");
             return;
@@ -228,7 +243,7 @@ impl PreTester for RealPreTester {
                     }),
                 ),
             },
-            Kind::Qmi => self.qmi(),
+            Kind::Qmi => self.qmi(device),
             Kind::Pptp | Kind::Pptpatm | Kind::Modem | Kind::Serial => {
                 PretestOutcome::CannotTest(format!(
                     "type {} has no pre-test; a trial switch is the test",
@@ -377,9 +392,10 @@ mod tests {
         }));
         t.dev_root = dir.path().to_path_buf();
         let p = profile("TYPE=qmi\nAPN=internet\n");
+        // No control device: nothing to ask, so the trial switch is the test.
         assert!(matches!(
             t.pretest(&p, "wwan0", Some("red0")),
-            PretestOutcome::Failed(m) if m.contains("cdc-wdm")
+            PretestOutcome::CannotTest(m) if m.contains("cdc-wdm")
         ));
         std::fs::write(dir.path().join("cdc-wdm0"), "").unwrap();
         let o = t.pretest(&p, "wwan0", Some("red0"));

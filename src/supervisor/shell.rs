@@ -1107,7 +1107,11 @@ pub fn network(
     let kc = fsutil::read_word(&paths.keepconnected());
     let had_kc = paths.keepconnected().exists();
     let spec = CommandSpec::new(
-        [paths.network_script().into_os_string(), verb.into(), "red".into()],
+        [
+            paths.network_script().into_os_string(),
+            verb.into(),
+            "red".into(),
+        ],
         opts.network_timeout,
     );
     let out = runner.run(&spec);
@@ -1122,7 +1126,11 @@ pub fn network(
         let _ = fsutil::replace_atomically(&paths.keepconnected(), v.as_bytes(), 0o644);
     }
     let out = out?;
-    log::debug!("network {verb} red: exit {:?}: {}", out.code, out.output.trim());
+    log::debug!(
+        "network {verb} red: exit {:?}: {}",
+        out.code,
+        out.output.trim()
+    );
     if out.timed_out {
         return Err(Error::Command {
             argv0: spec.argv0(),
