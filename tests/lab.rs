@@ -65,6 +65,12 @@ struct Lab {
 impl Lab {
     /// Brings a fresh lab up, or prints why it cannot and returns None.
     fn up(test: &str) -> Option<Lab> {
+        Lab::up_with(test, false)
+    }
+
+    /// `connectd`: whether the box's own scripts call connectd (the network script's
+    /// `connectd start`, ip-down's `connectd reconnect`), as on IPFire.
+    fn up_with(test: &str, connectd: bool) -> Option<Lab> {
         if let Some(why) = cannot_run() {
             println!("skipped: {test}: {why}");
             return None;
@@ -78,7 +84,16 @@ impl Lab {
             client: None,
         };
         let started = Instant::now();
-        lab.ok(&["up"]);
+        let mut up = lab.command(&["up"]);
+        if !connectd {
+            up.env("LAB_NO_CONNECTD", "1");
+        }
+        let o = up.output().unwrap_or_else(|e| panic!("tools/lab up: {e}"));
+        assert!(
+            o.status.success(),
+            "tools/lab up: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         println!("{test}: lab {} up in {:?}", lab.prefix, started.elapsed());
         Some(lab)
     }
@@ -528,16 +543,17 @@ fn supervised(test: &str) -> Option<Lab> {
         );
         return None;
     }
-    let mut lab = Lab::up(test)?;
+    let mut lab = Lab::up_with(test, true)?;
     lab.start_client();
     lab.start_connectd();
+    // As at boot: the network script brings RED up; its `connectd start` returns at once.
+    lab.ok(&["red", "start"]);
     let t = lab.wait_on("1", "isp1", Duration::from_secs(45));
     println!("{test}: online on the primary after {t:?}");
     Some(lab)
 }
 
 #[test]
-#[ignore = "needs the supervisor"]
 fn e2e_blackhole_fails_over_then_back() {
     let Some(mut lab) = supervised("e2e_blackhole") else {
         return;
@@ -570,7 +586,6 @@ fn e2e_blackhole_fails_over_then_back() {
 }
 
 #[test]
-#[ignore = "needs the supervisor"]
 fn e2e_flapping_primary_does_not_flap_the_box() {
     let Some(mut lab) = supervised("e2e_flapping") else {
         return;
@@ -589,7 +604,6 @@ fn e2e_flapping_primary_does_not_flap_the_box() {
 }
 
 #[test]
-#[ignore = "needs the supervisor"]
 fn e2e_backup_dead_too_goes_to_tertiary() {
     let Some(mut lab) = supervised("e2e_tertiary") else {
         return;
@@ -609,7 +623,6 @@ fn e2e_backup_dead_too_goes_to_tertiary() {
 }
 
 #[test]
-#[ignore = "needs the supervisor"]
 fn e2e_link_down_reconnects_the_same_profile() {
     let Some(mut lab) = supervised("e2e_link_down") else {
         return;
@@ -625,7 +638,6 @@ fn e2e_link_down_reconnects_the_same_profile() {
 }
 
 #[test]
-#[ignore = "needs the supervisor"]
 fn e2e_disconnect_stops_without_failover() {
     let Some(mut lab) = supervised("e2e_disconnect") else {
         return;
@@ -649,7 +661,6 @@ fn e2e_disconnect_stops_without_failover() {
 }
 
 #[test]
-#[ignore = "needs the supervisor"]
 fn e2e_sigterm_leaves_the_box_consistent() {
     let Some(mut lab) = supervised("e2e_sigterm") else {
         return;

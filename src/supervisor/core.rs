@@ -1971,6 +1971,11 @@ impl Core {
                     // Trial(primary) ---- FAILBACK_GRACE over ----> Online(primary)
                     o.trial = None;
                     self.failback_delay = self.config.failback_delay;
+                    // The primary proved itself and the backup was left healthy, not
+                    // dead: a new episode, so a later failure goes back to that backup
+                    // rather than further down the chain. Failbacks stay bounded by the
+                    // failback delay.
+                    self.episode = Episode::fresh(&self.active.clone());
                     self.decide(
                         Level::Info,
                         &format!(

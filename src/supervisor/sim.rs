@@ -765,6 +765,35 @@ mod tests {
     }
 
     #[test]
+    fn after_a_confirmed_failback_a_new_failure_goes_back_to_the_backup_not_down_the_chain() {
+        // Found in the lab: the primary failed again soon after a confirmed failback, and
+        // the walk skipped the healthy backup as "already tried" and went to the tertiary.
+        let mut sim = Sim::new(config(&["2", "3"]))
+            .line("1", |t| match t {
+                0..=99 => Line::Up,
+                100..=399 => Line::Blackhole,
+                // Up long enough for the trial to be confirmed (GRACE 30 s), not long
+                // enough to count as stable (CONNECT_TIMEOUT 60 s).
+                400..=459 => Line::Up,
+                _ => Line::Blackhole,
+            })
+            .line("2", |_| Line::Up)
+            .line("3", |_| Line::Up);
+        sim.start("1", true);
+        sim.run_until(1200);
+        let acts = sim.activates();
+        let failbacks: Vec<_> = acts
+            .iter()
+            .filter(|(_, p, k)| p == "1" && *k == SwitchKind::Failback)
+            .collect();
+        assert_eq!(failbacks.len(), 1, "{}", sim.dump());
+        assert!(failbacks[0].0 >= 400 && failbacks[0].0 < 430, "{acts:?}");
+        let after: Vec<_> = acts.iter().filter(|(t, _, _)| *t >= 460).collect();
+        assert_eq!(after.first().map(|a| a.1.as_str()), Some("2"), "{acts:?}");
+        assert!(!acts.iter().any(|(_, p, _)| p == "3"), "{acts:?}");
+    }
+
+    #[test]
     fn flapping_primary_gets_at_most_one_failback_attempt_per_window() {
         // The primary flips every 10 s for an hour; pre-tests sample the line.
         let flap = |t: u64| {
