@@ -38,7 +38,7 @@ use crate::switch::{self, RedValues, SwitchOptions};
 use super::core::{Action, Command, Config, Core, Event, Link, SwitchKind};
 
 /// How often the passive signals (red/active, keepconnected, carrier, pppd) are sampled.
-pub const PASSIVE_INTERVAL: Duration = Duration::from_millis(200);
+pub const PASSIVE_INTERVAL: Duration = Duration::from_millis(100);
 /// How long an empty profile (the WUI writing it) is re-read before giving up.
 const EMPTY_PROFILE_RETRY: Duration = Duration::from_secs(3);
 
