@@ -18,6 +18,7 @@
 //! compared in constant time; the token lives in `/var/ipfire/connectd/api-token` (0600,
 //! created by `connectd api-key`).
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -53,6 +54,10 @@ const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often the accept thread looks at its stop flag.
 const ACCEPT_POLL_MS: u16 = 200;
+/// How long a refused connection stays open to drain its request.
+const LINGER: Duration = Duration::from_millis(200);
+/// Most refused connections lingering at once.
+const MAX_LINGERING: usize = 64;
 
 /// A running API; [`ApiHandle::stop`] (or dropping it) stops accepting and joins the
 /// accept thread. Requests in flight finish on their own threads (bounded by the deadlines).
@@ -188,12 +193,24 @@ impl Drop for Slot {
 
 fn accept_loop(listener: &TcpListener, ctx: &Arc<Ctx>, stop: &AtomicBool) {
     let active = Arc::new(AtomicUsize::new(0));
+    // Refused connections wait here a moment before they are closed, so that a request
+    // still arriving is drained and the close is not a reset that loses the 503.
+    let mut lingering: VecDeque<(Instant, TcpStream)> = VecDeque::new();
     while !stop.load(Ordering::SeqCst) {
         let mut fds = [nix::poll::PollFd::new(
             listener.as_fd(),
             nix::poll::PollFlags::POLLIN,
         )];
         let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ACCEPT_POLL_MS));
+        let now = Instant::now();
+        while lingering
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) >= LINGER)
+        {
+            if let Some((_, s)) = lingering.pop_front() {
+                drain_nonblocking(&s);
+            }
+        }
         loop {
             let (stream, peer) = match listener.accept() {
                 Ok(c) => c,
@@ -206,8 +223,11 @@ fn accept_loop(listener: &TcpListener, ctx: &Arc<Ctx>, stop: &AtomicBool) {
                 }
             };
             if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-                let _slot = Slot(active.clone());
-                refuse_busy(stream);
+                active.fetch_sub(1, Ordering::SeqCst);
+                if lingering.len() >= MAX_LINGERING {
+                    lingering.pop_front();
+                }
+                lingering.push_back((now, refuse_busy(stream)));
                 continue;
             }
             let slot = Slot(active.clone());
@@ -225,11 +245,25 @@ fn accept_loop(listener: &TcpListener, ctx: &Arc<Ctx>, stop: &AtomicBool) {
     }
 }
 
-/// Too many connections: a 503 written without blocking, then close.
-fn refuse_busy(mut stream: TcpStream) {
+/// Reads what has arrived, without waiting.
+fn drain_nonblocking(mut stream: &TcpStream) {
     let _ = stream.set_nonblocking(true);
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Too many connections: a 503 written without blocking, the write side closed.
+fn refuse_busy(mut stream: TcpStream) -> TcpStream {
+    drain_nonblocking(&stream);
     let resp = Response::error(503, "too many connections; try again");
     let _ = stream.write_all(&resp.to_bytes());
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    stream
 }
 
 fn serve_connection(mut stream: TcpStream, peer: SocketAddr, ctx: &Ctx) {
@@ -399,7 +433,14 @@ fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, deadline: Instant) -> bool {
                 buf.extend_from_slice(&chunk[..n]);
                 return true;
             }
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Interrupted | ErrorKind::WouldBlock | ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
             Err(_) => return false,
         }
     }
