@@ -90,10 +90,12 @@ impl Drop for FakeSupervisor {
 /// The status object as the supervisor builds it (from the files), with a live health
 /// object and traffic, on profile `active`.
 fn canned_status(t: &TestRoot, active: &str) -> Value {
-    let mut state = connectd::state::State::default();
-    state.primary = Some("1".into());
-    state.active = Some(active.into());
-    state.switch_count = 4;
+    let state = connectd::state::State {
+        primary: Some("1".into()),
+        active: Some(active.into()),
+        switch_count: 4,
+        ..Default::default()
+    };
     let mut s = connectd::supervisor::shell::status_from_files(&t.paths(), &state);
     s["running"] = true.into();
     s["state"] = "online".into();
