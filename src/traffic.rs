@@ -147,6 +147,20 @@ pub fn traffic_json(iface: Option<&str>, rates: &Rates) -> serde_json::Value {
     })
 }
 
+/// The throughput line of `connectd status` from the status object's `traffic`:
+/// `"rx 12.5 Mbit/s (60 s avg 10.0), tx 1.3 Mbit/s (60 s avg 1.0)"`; `None` without one.
+pub fn human_line(traffic: Option<&serde_json::Value>) -> Option<String> {
+    let t = traffic?.as_object()?;
+    let f = |k: &str| t.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+    Some(format!(
+        "rx {:.1} Mbit/s (60 s avg {:.1}), tx {:.1} Mbit/s (60 s avg {:.1})",
+        f("rx_mbps"),
+        f("rx_mbps_avg"),
+        f("tx_mbps"),
+        f("tx_mbps_avg")
+    ))
+}
+
 fn mbps(bytes: u64, dur: Duration) -> f64 {
     let secs = dur.as_secs_f64();
     if secs <= 0.0 {
@@ -309,6 +323,11 @@ mod tests {
         let j = t.to_json();
         assert_eq!(j["iface"], "red0");
         assert_eq!(j["rx_mbps_avg"], 8.0);
+        assert_eq!(
+            human_line(Some(&j)).unwrap(),
+            "rx 8.0 Mbit/s (60 s avg 8.0), tx 0.0 Mbit/s (60 s avg 0.0)"
+        );
+        assert_eq!(human_line(None), None);
         // The interface vanishes: everything resets.
         t.poll(d.path(), "ppp0", secs(t0, 2));
         assert_eq!(t.rates(), Rates::default());
