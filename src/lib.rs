@@ -12,8 +12,10 @@
 //! * [`supervisor`]: the pure decision core and the loop that executes it;
 //! * [`exec`], [`clock`]: the seams to the outside world.
 
+pub mod api;
 pub mod cli;
 pub mod clock;
+pub mod completions;
 pub mod control;
 pub mod daemon;
 pub mod error;
@@ -31,5 +33,6 @@ pub mod state;
 pub mod status;
 pub mod supervisor;
 pub mod switch;
+pub mod traffic;
 
 pub use error::{Error, Result};

@@ -3,7 +3,9 @@
 
 mod util;
 
+mod api;
 mod health_netns;
+mod install;
 mod lab;
 mod profiles;
 mod supervisor;
