@@ -94,6 +94,9 @@ pub fn human(v: &Value) -> String {
             s(red, "gateway"),
         );
     }
+    if let Some(line) = crate::traffic::human_line(v.get("traffic")) {
+        let _ = writeln!(out, "traffic:     {line}");
+    }
     if let Some(h) = v.get("health") {
         let _ = writeln!(out, "health:      {}", s(h, "verdict"));
         if let Some(ts) = h.get("targets").and_then(Value::as_array) {

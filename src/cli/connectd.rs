@@ -80,6 +80,16 @@ pub enum Command {
     },
     /// Create (or show) the HTTP API token.
     ApiKey,
+    /// Print a shell completion script (bash, zsh, fish) for connectd or
+    /// manage-wan-profiles.
+    #[command(hide = true)]
+    Completions {
+        /// bash, zsh or fish.
+        shell: String,
+        /// connectd or manage-wan-profiles.
+        #[arg(default_value = "connectd")]
+        command: String,
+    },
 }
 
 /// Parses the command line, runs the command, maps errors onto exit codes.
@@ -100,7 +110,16 @@ pub fn main() -> ExitCode {
     }
 }
 
+fn unreachable_completions() -> Result<u8> {
+    Err(Error::Failed("completions are printed before the root is resolved".into()))
+}
+
 fn run(args: Args) -> Result<u8> {
+    // Needs no IPFire root: works on a build machine too.
+    if let Command::Completions { shell, command } = &args.command {
+        print!("{}", crate::completions::completions(shell, command)?);
+        return Ok(0);
+    }
     let foreground = matches!(args.command, Command::Start { foreground: true });
     crate::log::init(foreground || args.verbose, args.verbose);
     let paths = Paths::from_arg_or_env(args.root.as_deref())?;
@@ -193,6 +212,7 @@ fn run(args: Args) -> Result<u8> {
         }
         Command::Check { json } => crate::health::run_check(&paths, json),
         Command::ApiKey => crate::status::api_key(&paths),
+        Command::Completions { .. } => unreachable_completions(),
     }
 }
 

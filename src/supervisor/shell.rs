@@ -145,6 +145,11 @@ pub struct Supervisor<'a> {
     last_local_ip: Option<Ipv4Addr>,
     /// The control client waiting for the core's `Reply`.
     pending_client: Option<UnixStream>,
+    /// RED's throughput, sampled once a second.
+    traffic: crate::traffic::Traffic,
+    next_traffic: Option<Instant>,
+    /// The optional HTTP API (its own thread).
+    api: Option<crate::api::ApiHandle>,
     exit: Option<u8>,
 }
 
@@ -329,6 +334,9 @@ impl<'a> Supervisor<'a> {
             link_lost_sent: false,
             last_local_ip: None,
             pending_client: None,
+            traffic: crate::traffic::Traffic::new(),
+            next_traffic: None,
+            api: None,
             exit: None,
         };
         sup.recover_journal()?;
@@ -404,6 +412,7 @@ impl<'a> Supervisor<'a> {
             self.paths.hooks_dir(),
             self.setup.policy.hook_timeout,
         ));
+        self.api = crate::api::start_from_policy(self.paths, &self.setup.policy);
         let now = self.seams.clock.now();
         let active = switch::active_profile(self.paths)?
             .unwrap_or_else(|| self.setup.config.primary.name.clone());
@@ -501,6 +510,7 @@ impl<'a> Supervisor<'a> {
                 next_passive = now + PASSIVE_INTERVAL;
                 queue.extend(self.sample_passive(now));
             }
+            self.sample_traffic(now);
             // A probe round.
             if self.red_active {
                 if let Some(ev) = self.probe_if_due(now) {
@@ -649,6 +659,18 @@ impl<'a> Supervisor<'a> {
             }
         }
         out
+    }
+
+    /// RED's byte counters, once a second while RED is up.
+    fn sample_traffic(&mut self, now: Instant) {
+        if self.next_traffic.is_some_and(|t| now < t) {
+            return;
+        }
+        self.next_traffic = Some(now + Duration::from_secs(1));
+        match health::red_iface(self.paths).filter(|_| self.red_active) {
+            Some(iface) => self.traffic.poll(std::path::Path::new("/sys"), &iface, now),
+            None => self.traffic.reset(),
+        }
     }
 
     /// Runs a probe round when one is due; returns the verdict change for the core.
@@ -976,6 +998,9 @@ impl<'a> Supervisor<'a> {
 
     fn shutdown(&mut self) {
         self.save_state();
+        if let Some(api) = self.api.take() {
+            api.stop();
+        }
         let _ = std::fs::remove_file(self.paths.control_socket());
         if let Some(h) = self.hooks.take() {
             h.finish();
