@@ -28,9 +28,8 @@ impl Paths {
             ));
         }
         // Absolute: the daemon changes its directory to `/`.
-        let root = std::fs::canonicalize(&root).map_err(|e| {
-            Error::usage("--root", format!("{}: {e}", root.display()))
-        })?;
+        let root = std::fs::canonicalize(&root)
+            .map_err(|e| Error::usage("--root", format!("{}: {e}", root.display())))?;
         Ok(Paths { root })
     }
 

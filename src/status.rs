@@ -24,25 +24,58 @@ pub fn human(v: &Value) -> String {
     let _ = writeln!(
         out,
         "connectd:    {}",
-        if running { "supervising" } else { "not running" }
+        if running {
+            "supervising"
+        } else {
+            "not running"
+        }
     );
     let _ = writeln!(out, "state:       {} {}", s(v, "state"), {
         let p = s(v, "phase");
-        if p == "-" { String::new() } else { format!("({p})") }
+        if p == "-" {
+            String::new()
+        } else {
+            format!("({p})")
+        }
     });
     let name = |key: &str, display: &str| {
         let d = s(v, display);
-        if d == "-" { s(v, key) } else { format!("{} ({d})", s(v, key)) }
+        if d == "-" {
+            s(v, key)
+        } else {
+            format!("{} ({d})", s(v, key))
+        }
     };
-    let _ = writeln!(out, "active:      {}", name("active_profile", "active_display_name"));
-    let _ = writeln!(out, "primary:     {}", name("primary_profile", "primary_display_name"));
+    let _ = writeln!(
+        out,
+        "active:      {}",
+        name("active_profile", "active_display_name")
+    );
+    let _ = writeln!(
+        out,
+        "primary:     {}",
+        name("primary_profile", "primary_display_name")
+    );
     let _ = writeln!(
         out,
         "automatic:   {}{}",
-        if v.get("auto").and_then(Value::as_bool).unwrap_or(true) { "on" } else { "off" },
-        if v.get("pinned").and_then(Value::as_bool).unwrap_or(false) { ", pinned by a manual failover" } else { "" }
+        if v.get("auto").and_then(Value::as_bool).unwrap_or(true) {
+            "on"
+        } else {
+            "off"
+        },
+        if v.get("pinned").and_then(Value::as_bool).unwrap_or(false) {
+            ", pinned by a manual failover"
+        } else {
+            ""
+        }
     );
-    let _ = writeln!(out, "switches:    {} (last {})", s(v, "switch_count"), s(v, "last_switch"));
+    let _ = writeln!(
+        out,
+        "switches:    {} (last {})",
+        s(v, "switch_count"),
+        s(v, "last_switch")
+    );
     if let Some(n) = v.get("next_failback_in_secs").and_then(Value::as_u64) {
         let _ = writeln!(out, "failback:    next attempt in {n}s");
     }
@@ -51,7 +84,11 @@ pub fn human(v: &Value) -> String {
             out,
             "RED:         {} {} since {}, address {}, gateway {}",
             s(red, "iface"),
-            if red.get("active").and_then(Value::as_bool).unwrap_or(false) { "up" } else { "down" },
+            if red.get("active").and_then(Value::as_bool).unwrap_or(false) {
+                "up"
+            } else {
+                "down"
+            },
             s(red, "since"),
             s(red, "local_ip"),
             s(red, "gateway"),
@@ -78,7 +115,11 @@ pub fn human(v: &Value) -> String {
                     .get("at")
                     .and_then(Value::as_i64)
                     .and_then(|a| chrono::DateTime::from_timestamp(a, 0))
-                    .map(|d| d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
+                    .map(|d| {
+                        d.with_timezone(&chrono::Local)
+                            .format("%Y-%m-%d %H:%M:%S")
+                            .to_string()
+                    })
                     .unwrap_or_default();
                 let _ = writeln!(
                     out,

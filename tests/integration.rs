@@ -6,4 +6,5 @@ mod util;
 mod health_netns;
 mod lab;
 mod profiles;
+mod reliability;
 mod supervisor;

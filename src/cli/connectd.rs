@@ -117,7 +117,8 @@ fn run(args: Args) -> Result<u8> {
             }
         },
         Command::Reconnect => {
-            if let Some(r) = control::call(&paths.control_socket(), &Request::Reconnect, CALL_WAIT)? {
+            if let Some(r) = control::call(&paths.control_socket(), &Request::Reconnect, CALL_WAIT)?
+            {
                 return Ok(print_reply(&r));
             }
             if !paths.keepconnected().exists() {
@@ -137,7 +138,11 @@ fn run(args: Args) -> Result<u8> {
             }
         }
         Command::Failback { force } => {
-            match control::call(&paths.control_socket(), &Request::Failback { force }, CALL_WAIT)? {
+            match control::call(
+                &paths.control_socket(),
+                &Request::Failback { force },
+                CALL_WAIT,
+            )? {
                 Some(r) => Ok(print_reply(&r)),
                 None => {
                     let st = State::load_or_reset(&paths);
@@ -152,13 +157,18 @@ fn run(args: Args) -> Result<u8> {
         }
         Command::Auto { mode } => {
             let enabled = mode == "on";
-            match control::call(&paths.control_socket(), &Request::Auto { enabled }, CALL_WAIT)? {
+            match control::call(
+                &paths.control_socket(),
+                &Request::Auto { enabled },
+                CALL_WAIT,
+            )? {
                 Some(r) => Ok(print_reply(&r)),
                 None => direct::set_auto(&paths, enabled),
             }
         }
         Command::Status { json } => {
-            let status = match control::call(&paths.control_socket(), &Request::Status, CALL_WAIT)? {
+            let status = match control::call(&paths.control_socket(), &Request::Status, CALL_WAIT)?
+            {
                 Some(Reply {
                     status: Some(s), ..
                 }) => s,
@@ -166,7 +176,10 @@ fn run(args: Args) -> Result<u8> {
                 None => shell::status_from_files(&paths, &State::load_or_reset(&paths)),
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&status).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&status).unwrap_or_default()
+                );
             } else {
                 print!("{}", crate::status::human(&status));
             }
@@ -198,7 +211,9 @@ fn print_reply(r: &Reply) -> u8 {
 /// unless `foreground`.
 fn start(paths: &Paths, foreground: bool, mode: Mode) -> Result<u8> {
     let Some(lock) = daemon::Lock::try_acquire(paths)? else {
-        let pid = daemon::running_pid(paths).map(|p| format!(" (pid {p})")).unwrap_or_default();
+        let pid = daemon::running_pid(paths)
+            .map(|p| format!(" (pid {p})"))
+            .unwrap_or_default();
         println!("connectd is already running{pid}");
         if mode == Mode::Reconnect {
             // It started between our control call and now: hand the reconnect over.

@@ -30,8 +30,12 @@ pub fn primary(paths: &Paths, st: &State) -> Result<ProfileName> {
             return Ok(p);
         }
     }
-    switch::active_profile(paths)?
-        .ok_or_else(|| Error::Failed(format!("{} links to no profile", paths.ppp_settings().display())))
+    switch::active_profile(paths)?.ok_or_else(|| {
+        Error::Failed(format!(
+            "{} links to no profile",
+            paths.ppp_settings().display()
+        ))
+    })
 }
 
 /// `red/active` written since `since` (a stale flag from before the switch does not count).
@@ -56,7 +60,8 @@ pub fn switch_to(paths: &Paths, to: &ProfileName, kind: &str, wait: bool) -> Res
     let primary = primary(paths, &st)?;
     st.primary = Some(primary.to_string());
     let (policy, _) = Policy::load(paths, Some(primary.as_str()))?;
-    let old_addr: Option<Ipv4Addr> = fsutil::read_word(&paths.red_local_ip()).and_then(|s| s.parse().ok());
+    let old_addr: Option<Ipv4Addr> =
+        fsutil::read_word(&paths.red_local_ip()).and_then(|s| s.parse().ok());
     let since = SystemTime::now() - Duration::from_secs(1);
     let report = super::shell::journaled_activate(
         paths,
@@ -71,8 +76,14 @@ pub fn switch_to(paths: &Paths, to: &ProfileName, kind: &str, wait: bool) -> Res
     )?;
     st.pinned = (to != &primary && kind == "manual").then(|| to.to_string());
     st.save(paths)?;
-    state::write_legacy_files(paths, to.as_str(), st.last_switch)?;
-    let from = report.from.map_or_else(|| "no profile".to_string(), |f| f.to_string());
+    // The older scripts' files only inform: the switch is done, so a failure to update
+    // them (a full disk) is a warning, as in the supervisor, not a failed switch.
+    if let Err(e) = state::write_legacy_files(paths, to.as_str(), st.last_switch) {
+        log::warn!("{e}");
+    }
+    let from = report
+        .from
+        .map_or_else(|| "no profile".to_string(), |f| f.to_string());
     if !wait {
         println!("activated profile {to} (was {from}); not waiting for RED");
         return Ok(0);
@@ -89,7 +100,8 @@ pub fn switch_to(paths: &Paths, to: &ProfileName, kind: &str, wait: bool) -> Res
         #[allow(clippy::disallowed_methods)] // polling a flag file the network scripts write
         std::thread::sleep(Duration::from_millis(100));
     }
-    let new_addr: Option<Ipv4Addr> = fsutil::read_word(&paths.red_local_ip()).and_then(|s| s.parse().ok());
+    let new_addr: Option<Ipv4Addr> =
+        fsutil::read_word(&paths.red_local_ip()).and_then(|s| s.parse().ok());
     if let Some(old) = old_addr.filter(|o| Some(*o) != new_addr) {
         switch::flush_conntrack(&DuctRunner, old)?;
     }

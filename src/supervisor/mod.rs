@@ -3,7 +3,7 @@
 pub mod core;
 #[cfg(test)]
 mod core_prop;
+pub mod direct;
+pub mod shell;
 #[cfg(test)]
 mod sim;
-pub mod shell;
-pub mod direct;

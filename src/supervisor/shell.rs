@@ -171,7 +171,12 @@ fn load_profile_retrying(paths: &Paths, clock: &dyn Clock, name: &ProfileName) -
 }
 
 /// Reads the policy and the profiles and types them into the core's [`Config`].
-fn load_setup(paths: &Paths, clock: &dyn Clock, primary: &ProfileName, state: &State) -> Result<Setup> {
+fn load_setup(
+    paths: &Paths,
+    clock: &dyn Clock,
+    primary: &ProfileName,
+    state: &State,
+) -> Result<Setup> {
     let (policy, loaded) = Policy::load(paths, Some(primary.as_str()))?;
     if !loaded.legacy.is_empty() {
         migrate_legacy_keys(paths, &loaded.legacy);
@@ -186,7 +191,10 @@ fn load_setup(paths: &Paths, clock: &dyn Clock, primary: &ProfileName, state: &S
         profiles.push(p);
     }
     let eth = fsutil::read_settings(&paths.ethernet_settings()).ok();
-    let box_dev = eth.as_ref().and_then(|d| d.get("RED_DEV")).map(String::from);
+    let box_dev = eth
+        .as_ref()
+        .and_then(|d| d.get("RED_DEV"))
+        .map(String::from);
     let primary_dev = state
         .primary_red
         .as_ref()
@@ -194,7 +202,10 @@ fn load_setup(paths: &Paths, clock: &dyn Clock, primary: &ProfileName, state: &S
         .or_else(|| box_dev.clone());
     let link = |p: &Profile, box_dev: Option<&str>| Link {
         name: p.name.clone(),
-        device: p.red_device(&policy, box_dev).unwrap_or_default().to_string(),
+        device: p
+            .red_device(&policy, box_dev)
+            .unwrap_or_default()
+            .to_string(),
         max_retries: p.max_retries,
         holdoff: p.holdoff,
         backup: p.backup.clone(),
@@ -215,7 +226,11 @@ fn load_setup(paths: &Paths, clock: &dyn Clock, primary: &ProfileName, state: &S
 
 /// The profiles the supervisor may bring up: with failover on, the chain of DESIGN.md 3;
 /// with failover off, the primary and its own BACKUPPROFILE (IPFire's one switch).
-fn profile_chain(paths: &Paths, primary: &ProfileName, policy: &Policy) -> Result<Vec<ProfileName>> {
+fn profile_chain(
+    paths: &Paths,
+    primary: &ProfileName,
+    policy: &Policy,
+) -> Result<Vec<ProfileName>> {
     if policy.enabled {
         return crate::profile::resolve_chain(paths, primary, policy);
     }
@@ -243,11 +258,16 @@ fn migrate_legacy_keys(paths: &Paths, legacy: &[(String, String)]) {
             return;
         }
     }
-    let res = fsutil::ensure_dir(&paths.connectd_dir()).and_then(|()| fsutil::write_settings(&path, &doc));
+    let res = fsutil::ensure_dir(&paths.connectd_dir())
+        .and_then(|()| fsutil::write_settings(&path, &doc));
     match res {
         Ok(()) => log::info!(
             "copied {} from the primary profile into {}",
-            legacy.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", "),
+            legacy
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             path.display()
         ),
         Err(e) => log::warn!("cannot copy the legacy failover keys: {e}"),
@@ -342,7 +362,9 @@ impl<'a> Supervisor<'a> {
                 j.to,
                 j.step
             );
-            if j.from.as_deref() == self.state.primary.as_deref() && self.state.primary_red.is_none() {
+            if j.from.as_deref() == self.state.primary.as_deref()
+                && self.state.primary_red.is_none()
+            {
                 self.state.primary_red = j.previous_red.clone();
             }
             let restore = self.restore_for(&to);
@@ -370,7 +392,12 @@ impl<'a> Supervisor<'a> {
 
     /// Runs the loop until the core exits. `listener`: the bound control socket.
     /// `ready` is called once the supervisor runs (the daemon's start-up handshake).
-    pub fn run(mut self, mode: Mode, listener: UnixListener, ready: &mut dyn FnMut()) -> Result<u8> {
+    pub fn run(
+        mut self,
+        mode: Mode,
+        listener: UnixListener,
+        ready: &mut dyn FnMut(),
+    ) -> Result<u8> {
         let signals = Signals::install()?;
         // Threads only now: the daemon has forked before `run`.
         self.hooks = Some(HookRunner::spawn(
@@ -378,7 +405,8 @@ impl<'a> Supervisor<'a> {
             self.setup.policy.hook_timeout,
         ));
         let now = self.seams.clock.now();
-        let active = switch::active_profile(self.paths)?.unwrap_or_else(|| self.setup.config.primary.name.clone());
+        let active = switch::active_profile(self.paths)?
+            .unwrap_or_else(|| self.setup.config.primary.name.clone());
         self.red_active = self.paths.red_active().exists();
         self.keepconnected = self.paths.keepconnected().exists();
         if self.setup.config.reconnection == Reconnection::DialOnDemand {
@@ -387,7 +415,11 @@ impl<'a> Supervisor<'a> {
         log::info!(
             "supervising RED: profile {active}, primary {}, failover {}{}",
             self.setup.config.primary.name,
-            if self.setup.policy.enabled { "on" } else { "off" },
+            if self.setup.policy.enabled {
+                "on"
+            } else {
+                "off"
+            },
             if self.setup.config.chain.is_empty() {
                 String::new()
             } else {
@@ -523,7 +555,9 @@ impl<'a> Supervisor<'a> {
             }
             Request::Reconnect => Some(Event::Command(Command::Reconnect)),
             Request::Failover { profile } => match ProfileName::new(&profile) {
-                Ok(p) if self.setup.config.link(&p).is_some() => Some(Event::Command(Command::Failover(p))),
+                Ok(p) if self.setup.config.link(&p).is_some() => {
+                    Some(Event::Command(Command::Failover(p)))
+                }
                 Ok(p) => {
                     bad_name(
                         stream,
@@ -549,7 +583,10 @@ impl<'a> Supervisor<'a> {
         let primary = self.setup.config.primary.name.clone();
         match load_setup(self.paths, self.seams.clock.as_ref(), &primary, &self.state) {
             Ok(setup) => {
-                log::info!("SIGHUP: policy reloaded from {}", self.paths.policy().display());
+                log::info!(
+                    "SIGHUP: policy reloaded from {}",
+                    self.paths.policy().display()
+                );
                 let config = setup.config.clone();
                 self.setup = setup;
                 if let Some(m) = &mut self.monitoring {
@@ -720,9 +757,9 @@ impl<'a> Supervisor<'a> {
             }
             Action::SetAttempts(n) => {
                 let path = self.paths.keepconnected();
-                if let Err(e) = fsutil::ensure_dir(&self.paths.red_dir())
-                    .and_then(|()| fsutil::replace_atomically(&path, n.to_string().as_bytes(), 0o644))
-                {
+                if let Err(e) = fsutil::ensure_dir(&self.paths.red_dir()).and_then(|()| {
+                    fsutil::replace_atomically(&path, n.to_string().as_bytes(), 0o644)
+                }) {
                     log::error!("{e}");
                 }
                 self.keepconnected = true;
@@ -769,20 +806,34 @@ impl<'a> Supervisor<'a> {
         let kc = fsutil::read_word(&self.paths.keepconnected());
         let had_kc = self.paths.keepconnected().exists();
         let spec = CommandSpec::new(
-            [self.paths.network_script().into_os_string(), verb.into(), "red".into()],
+            [
+                self.paths.network_script().into_os_string(),
+                verb.into(),
+                "red".into(),
+            ],
             self.seams.switch.network_timeout,
         );
         let out = self.seams.runner.run(&spec);
         if verb == "stop" {
-            let red_dev = RedValues::read(self.paths).ok().and_then(|r| r.get("RED_DEV").map(String::from));
-            wait_gone(&self.seams.switch, red_dev.as_deref(), self.seams.clock.as_ref());
+            let red_dev = RedValues::read(self.paths)
+                .ok()
+                .and_then(|r| r.get("RED_DEV").map(String::from));
+            wait_gone(
+                &self.seams.switch,
+                red_dev.as_deref(),
+                self.seams.clock.as_ref(),
+            );
         }
         if had_kc && !self.paths.keepconnected().exists() {
             let v = kc.unwrap_or_else(|| "0".into());
             let _ = fsutil::replace_atomically(&self.paths.keepconnected(), v.as_bytes(), 0o644);
         }
         let out = out?;
-        log::debug!("network {verb} red: exit {:?}: {}", out.code, out.output.trim());
+        log::debug!(
+            "network {verb} red: exit {:?}: {}",
+            out.code,
+            out.output.trim()
+        );
         if out.timed_out {
             return Err(Error::Command {
                 argv0: spec.argv0(),
@@ -864,7 +915,10 @@ impl<'a> Supervisor<'a> {
             .and_then(|a| ProfileName::new(a).ok())
             .and_then(|a| self.setup.config.link(&a).map(|l| l.device.clone()));
         for i in 0..attempts {
-            let outcome = self.seams.pretester.pretest(&p, &device, active_dev.as_deref());
+            let outcome = self
+                .seams
+                .pretester
+                .pretest(&p, &device, active_dev.as_deref());
             log::info!("pre-test {}/{attempts} of {profile}: {outcome:?}", i + 1);
             match outcome {
                 PretestOutcome::Passed(_) => passed += 1,
@@ -927,7 +981,10 @@ impl<'a> Supervisor<'a> {
             o.insert("auto".into(), snap.auto.into());
             o.insert("pinned".into(), snap.pinned.into());
             o.insert("switch_count".into(), snap.switch_count.into());
-            o.insert("failback_delay_secs".into(), snap.failback_delay_secs.into());
+            o.insert(
+                "failback_delay_secs".into(),
+                snap.failback_delay_secs.into(),
+            );
             o.insert(
                 "next_failback_in_secs".into(),
                 serde_json::to_value(snap.next_failback_in_secs).unwrap_or_default(),
@@ -937,10 +994,15 @@ impl<'a> Supervisor<'a> {
                 "health".into(),
                 match &self.last_health {
                     Some(h) => serde_json::to_value(h).unwrap_or_default(),
-                    None => serde_json::json!({"healthy": false, "verdict": "unknown", "targets": []}),
+                    None => {
+                        serde_json::json!({"healthy": false, "verdict": "unknown", "targets": []})
+                    }
                 },
             );
-            o.insert("core".into(), serde_json::to_value(&snap).unwrap_or_default());
+            o.insert(
+                "core".into(),
+                serde_json::to_value(&snap).unwrap_or_default(),
+            );
         }
         v
     }
@@ -996,7 +1058,15 @@ pub fn journaled_activate(
             }
             state.save(paths)
         };
-        switch::activate(paths, runner, policy, to, restore.as_ref(), opts, &mut journal)
+        switch::activate(
+            paths,
+            runner,
+            policy,
+            to,
+            restore.as_ref(),
+            opts,
+            &mut journal,
+        )
     };
     // IPFire's `network stop red` removes keepconnected for PPP types; it was there before.
     if had_kc && !paths.keepconnected().exists() {
@@ -1027,7 +1097,8 @@ pub fn journaled_activate(
             log::error!("switch to {to} failed: {e}");
             if let Some(j) = state.journal.take() {
                 if j.step != "planned" && j.step != "intent" {
-                    if j.from.as_deref() == state.primary.as_deref() && state.primary_red.is_none() {
+                    if j.from.as_deref() == state.primary.as_deref() && state.primary_red.is_none()
+                    {
                         state.primary_red = j.previous_red.clone();
                     }
                     match switch::apply_files(paths, policy, to, restore.as_ref()) {
@@ -1061,7 +1132,10 @@ fn wait_gone(opts: &SwitchOptions, red_dev: Option<&str>, clock: &dyn Clock) {
     let start = clock.now();
     while !switch::red_daemons(&opts.proc_root, red_dev).is_empty() {
         if clock.now().duration_since(start) >= opts.stop_wait {
-            log::warn!("pppd/dhcpcd still running {}s after network stop red", opts.stop_wait.as_secs());
+            log::warn!(
+                "pppd/dhcpcd still running {}s after network stop red",
+                opts.stop_wait.as_secs()
+            );
             return;
         }
         #[allow(clippy::disallowed_methods)] // waiting for other processes to exit
@@ -1085,7 +1159,10 @@ pub fn status_from_files(paths: &Paths, state: &State) -> serde_json::Value {
         let n = ProfileName::new(n?).ok()?;
         Profile::load(paths, &n).ok().map(|p| p.display_name)
     };
-    let active_s = active.as_ref().map(ToString::to_string).or_else(|| state.active.clone());
+    let active_s = active
+        .as_ref()
+        .map(ToString::to_string)
+        .or_else(|| state.active.clone());
     serde_json::json!({
         "running": false,
         "state": if red_active { "online" } else { "offline" },
