@@ -200,6 +200,10 @@ impl Document {
             .rposition(|l| matches!(l, Line::Entry { key: k, .. } if k == key));
         match pos {
             Some(i) => {
+                // A CRLF line is ignored by IPFire's shell reader: the line we set ends in LF.
+                if self.ends[i] == "\r\n" {
+                    self.ends[i] = "\n";
+                }
                 if let Line::Entry { raw, .. } = &mut self.lines[i] {
                     // Keep an existing, equivalent spelling (e.g. a value quoted without need).
                     if unquote(&raw[key.len() + 1..]) != value {
@@ -381,6 +385,18 @@ mod tests {
         assert!(d.remove("A"));
         assert_eq!(d.to_text(), "B=2\n");
         assert!(!d.remove("A"));
+    }
+
+    #[test]
+    fn set_on_a_crlf_line_writes_a_line_the_shell_reads() {
+        // found by the fuzz corpus (fuzz/corpus/readhash/crlf-and-shell)
+        let mut d = Document::parse("A=1\r\nB=2\r\n");
+        d.set("A", "3").unwrap();
+        assert_eq!(d.to_text(), "A=3\nB=2\r\n");
+        let dropped: Vec<usize> = d.shell_dropped().iter().map(|x| x.line).collect();
+        assert_eq!(dropped, vec![2], "only the untouched CRLF line");
+        d.set("B", "2").unwrap();
+        assert!(d.shell_dropped().is_empty());
     }
 
     fn key() -> impl Strategy<Value = String> {
