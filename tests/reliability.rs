@@ -1123,3 +1123,39 @@ fn sigterm_at_random_moments_during_switches_leaves_a_consistent_box() {
         let _ = b.connectd(&["stop"]);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// 4. The fuzz corpus, replayed on stable through the same checks as the fuzz targets.
+// ---------------------------------------------------------------------------------------
+
+#[path = "../fuzz/checks.rs"]
+#[allow(clippy::unwrap_used)]
+mod fuzz_checks;
+
+#[test]
+fn the_fuzz_corpus_replays_through_the_same_checks_on_stable() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let mut n = 0;
+    for (dir, check) in [
+        ("readhash", fuzz_checks::readhash as fn(&[u8])),
+        ("policy", fuzz_checks::policy),
+        ("profile", fuzz_checks::profile),
+    ] {
+        let mut files: Vec<PathBuf> = fs::read_dir(base.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "no corpus for {dir}");
+        for f in files {
+            let data = fs::read(&f).unwrap();
+            check(&data);
+            // every input is also fed to the other two checks
+            fuzz_checks::readhash(&data);
+            fuzz_checks::policy(&data);
+            fuzz_checks::profile(&data);
+            n += 1;
+        }
+    }
+    eprintln!("fuzz corpus replayed: {n} files");
+}
