@@ -14,9 +14,11 @@ use super::{TestRoot, is_root};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_connectd");
 
+/// FAILBACK_GRACE is short: a forced failback is `online` once the trial grace has passed,
+/// and a 30 s default grace raced the helpers' 30 s wait.
 pub const POLICY: &str = "FAILOVER_ENABLED=on\nBACKUPPROFILE=2\nFAILOVER_CHECK_HOST=127.0.0.1\n\
 FAILOVER_CHECK_DNS=off\nFAILOVER_CHECK_INTERVAL=0.5\nFAILOVER_CONNECT_TIMEOUT=10\n\
-FAILBACK_DELAY=3600\n";
+FAILBACK_DELAY=3600\nFAILBACK_GRACE=3\n";
 
 /// A root whose two profiles are DHCP on `lo`, with a fake network script that records its
 /// calls and brings RED up on `lo` (slowly when `slow-start` exists next to the root).
