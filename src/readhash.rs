@@ -117,6 +117,19 @@ fn unquote(raw_value: &str) -> &str {
     v.strip_suffix('\'').unwrap_or(v)
 }
 
+/// Whether IPFire's shell reader keeps a raw value (as written after `KEY=`).
+fn shell_reads(v: &str) -> bool {
+    if v.chars().all(is_shell_char) {
+        true
+    } else if v.len() >= 2 && v.starts_with('\'') && v.ends_with('\'') {
+        v[1..v.len() - 1]
+            .chars()
+            .all(|c| is_shell_char(c) || c == ' ')
+    } else {
+        false
+    }
+}
+
 impl Document {
     /// Parses text. Never fails: lines that are not `KEY=VALUE` are kept as they are.
     /// Use [`Document::shell_dropped`] to learn which lines IPFire's shell would ignore.
@@ -200,9 +213,15 @@ impl Document {
             .rposition(|l| matches!(l, Line::Entry { key: k, .. } if k == key));
         match pos {
             Some(i) => {
+                // A CRLF line is ignored by IPFire's shell reader: the line we set ends in LF.
+                if self.ends[i] == "\r\n" {
+                    self.ends[i] = "\n";
+                }
                 if let Line::Entry { raw, .. } = &mut self.lines[i] {
-                    // Keep an existing, equivalent spelling (e.g. a value quoted without need).
-                    if unquote(&raw[key.len() + 1..]) != value {
+                    // Keep an existing, equivalent spelling (e.g. a value quoted without need)
+                    // unless the shell would drop it (a lone `'` unquotes to "" too).
+                    let old = &raw[key.len() + 1..];
+                    if unquote(old) != value || !shell_reads(old) {
                         *raw = new;
                     }
                 }
@@ -254,15 +273,7 @@ impl Document {
                         continue;
                     }
                     let v = &raw[key.len() + 1..];
-                    let ok = if v.chars().all(is_shell_char) {
-                        true
-                    } else if v.len() >= 2 && v.starts_with('\'') && v.ends_with('\'') {
-                        v[1..v.len() - 1]
-                            .chars()
-                            .all(|c| is_shell_char(c) || c == ' ')
-                    } else {
-                        false
-                    };
+                    let ok = shell_reads(v);
                     if !ok {
                         out.push(Dropped {
                             line: n,
@@ -381,6 +392,24 @@ mod tests {
         assert!(d.remove("A"));
         assert_eq!(d.to_text(), "B=2\n");
         assert!(!d.remove("A"));
+    }
+
+    #[test]
+    fn set_on_a_crlf_line_writes_a_line_the_shell_reads() {
+        // found by the fuzz corpus (fuzz/corpus/readhash/crlf-and-shell)
+        let mut d = Document::parse("A=1\r\nB=2\r\n");
+        d.set("A", "3").unwrap();
+        assert_eq!(d.to_text(), "A=3\nB=2\r\n");
+        let dropped: Vec<usize> = d.shell_dropped().iter().map(|x| x.line).collect();
+        assert_eq!(dropped, vec![2], "only the untouched CRLF line");
+        d.set("B", "2").unwrap();
+        assert!(d.shell_dropped().is_empty());
+        // found by cargo fuzz: `B='` unquotes to "" but the shell drops it
+        let mut d = Document::parse("B='\nC='x y\n");
+        d.set("B", "").unwrap();
+        d.set("C", "x y").unwrap();
+        assert_eq!(d.to_text(), "B=\nC='x y'\n");
+        assert!(d.shell_dropped().is_empty());
     }
 
     fn key() -> impl Strategy<Value = String> {

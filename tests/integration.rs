@@ -8,4 +8,5 @@ mod health_netns;
 mod install;
 mod lab;
 mod profiles;
+mod reliability;
 mod supervisor;

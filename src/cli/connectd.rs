@@ -111,7 +111,9 @@ pub fn main() -> ExitCode {
 }
 
 fn unreachable_completions() -> Result<u8> {
-    Err(Error::Failed("completions are printed before the root is resolved".into()))
+    Err(Error::Failed(
+        "completions are printed before the root is resolved".into(),
+    ))
 }
 
 fn run(args: Args) -> Result<u8> {

@@ -79,7 +79,11 @@ pub fn switch_to(paths: &Paths, to: &ProfileName, kind: &str, wait: bool) -> Res
     )?;
     st.pinned = (to != &primary && kind == "manual").then(|| to.to_string());
     st.save(paths)?;
-    state::write_legacy_files(paths, to.as_str(), st.last_switch)?;
+    // The older scripts' files only inform: the switch is done, so a failure to update
+    // them (a full disk) is a warning, as in the supervisor, not a failed switch.
+    if let Err(e) = state::write_legacy_files(paths, to.as_str(), st.last_switch) {
+        log::warn!("{e}");
+    }
     let from = report
         .from
         .map_or_else(|| "no profile".to_string(), |f| f.to_string());

@@ -7,3 +7,5 @@ pub mod direct;
 pub mod shell;
 #[cfg(test)]
 mod sim;
+#[cfg(test)]
+mod soak;

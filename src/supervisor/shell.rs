@@ -779,6 +779,11 @@ impl<'a> Supervisor<'a> {
             }
             Action::SetAttempts(n) => {
                 let path = self.paths.keepconnected();
+                if self.keepconnected && !path.exists() {
+                    // It was there and is gone: the user's Disconnect, not ours to undo.
+                    self.keepconnected = false;
+                    return Some(Event::KeepconnectedRemoved);
+                }
                 if let Err(e) = fsutil::ensure_dir(&self.paths.red_dir()).and_then(|()| {
                     fsutil::replace_atomically(&path, n.to_string().as_bytes(), 0o644)
                 }) {
@@ -1038,10 +1043,40 @@ pub fn journaled_activate(
     let restore = (state.primary.as_deref() == Some(to.as_str()))
         .then(|| state.primary_red.clone())
         .flatten();
-    let kc = fsutil::read_word(&paths.keepconnected());
-    let had_kc = paths.keepconnected().exists();
+    let mut kc: Option<String> = None;
     let result = {
         let mut journal = |step: switch::Step, report: &switch::SwitchReport| -> Result<()> {
+            // IPFire's `network stop red` removes keepconnected for PPP types: undo exactly
+            // that, right after our stop (`Intent` is journaled just before it). A removal
+            // at any other moment, or under an ethernet type, is the user's Disconnect and
+            // stays.
+            match step {
+                switch::Step::Intent => {
+                    let ppp = report.previous_red.get("RED_TYPE") == Some("PPPOE");
+                    kc = if ppp && paths.keepconnected().exists() {
+                        Some(
+                            fsutil::read_word(&paths.keepconnected()).unwrap_or_else(|| "0".into()),
+                        )
+                    } else {
+                        None
+                    };
+                }
+                switch::Step::Stopped => {
+                    if let Some(v) = &kc {
+                        if !paths.keepconnected().exists() {
+                            let _ = fsutil::replace_atomically(
+                                &paths.keepconnected(),
+                                v.as_bytes(),
+                                0o644,
+                            );
+                        }
+                    }
+                }
+                switch::Step::EthernetWritten
+                | switch::Step::Linked
+                | switch::Step::SecretsWritten
+                | switch::Step::Started => {}
+            }
             if let Some(j) = &mut state.journal {
                 j.step = step.name().to_string();
                 if j.previous_red.is_none() {
@@ -1060,11 +1095,6 @@ pub fn journaled_activate(
             &mut journal,
         )
     };
-    // IPFire's `network stop red` removes keepconnected for PPP types; it was there before.
-    if had_kc && !paths.keepconnected().exists() {
-        let v = kc.unwrap_or_else(|| "0".into());
-        let _ = fsutil::replace_atomically(&paths.keepconnected(), v.as_bytes(), 0o644);
-    }
     match result {
         Ok(report) => {
             let from_name = report.from.as_ref().map(ToString::to_string).or(from);
@@ -1129,8 +1159,12 @@ pub fn network(
     clock: &dyn Clock,
     verb: &str,
 ) -> Result<()> {
+    // IPFire's `network stop red` removes keepconnected for PPP types only.
+    let ppp = RedValues::read(paths)
+        .ok()
+        .is_some_and(|r| r.get("RED_TYPE") == Some("PPPOE"));
     let kc = fsutil::read_word(&paths.keepconnected());
-    let had_kc = paths.keepconnected().exists();
+    let had_kc = ppp && paths.keepconnected().exists();
     let spec = CommandSpec::new(
         [
             paths.network_script().into_os_string(),
@@ -1146,7 +1180,9 @@ pub fn network(
             .and_then(|r| r.get("RED_DEV").map(String::from));
         wait_gone(opts, red_dev.as_deref(), clock);
     }
-    if had_kc && !paths.keepconnected().exists() {
+    // Only our own stop is undone: a keepconnected that vanishes at any other moment is
+    // the user's Disconnect and must stay gone.
+    if verb == "stop" && had_kc && !paths.keepconnected().exists() {
         let v = kc.unwrap_or_else(|| "0".into());
         let _ = fsutil::replace_atomically(&paths.keepconnected(), v.as_bytes(), 0o644);
     }

@@ -8,6 +8,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod supervised;
+
 /// The shared fixtures of an IPFire box, when present next to the repository.
 pub fn fixture_box() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/ipfire-box");
@@ -203,6 +205,14 @@ exit 0
                 let m = fs::symlink_metadata(&p).unwrap();
                 if m.is_dir() {
                     walk(base, &p, out);
+                } else if m.file_type().is_symlink() {
+                    // a symlink is its target (never followed: it may loop or leave the root)
+                    let rel = p.strip_prefix(base).unwrap().to_path_buf();
+                    let to = fs::read_link(&p).unwrap();
+                    out.insert(
+                        rel,
+                        (to.into_os_string().into_encoded_bytes(), m.mode(), m.ino()),
+                    );
                 } else {
                     let rel = p.strip_prefix(base).unwrap().to_path_buf();
                     out.insert(rel, (fs::read(&p).unwrap(), m.mode(), m.ino()));
