@@ -25,6 +25,9 @@ _connectd() {
             connectd,check)
                 cmd="connectd__subcmd__check"
                 ;;
+            connectd,completions)
+                cmd="connectd__subcmd__completions"
+                ;;
             connectd,failback)
                 cmd="connectd__subcmd__failback"
                 ;;
@@ -55,6 +58,9 @@ _connectd() {
             connectd__subcmd__help,check)
                 cmd="connectd__subcmd__help__subcmd__check"
                 ;;
+            connectd__subcmd__help,completions)
+                cmd="connectd__subcmd__help__subcmd__completions"
+                ;;
             connectd__subcmd__help,failback)
                 cmd="connectd__subcmd__help__subcmd__failback"
                 ;;
@@ -83,7 +89,7 @@ _connectd() {
 
     case "${cmd}" in
         connectd)
-            opts="-v -h -V --root --verbose --help --version start stop reconnect failover failback auto status check api-key help"
+            opts="-v -h -V --root --verbose --help --version start stop reconnect failover failback auto status check api-key completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -154,6 +160,24 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        connectd__subcmd__completions)
+            opts="-v -h --root --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         connectd__subcmd__failback)
             opts="-v -h --force --root --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -191,7 +215,7 @@ _connectd() {
             return 0
             ;;
         connectd__subcmd__help)
-            opts="start stop reconnect failover failback auto status check api-key help"
+            opts="start stop reconnect failover failback auto status check api-key completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -233,6 +257,20 @@ _connectd() {
             return 0
             ;;
         connectd__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        connectd__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

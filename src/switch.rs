@@ -341,6 +341,21 @@ fn save_handmade(paths: &Paths, write: bool) -> Result<Option<ProfileName>> {
     if fsutil::file_id(&settings).is_none() || active_profile(paths)?.is_some() {
         return Ok(None);
     }
+    if let Ok(m) = fs::symlink_metadata(&settings) {
+        if m.file_type().is_symlink() {
+            // A symlink to a profile is handled above (it is that profile). Anything else:
+            // not IPFire's hard link: it may point anywhere (outside the root, at a file
+            // the web server's user controls). Never read through it, never adopt it.
+            let target = fs::read_link(&settings)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            return Err(Error::Failed(format!(
+                "{} links to no profile: it is a symbolic link to {target}, not IPFire's \
+                 hard link to a settings-N; refusing to follow it",
+                settings.display()
+            )));
+        }
+    }
     let data = fsutil::read_bounded(&settings)?;
     for i in 1..=9 {
         let n = if i == 1 {
