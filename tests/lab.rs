@@ -684,3 +684,91 @@ fn e2e_sigterm_leaves_the_box_consistent() {
         "SIGTERM means no redial, not hang up"
     );
 }
+
+/// VmRSS of a process in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Random faults on every line for SOAK_SECS (default 120 s in CI; `tools/bench soak` runs
+/// it for 30 minutes), the daemon's RSS sampled every 10 s. Afterwards, with every fault
+/// cleared, the box must come back to the primary with its files consistent, and the RSS
+/// must not have grown beyond the noise of the allocator.
+#[test]
+fn e2e_random_faults_soak() {
+    let secs: u64 = std::env::var("SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
+    let Some(mut lab) = supervised("e2e_soak") else {
+        return;
+    };
+    let pid = lab.connectd.as_ref().map(|c| c.id()).expect("connectd");
+    // `ip netns exec` execs: the child is connectd itself.
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default(),
+        "connectd\n"
+    );
+    let mut seed = u64::from(std::process::id()) | 1;
+    let mut rand = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let faults = ["blackhole", "link-down", "loss 30", "clear", "clear"];
+    // The primary's line twice as often: it carries the traffic most of the time.
+    let isps = ["isp1", "isp1", "isp2", "lte"];
+    let start = Instant::now();
+    let mut samples = vec![(0u64, rss_kib(pid).expect("rss"))];
+    let mut next_sample = Duration::from_secs(10);
+    let mut injected = 0;
+    while start.elapsed() < Duration::from_secs(secs) {
+        let isp = isps[rand(isps.len() as u64) as usize];
+        let f = faults[rand(faults.len() as u64) as usize];
+        let mut args = vec!["fault", isp];
+        args.extend(f.split(' '));
+        if f != "clear" {
+            // one fault at a time per line
+            lab.ok(&["fault", isp, "clear"]);
+        }
+        lab.ok(&args);
+        injected += 1;
+        let pause = Duration::from_millis(3_000 + rand(12_000));
+        let until = start.elapsed() + pause;
+        while start.elapsed() < until {
+            if start.elapsed() >= next_sample {
+                let r = rss_kib(pid)
+                    .unwrap_or_else(|| panic!("connectd died:\n{}", lab.connectd_log()));
+                samples.push((start.elapsed().as_secs(), r));
+                next_sample += Duration::from_secs(10);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    for isp in ["isp1", "isp2", "lte"] {
+        lab.ok(&["fault", isp, "clear"]);
+    }
+    // Back on the primary: after the (lab's 20 s) failback delay, doubled at most a few
+    // times by rollbacks during the soak, capped at FAILBACK_DELAY_MAX=120 s.
+    let t = lab.wait_on("1", "isp1", Duration::from_secs(200));
+    lab.assert_consistent("1", "PPPOE", "red0");
+    let first = samples[0].1;
+    let last = rss_kib(pid).expect("rss");
+    let peak = samples.iter().map(|s| s.1).max().unwrap_or(first).max(last);
+    println!(
+        "soak: {secs} s, {injected} faults, {} switches, back on the primary {t:?} after the \
+         last fault; RSS {first} KiB at start, {last} KiB at the end, peak {peak} KiB; samples \
+         (s, KiB): {samples:?}",
+        lab.switch_count()
+    );
+    assert!(lab.switch_count() > 0, "the soak never made the box switch");
+    // (The peak itself is a benchmark figure of the release build: BENCHMARKS.md.)
+    assert!(
+        last <= first + 1024,
+        "RSS grew from {first} to {last} KiB: {samples:?}"
+    );
+}
