@@ -18,7 +18,7 @@ use crate::pretest::RealPreTester;
 use crate::profile::ProfileName;
 use crate::state::State;
 use crate::supervisor::direct;
-use crate::supervisor::shell::{self, Mode, Seams, Supervisor};
+use crate::supervisor::shell::{self, Seams, Supervisor};
 use crate::switch::{self, SwitchOptions};
 
 /// Keeps IPFire's RED uplink alive: failover along backup profiles, failback without flapping.
@@ -126,7 +126,7 @@ fn run(args: Args) -> Result<u8> {
     crate::log::init(foreground || args.verbose, args.verbose);
     let paths = Paths::from_arg_or_env(args.root.as_deref())?;
     match args.command {
-        Command::Start { foreground } => start(&paths, foreground, Mode::Start),
+        Command::Start { foreground } => start(&paths, foreground),
         Command::Stop => match daemon::stop(&paths, STOP_WAIT)? {
             true => {
                 println!("connectd stopped");
@@ -152,7 +152,7 @@ fn run(args: Args) -> Result<u8> {
             let opts = SwitchOptions::default();
             shell::network(&paths, &DuctRunner, &opts, &SystemClock, "stop")?;
             shell::network(&paths, &DuctRunner, &opts, &SystemClock, "start")?;
-            start(&paths, false, Mode::Start)
+            start(&paths, false)
         }
         Command::Failover { profile } => {
             let name = ProfileName::new(&profile)?;
@@ -237,16 +237,12 @@ fn print_reply(r: &Reply) -> u8 {
 /// `start`: exactly one supervisor per root. Returns at once when one runs; otherwise
 /// prepares (an invalid policy fails here, exit 2, before any fork) and runs it, detached
 /// unless `foreground`.
-fn start(paths: &Paths, foreground: bool, mode: Mode) -> Result<u8> {
+fn start(paths: &Paths, foreground: bool) -> Result<u8> {
     let Some(lock) = daemon::Lock::try_acquire(paths)? else {
         let pid = daemon::running_pid(paths)
             .map(|p| format!(" (pid {p})"))
             .unwrap_or_default();
         println!("connectd is already running{pid}");
-        if mode == Mode::Reconnect {
-            // It started between our control call and now: hand the reconnect over.
-            let _ = control::call(&paths.control_socket(), &Request::Reconnect, CALL_WAIT);
-        }
         return Ok(0);
     };
     let sup = Supervisor::new(paths, real_seams(paths))?;
@@ -254,7 +250,7 @@ fn start(paths: &Paths, foreground: bool, mode: Mode) -> Result<u8> {
         let mut lock = lock;
         let _ = lock.write_pid();
         let listener = control::bind(&paths.control_socket())?;
-        return sup.run(mode, listener, &mut || {});
+        return sup.run(listener, &mut || {});
     }
     match daemon::daemonize(lock, Duration::from_secs(10))? {
         (daemon::Forked::Parent(true), _) => Ok(0),
@@ -264,7 +260,7 @@ fn start(paths: &Paths, foreground: bool, mode: Mode) -> Result<u8> {
         (daemon::Forked::Daemon(mut ready), lock) => {
             let _lock = lock;
             let listener = control::bind(&paths.control_socket())?;
-            let code = sup.run(mode, listener, &mut || ready.notify());
+            let code = sup.run(listener, &mut || ready.notify());
             match code {
                 Ok(c) => Ok(c),
                 Err(e) => {

@@ -58,15 +58,6 @@ pub struct Seams {
     pub switch: SwitchOptions,
 }
 
-/// How the supervisor was asked to start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// `connectd start`: RED is being brought up by the network script (or is up).
-    Start,
-    /// `connectd reconnect` with no supervisor running: the line dropped, redial it.
-    Reconnect,
-}
-
 /// Signals, turned into flags plus a wake-up pipe the loop polls.
 struct Signals {
     term: Arc<AtomicBool>,
@@ -400,12 +391,7 @@ impl<'a> Supervisor<'a> {
 
     /// Runs the loop until the core exits. `listener`: the bound control socket.
     /// `ready` is called once the supervisor runs (the daemon's start-up handshake).
-    pub fn run(
-        mut self,
-        mode: Mode,
-        listener: UnixListener,
-        ready: &mut dyn FnMut(),
-    ) -> Result<u8> {
+    pub fn run(mut self, listener: UnixListener, ready: &mut dyn FnMut()) -> Result<u8> {
         let signals = Signals::install()?;
         // Threads only now: the daemon has forked before `run`.
         self.hooks = Some(HookRunner::spawn(
@@ -457,10 +443,6 @@ impl<'a> Supervisor<'a> {
                 now,
             )
             .into();
-        if mode == Mode::Reconnect && self.keepconnected {
-            let now = self.seams.clock.now();
-            queue.extend(self.core.step(Event::Command(Command::Reconnect), now));
-        }
         let mut next_passive = now;
         loop {
             self.execute(&mut queue);
