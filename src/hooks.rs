@@ -13,39 +13,7 @@ use std::time::Duration;
 
 use crate::exec::{CommandSpec, DuctRunner, Runner};
 
-/// The events hooks are told about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HookEvent {
-    /// Before a profile is brought up (power a modem on).
-    PreUp,
-    /// A profile is up and healthy.
-    Up,
-    /// The active profile died.
-    Down,
-    /// Switched from the primary (or a backup) to a backup.
-    Failover,
-    /// Switched back to the primary.
-    Failback,
-    /// A trial failback failed; back on the backup.
-    Rollback,
-    /// After a profile was taken down (power it off).
-    PostDown,
-}
-
-impl HookEvent {
-    /// The value of `EVENT`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HookEvent::PreUp => "pre-up",
-            HookEvent::Up => "up",
-            HookEvent::Down => "down",
-            HookEvent::Failover => "failover",
-            HookEvent::Failback => "failback",
-            HookEvent::Rollback => "rollback",
-            HookEvent::PostDown => "post-down",
-        }
-    }
-}
+pub use crate::supervisor::core::HookEvent;
 
 /// One event to report.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -751,7 +751,7 @@ impl<'a> Supervisor<'a> {
             } => {
                 if let Some(h) = &self.hooks {
                     h.send(HookCall {
-                        event: hook_event(event),
+                        event,
                         from: from.map(|p| p.to_string()).unwrap_or_default(),
                         to: to.map(|p| p.to_string()).unwrap_or_default(),
                         reason,
@@ -1114,20 +1114,6 @@ pub fn journaled_activate(
             let _ = state.save(paths);
             Err(e)
         }
-    }
-}
-
-fn hook_event(e: super::core::HookEvent) -> crate::hooks::HookEvent {
-    use super::core::HookEvent as C;
-    use crate::hooks::HookEvent as H;
-    match e {
-        C::PreUp => H::PreUp,
-        C::Up => H::Up,
-        C::Down => H::Down,
-        C::Failover => H::Failover,
-        C::Failback => H::Failback,
-        C::Rollback => H::Rollback,
-        C::PostDown => H::PostDown,
     }
 }
 
