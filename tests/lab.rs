@@ -772,3 +772,53 @@ fn e2e_random_faults_soak() {
         "RSS grew from {first} to {last} KiB: {samples:?}"
     );
 }
+
+/// FAILOVER_ENABLED=off: IPFire's connectd, end to end. The network script's own
+/// `connectd start` supervises the dial and exits once online; when the line dies, pppd's
+/// ip-down calls `connectd reconnect`, the redials are counted in keepconnected, and after
+/// MAXRETRIES (2 in the lab) the profile's BACKUPPROFILE (2) takes over, after which no
+/// connectd is left running.
+#[test]
+fn e2e_failover_off_behaves_like_ipfire_connectd() {
+    let Some(mut lab) = Lab::up_with("e2e_failover_off", true) else {
+        return;
+    };
+    let policy = lab.root().join("var/ipfire/connectd/settings");
+    std::fs::write(&policy, "FAILOVER_ENABLED=off\n").expect("policy");
+    lab.start_client();
+    lab.ok(&["red", "start"]);
+    assert!(
+        wait_for(Duration::from_secs(15), || lab.red("active").exists()
+            && lab.carrier() == "isp1"),
+        "online on isp1"
+    );
+    let pidfile = lab.root().join("var/run/connectd.pid");
+    let no_supervisor = |lab: &Lab| {
+        let ours = pid_in(&pidfile).filter(|&p| alive(p));
+        // A pid of ours that is alive and named connectd means it still supervises.
+        !ours.is_some_and(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default() == "connectd\n"
+        }) && lab.red("active").exists()
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || no_supervisor(&lab)),
+        "connectd exits once online, as IPFire's does"
+    );
+    assert_eq!(lab.read("var/ipfire/red/keepconnected").trim(), "0");
+
+    lab.ok(&["fault", "isp1", "link-down"]);
+    assert!(
+        wait_for(Duration::from_secs(90), || {
+            lab.active_profile() == "2" && lab.carrier() == "isp2"
+        }),
+        "BACKUPPROFILE after MAXRETRIES; log: {}",
+        std::fs::read_to_string(lab.root().join("var/log/lab/connectd-reconnect.log"))
+            .unwrap_or_default()
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || no_supervisor(&lab)),
+        "connectd exits once online on the backup"
+    );
+    lab.assert_consistent("2", "DHCP", "red1");
+    assert_eq!(lab.read("var/ipfire/red/keepconnected").trim(), "0");
+}

@@ -124,8 +124,20 @@ impl Passive {
         }
     }
 
+    /// A process named `pppd` in our own network namespace (a pppd of another namespace
+    /// carries no RED of ours; when `ns/net` cannot be read, the name alone decides).
     fn is_pppd(&self, pid: &str) -> bool {
-        read_trim(&self.proc_root.join(pid).join("comm")).as_deref() == Some("pppd")
+        let dir = self.proc_root.join(pid);
+        if read_trim(&dir.join("comm")).as_deref() != Some("pppd") {
+            return false;
+        }
+        match (
+            std::fs::read_link(self.proc_root.join("self/ns/net")),
+            std::fs::read_link(dir.join("ns/net")),
+        ) {
+            (Ok(ours), Ok(theirs)) => ours == theirs,
+            _ => true,
+        }
     }
 
     /// The PID of a running pppd (cached; `/proc` is scanned only when the cached one is gone).

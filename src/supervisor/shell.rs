@@ -620,6 +620,29 @@ impl<'a> Supervisor<'a> {
                 out.extend(self.core.step(Event::RedDown, now));
             }
         }
+        if !red && !self.link_lost_sent {
+            // Waiting for red/active on a pppd type: a pppd that is gone will never bring it
+            // up (IPFire's connectd: "No pppd is running. Trying reconnect.").
+            let waiting_on = self
+                .state
+                .active
+                .as_deref()
+                .and_then(|a| ProfileName::new(a).ok());
+            let uses_pppd = waiting_on
+                .as_ref()
+                .and_then(|p| self.kind_of(p))
+                .is_some_and(Kind::uses_pppd);
+            if uses_pppd && self.seams.passive.pppd_pid().is_none() {
+                self.link_lost_sent = true;
+                log::info!("no pppd is running: the dial failed");
+                out.extend(self.core.step(
+                    Event::LinkLost {
+                        reason: "no pppd is running".into(),
+                    },
+                    now,
+                ));
+            }
+        }
         if red && !self.link_lost_sent {
             if let Some(m) = &self.monitoring {
                 let kind = self.kind_of(&m.profile);
@@ -712,6 +735,7 @@ impl<'a> Supervisor<'a> {
             Action::Restart { profile, reason } => {
                 log::info!("restarting RED ({profile}): {reason}");
                 let res = self.network("stop").and_then(|()| self.network("start"));
+                self.link_lost_sent = false;
                 Some(Event::RestartDone {
                     ok: res.is_ok(),
                     error: res.err().map(|e| e.to_string()),
@@ -859,6 +883,7 @@ impl<'a> Supervisor<'a> {
             }
             Err(e) => {
                 self.save_state();
+                self.link_lost_sent = false;
                 Event::ActivateDone {
                     profile: to,
                     ok: false,
