@@ -39,6 +39,8 @@ use super::core::{Action, Command, Config, Core, Event, Link, SwitchKind};
 
 /// How often the passive signals (red/active, keepconnected, carrier, pppd) are sampled.
 pub const PASSIVE_INTERVAL: Duration = Duration::from_millis(100);
+/// After a dial starts, how long pppd may take to appear before "no pppd is running".
+const DIAL_GRACE: Duration = Duration::from_secs(5);
 /// How long an empty profile (the WUI writing it) is re-read before giving up.
 const EMPTY_PROFILE_RETRY: Duration = Duration::from_secs(3);
 
@@ -132,8 +134,12 @@ pub struct Supervisor<'a> {
     red_active: bool,
     keepconnected: bool,
     link_lost_sent: bool,
-    /// The RED address while up, to flush conntrack after a switch.
-    last_local_ip: Option<Ipv4Addr>,
+    /// No "pppd is gone" verdict before this: a dial was just started (by us, or by the
+    /// network script that calls `connectd start` right after starting pppd).
+    dial_grace_until: Option<Instant>,
+    /// The RED address in use when the current switch or redial began: flows NATed to it
+    /// are dead once RED is up with another one (DESIGN.md 2, step 7).
+    old_red_ip: Option<Ipv4Addr>,
     /// The control client waiting for the core's `Reply`.
     pending_client: Option<UnixStream>,
     /// RED's throughput, sampled once a second.
@@ -323,7 +329,8 @@ impl<'a> Supervisor<'a> {
             red_active: false,
             keepconnected: false,
             link_lost_sent: false,
-            last_local_ip: None,
+            dial_grace_until: None,
+            old_red_ip: None,
             pending_client: None,
             traffic: crate::traffic::Traffic::new(),
             next_traffic: None,
@@ -444,6 +451,7 @@ impl<'a> Supervisor<'a> {
             )
             .into();
         let mut next_passive = now;
+        self.dial_grace_until = Some(now + DIAL_GRACE);
         loop {
             self.execute(&mut queue);
             if let Some(code) = self.exit {
@@ -608,7 +616,7 @@ impl<'a> Supervisor<'a> {
             self.red_active = red;
             if red {
                 self.link_lost_sent = false;
-                self.last_local_ip = read_ip(&self.paths.red_local_ip());
+                self.flush_old_address();
                 if let Some(m) = &mut self.monitoring {
                     // New uplink: new DNS servers and gateway; a fresh streak.
                     m.targets = health::build_targets(&self.setup.policy, self.paths);
@@ -632,7 +640,8 @@ impl<'a> Supervisor<'a> {
                 .as_ref()
                 .and_then(|p| self.kind_of(p))
                 .is_some_and(Kind::uses_pppd);
-            if uses_pppd && self.seams.passive.pppd_pid().is_none() {
+            let in_grace = self.dial_grace_until.is_some_and(|t| now < t);
+            if uses_pppd && !in_grace && self.seams.passive.pppd_pid().is_none() {
                 self.link_lost_sent = true;
                 log::info!("no pppd is running: the dial failed");
                 out.extend(self.core.step(
@@ -734,8 +743,10 @@ impl<'a> Supervisor<'a> {
             Action::Activate { to, reason, kind } => Some(self.activate(to, &reason, kind)),
             Action::Restart { profile, reason } => {
                 log::info!("restarting RED ({profile}): {reason}");
+                self.old_red_ip = read_ip(&self.paths.red_local_ip()).or(self.old_red_ip);
                 let res = self.network("stop").and_then(|()| self.network("start"));
                 self.link_lost_sent = false;
+                self.dial_grace_until = Some(self.seams.clock.now() + DIAL_GRACE);
                 Some(Event::RestartDone {
                     ok: res.is_ok(),
                     error: res.err().map(|e| e.to_string()),
@@ -859,6 +870,9 @@ impl<'a> Supervisor<'a> {
             .unwrap_or_default();
         log::warn!("switching to profile {to} ({kind_name}): {reason}");
         let wall = state::unix(self.seams.clock.wall());
+        self.dial_grace_until = Some(self.seams.clock.now() + DIAL_GRACE);
+        // The last address RED had (also after a drop: red/local-ipaddress stays).
+        self.old_red_ip = read_ip(&self.paths.red_local_ip()).or(self.old_red_ip);
         let result = journaled_activate(
             self.paths,
             self.seams.runner.as_ref(),
@@ -939,20 +953,30 @@ impl<'a> Supervisor<'a> {
     }
 
     fn switch_completed(&mut self, from: &ProfileName, to: &ProfileName) {
-        let new_ip = read_ip(&self.paths.red_local_ip());
-        if let Some(old) = self.last_local_ip.filter(|o| Some(*o) != new_ip) {
-            match switch::flush_conntrack(self.seams.runner.as_ref(), old) {
-                Ok(true) => log::info!("dropped conntrack entries of the old RED address {old}"),
-                Ok(false) => log::debug!("conntrack not installed: nothing flushed"),
-                Err(e) => log::warn!("conntrack flush for {old}: {e}"),
-            }
-        }
-        self.last_local_ip = new_ip;
+        self.flush_old_address();
         let at = self.state.last_switch;
         if let Err(e) = state::write_legacy_files(self.paths, to.as_str(), at) {
             log::warn!("{e}");
         }
         log::info!("now online on profile {to} (was {from})");
+    }
+
+    /// Step 7: once RED is up again with a new address, drop the conntrack entries still
+    /// bound to the address in use before the switch or redial.
+    fn flush_old_address(&mut self) {
+        let Some(old) = self.old_red_ip else { return };
+        let now = read_ip(&self.paths.red_local_ip());
+        if now.is_none() || now == Some(old) {
+            return; // not up yet, or the same address: nothing is stale
+        }
+        self.old_red_ip = None;
+        match switch::flush_conntrack(self.seams.runner.as_ref(), old) {
+            Ok(true) => {}
+            Ok(false) => {
+                log::debug!("conntrack not installed: entries of {old} expire by themselves")
+            }
+            Err(e) => log::warn!("conntrack flush for {old}: {e}"),
+        }
     }
 
     fn save_state(&mut self) {
