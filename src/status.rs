@@ -99,6 +99,13 @@ pub fn human(v: &Value) -> String {
     }
     if let Some(h) = v.get("health") {
         let _ = writeln!(out, "health:      {}", s(h, "verdict"));
+        if let Some(g) = h.get("gateway").filter(|g| !g.is_null()) {
+            let reach = match g.get("rtt_ms").and_then(Value::as_f64) {
+                Some(r) => format!("reachable, {r:.1} ms"),
+                None => "not reachable".to_string(),
+            };
+            let _ = writeln!(out, "gateway:     {} {reach}", s(g, "host"));
+        }
         if let Some(ts) = h.get("targets").and_then(Value::as_array) {
             for t in ts {
                 let rtt = t
