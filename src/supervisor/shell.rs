@@ -491,7 +491,7 @@ impl<'a> Supervisor<'a> {
                     // The Reply action answers it during execute().
                     self.execute(&mut queue);
                     if let Some(mut s) = self.pending_client.take() {
-                        control::write_reply(&mut s, &Reply::ok("accepted"));
+                        control::write_reply(&mut s, &Reply::ok("done"));
                     }
                 }
             }
@@ -549,10 +549,8 @@ impl<'a> Supervisor<'a> {
                 control::write_reply(stream, &r);
                 None
             }
-            Request::Stop => {
-                control::write_reply(stream, &Reply::ok("stopping"));
-                Some(Event::Terminate)
-            }
+            // Answered after the event ran ("done"): the core replies to commands only.
+            Request::Stop => Some(Event::Terminate),
             Request::Reconnect => Some(Event::Command(Command::Reconnect)),
             Request::Failover { profile } => match ProfileName::new(&profile) {
                 Ok(p) if self.setup.config.link(&p).is_some() => {
