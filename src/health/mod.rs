@@ -135,11 +135,19 @@ pub trait Prober {
     /// Probes every target once, in parallel, out of interface `iface`, waiting at most
     /// `timeout` for replies. Returns one result per target, in the order of `targets`.
     fn round(&mut self, iface: &str, targets: &[Target], timeout: Duration) -> Vec<TargetResult>;
+
+    /// Devices whose loss of carrier ends a round at once (the supervisor then acts on the
+    /// carrier loss instead of waiting out the round's timeout). Default: none.
+    fn watch(&mut self, _devices: &[String]) {}
 }
 
 impl<P: Prober + ?Sized> Prober for Box<P> {
     fn round(&mut self, iface: &str, targets: &[Target], timeout: Duration) -> Vec<TargetResult> {
         (**self).round(iface, targets, timeout)
+    }
+
+    fn watch(&mut self, devices: &[String]) {
+        (**self).watch(devices);
     }
 }
 

@@ -39,6 +39,24 @@ pub struct RealProber {
     ident: u16,
     seq: u16,
     dns_id: u16,
+    /// Devices whose carrier ends a round early (see [`Prober::watch`]).
+    watch: Vec<String>,
+    /// Where `class/net` is read for [`Prober::watch`] (`/sys`).
+    pub sys_root: std::path::PathBuf,
+}
+
+/// How often a waiting round looks at the watched devices' carrier.
+const WATCH_EVERY: Duration = Duration::from_millis(50);
+
+/// The first watched device that has lost its carrier (or vanished).
+fn carrier_gone(sys_root: &std::path::Path, devices: &[String]) -> Option<String> {
+    devices.iter().find_map(|d| {
+        let c = std::fs::read_to_string(sys_root.join("class/net").join(d).join("carrier"));
+        match c.as_deref().map(str::trim) {
+            Ok("1") => None,
+            Ok(_) | Err(_) => Some(format!("carrier lost on {d}")),
+        }
+    })
 }
 
 impl Default for RealProber {
@@ -56,6 +74,8 @@ impl RealProber {
             ident,
             seq: ident.rotate_left(5),
             dns_id: ident.rotate_left(11),
+            watch: Vec::new(),
+            sys_root: std::path::PathBuf::from("/sys"),
         }
     }
 
@@ -116,6 +136,10 @@ fn io_reason(e: &io::Error) -> String {
 }
 
 impl Prober for RealProber {
+    fn watch(&mut self, devices: &[String]) {
+        self.watch = devices.to_vec();
+    }
+
     fn round(&mut self, iface: &str, targets: &[Target], timeout: Duration) -> Vec<TargetResult> {
         let start = Instant::now();
         let deadline = start + timeout;
@@ -236,6 +260,7 @@ impl Prober for RealProber {
         }
 
         let mut buf = vec![0u8; 2048];
+        let mut aborted: Option<String> = None;
         loop {
             if results.iter().all(Option::is_some) {
                 break;
@@ -244,7 +269,17 @@ impl Prober for RealProber {
             if now >= deadline {
                 break;
             }
-            let left = deadline - now;
+            // A line that lost its carrier will not answer: end the round now, so the
+            // supervisor sees the carrier loss within WATCH_EVERY, not after the timeout.
+            if let Some(why) = carrier_gone(&self.sys_root, &self.watch) {
+                aborted = Some(why);
+                break;
+            }
+            let left = (deadline - now).min(if self.watch.is_empty() {
+                Duration::MAX
+            } else {
+                WATCH_EVERY
+            });
             let ms = i32::try_from(left.as_millis().saturating_add(1)).unwrap_or(i32::MAX);
             let (icmp_ready, dns_ready, tcp_ready) = {
                 let mut fds: Vec<PollFd<'_>> = Vec::new();
@@ -371,6 +406,9 @@ impl Prober for RealProber {
             .enumerate()
             .map(|(i, (t, r))| {
                 r.unwrap_or_else(|| {
+                    if let Some(a) = &aborted {
+                        return TargetResult::failed(t, a.clone());
+                    }
                     let mut why = format!("no reply within {waited} ms");
                     if let Some(errs) = dns_errors.get(&i) {
                         why = format!("{why} ({})", errs.join("; "));
@@ -449,6 +487,28 @@ impl Prober for ScriptedProber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // a fake sysfs tree
+    fn watched_device_without_carrier_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        let net = d.path().join("class/net");
+        for (dev, carrier) in [("red0", "1\n"), ("red1", "0\n")] {
+            std::fs::create_dir_all(net.join(dev)).unwrap();
+            std::fs::write(net.join(dev).join("carrier"), carrier).unwrap();
+        }
+        assert_eq!(carrier_gone(d.path(), &["red0".into()]), None);
+        assert_eq!(
+            carrier_gone(d.path(), &["red0".into(), "red1".into()]).as_deref(),
+            Some("carrier lost on red1")
+        );
+        assert_eq!(
+            carrier_gone(d.path(), &["wwan0".into()]).as_deref(),
+            Some("carrier lost on wwan0"),
+            "a vanished device has no carrier"
+        );
+        assert_eq!(carrier_gone(d.path(), &[]), None);
+    }
 
     #[test]
     fn scripted_rounds_replay_in_order() {

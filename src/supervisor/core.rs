@@ -285,6 +285,10 @@ pub enum Event {
     LinkLost {
         /// What the shell saw.
         reason: String,
+        /// The device has no carrier (or vanished): the line is physically dead, so
+        /// redialling it is futile and the chain is walked at once. `false`: pppd died or
+        /// the interface vanished with the carrier still up: redial first, as IPFire does.
+        carrier_lost: bool,
     },
     /// The health engine: the monitored uplink carries traffic.
     Healthy,
@@ -603,6 +607,8 @@ enum Fault {
     Blackhole,
     /// The line dropped: redial first.
     Dropped,
+    /// No carrier on the device: nothing to redial, straight to the chain.
+    NoCarrier,
 }
 
 /// What follows a HOLDOFF (failover on).
@@ -1399,7 +1405,7 @@ impl Core {
                 Phase::LegacyWait(a)
             }
             // Waiting ---- LinkLost ("no pppd running") ----> Holdoff | Exited
-            Event::LinkLost { reason } => {
+            Event::LinkLost { reason, .. } => {
                 if a.awaiting.is_some() {
                     Phase::LegacyWait(a)
                 } else {
@@ -1641,7 +1647,7 @@ impl Core {
                 }
             }
             // Connecting(P) ---- LinkLost ----> failed attempt
-            Event::LinkLost { reason } => {
+            Event::LinkLost { reason, .. } => {
                 if a.awaiting.is_none() {
                     self.fail_attempt(a, reason, now)
                 } else {
@@ -1961,7 +1967,17 @@ impl Core {
             // Online(P) ---- Unhealthy (blackhole) ----> walk
             Event::Unhealthy { reason } => self.online_failed(o, Fault::Blackhole, reason, now),
             // Online(P) ---- LinkLost ----> Connecting(P) (redial) | walk
-            Event::LinkLost { reason } => self.online_failed(o, Fault::Dropped, reason, now),
+            Event::LinkLost {
+                reason,
+                carrier_lost,
+            } => {
+                let fault = if carrier_lost {
+                    Fault::NoCarrier
+                } else {
+                    Fault::Dropped
+                };
+                self.online_failed(o, fault, reason, now)
+            }
             // Online(P) ---- RedDown ----> Connecting(P) (redial) | walk
             Event::RedDown => {
                 self.online_failed(o, Fault::Dropped, "red/active vanished".into(), now)
@@ -2020,6 +2036,10 @@ impl Core {
         match fault {
             Fault::Blackhole => {
                 let why = format!("{reason} on {dead}: up but no traffic");
+                self.walk_next(Some(dead), false, SwitchKind::Failover, why, now)
+            }
+            Fault::NoCarrier => {
+                let why = format!("{reason} on {dead}: the line is dead, no redial");
                 self.walk_next(Some(dead), false, SwitchKind::Failover, why, now)
             }
             Fault::Dropped => {
@@ -2162,10 +2182,20 @@ impl Core {
                 }
             }
             // FailbackTest ---- LinkLost/RedDown ----> FailbackTest (remembered)
-            Event::LinkLost { reason } => Phase::FailbackTest {
+            Event::LinkLost {
+                reason,
+                carrier_lost,
+            } => Phase::FailbackTest {
                 online,
                 manual,
-                fault: Some((Fault::Dropped, reason)),
+                fault: Some((
+                    if carrier_lost {
+                        Fault::NoCarrier
+                    } else {
+                        Fault::Dropped
+                    },
+                    reason,
+                )),
             },
             Event::RedDown => Phase::FailbackTest {
                 online,

@@ -328,6 +328,7 @@ impl Harness {
             Op::Red(up) => self.step(if up { Event::RedUp } else { Event::RedDown }),
             Op::LinkLost => self.step(Event::LinkLost {
                 reason: "carrier lost".into(),
+                carrier_lost: self.now.duration_since(self.t0).as_secs() % 2 == 0,
             }),
             Op::Health(h) => self.step(if h {
                 Event::Healthy

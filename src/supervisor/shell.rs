@@ -645,6 +645,7 @@ impl<'a> Supervisor<'a> {
                 out.extend(self.core.step(
                     Event::LinkLost {
                         reason: "no pppd is running".into(),
+                        carrier_lost: false,
                     },
                     now,
                 ));
@@ -665,8 +666,16 @@ impl<'a> Supervisor<'a> {
                 let sample = self.seams.passive.sample(&iface, &dev);
                 if let Some(reason) = sample.link_lost(uses_pppd) {
                     self.link_lost_sent = true;
+                    // No carrier on the device itself: the line is dead, a redial is futile.
+                    let carrier_lost = sample.device.lost().is_some();
                     log::info!("link lost on {iface}: {reason}");
-                    out.extend(self.core.step(Event::LinkLost { reason }, now));
+                    out.extend(self.core.step(
+                        Event::LinkLost {
+                            reason,
+                            carrier_lost,
+                        },
+                        now,
+                    ));
                 }
             }
         }
@@ -759,6 +768,16 @@ impl<'a> Supervisor<'a> {
             }
             Action::Monitor(Some(profile)) => {
                 let now = self.seams.clock.now();
+                // A round ends early when this profile's device loses its carrier.
+                let dev = self
+                    .setup
+                    .config
+                    .link(&profile)
+                    .map(|l| l.device.clone())
+                    .filter(|d| !d.is_empty());
+                self.seams
+                    .prober
+                    .watch(&dev.into_iter().collect::<Vec<_>>());
                 self.monitoring = Some(Monitoring {
                     profile,
                     monitor: Monitor::new(&self.setup.policy, now),
@@ -773,6 +792,7 @@ impl<'a> Supervisor<'a> {
             }
             Action::Monitor(None) => {
                 self.monitoring = None;
+                self.seams.prober.watch(&[]);
                 None
             }
             Action::Pretest { profile, attempts } => Some(self.pretest(profile, attempts)),

@@ -258,8 +258,10 @@ impl Sim {
         } else if line == Line::Down {
             self.red_up = false;
             self.running = None;
+            // pppd noticed the line drop (LCP echo): a redial may bring it back.
             out.push(Event::LinkLost {
-                reason: "carrier lost".into(),
+                reason: "pppd exited".into(),
+                carrier_lost: false,
             });
             return out;
         }
@@ -491,6 +493,7 @@ mod tests {
             20,
             Event::LinkLost {
                 reason: "pppd exited".into(),
+                carrier_lost: false,
             },
         );
         sim.run_until(60);
@@ -608,6 +611,31 @@ mod tests {
         assert_eq!(
             sim.activates(),
             vec![(520, "2".into(), SwitchKind::Failover)]
+        );
+    }
+
+    #[test]
+    fn carrier_loss_goes_straight_to_the_chain_without_redials() {
+        // Found by the lab benchmark: with the carrier gone, redialling the same profile
+        // (MAXRETRIES times, HOLDOFF apart) only prolongs the outage.
+        let mut sim = Sim::new(config(&["2"]))
+            .line("1", |_| Line::Up)
+            .line("2", |_| Line::Up);
+        sim.start("1", true);
+        sim.at(
+            100,
+            Event::LinkLost {
+                reason: "carrier lost on red0".into(),
+                carrier_lost: true,
+            },
+        );
+        sim.run_until(200);
+        assert_eq!(sim.count(is_restart), 0, "{}", sim.dump());
+        let acts = sim.activates();
+        assert_eq!(
+            acts.first().map(|a| (a.0, a.1.as_str())),
+            Some((100, "2")),
+            "{acts:?}"
         );
     }
 
@@ -970,7 +998,10 @@ mod tests {
             Event::Tick,
             Event::RedUp,
             Event::Healthy,
-            Event::LinkLost { reason: "x".into() },
+            Event::LinkLost {
+                reason: "x".into(),
+                carrier_lost: false,
+            },
             Event::Unhealthy { reason: "x".into() },
             Event::ActivateDone {
                 profile: name("2"),
