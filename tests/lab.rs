@@ -727,8 +727,16 @@ fn e2e_random_faults_soak() {
     let mut next_sample = Duration::from_secs(10);
     let mut injected = 0;
     while start.elapsed() < Duration::from_secs(secs) {
-        let isp = isps[rand(isps.len() as u64) as usize];
-        let f = faults[rand(faults.len() as u64) as usize];
+        // The first fault always makes the box switch (a blackhole on the primary held
+        // long enough to be detected and acted on); the rest are random.
+        let (isp, f) = if injected == 0 {
+            ("isp1", "blackhole")
+        } else {
+            (
+                isps[rand(isps.len() as u64) as usize],
+                faults[rand(faults.len() as u64) as usize],
+            )
+        };
         let mut args = vec!["fault", isp];
         args.extend(f.split(' '));
         if f != "clear" {
@@ -737,7 +745,11 @@ fn e2e_random_faults_soak() {
         }
         lab.ok(&args);
         injected += 1;
-        let pause = Duration::from_millis(3_000 + rand(12_000));
+        let pause = if injected == 1 {
+            Duration::from_secs(15)
+        } else {
+            Duration::from_millis(3_000 + rand(12_000))
+        };
         let until = start.elapsed() + pause;
         while start.elapsed() < until {
             if start.elapsed() >= next_sample {
