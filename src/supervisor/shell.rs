@@ -37,8 +37,11 @@ use crate::switch::{self, RedValues, SwitchOptions};
 
 use super::core::{Action, Command, Config, Core, Event, Link, SwitchKind};
 
-/// How often the passive signals (red/active, keepconnected, carrier, pppd) are sampled.
-pub const PASSIVE_INTERVAL: Duration = Duration::from_millis(100);
+/// How often the passive signals (red/active, keepconnected, carrier, pppd) are sampled:
+/// carrier loss is acted on within this, and a probe round in progress ends within 50 ms
+/// of it. 250 ms keeps both well under the 0.5 s target at a third of the system calls of
+/// 100 ms (BENCHMARKS.md).
+pub const PASSIVE_INTERVAL: Duration = Duration::from_millis(250);
 /// After a dial starts, how long pppd may take to appear before "no pppd is running".
 const DIAL_GRACE: Duration = Duration::from_secs(5);
 /// How long an empty profile (the WUI writing it) is re-read before giving up.
@@ -118,6 +121,8 @@ struct Monitoring {
     targets: Vec<Target>,
     /// The last verdict class sent to the core (`Some(true)` healthy).
     sent: Option<bool>,
+    /// `red/iface`, read when RED came up (not on every sample: it changes only then).
+    iface: Option<String>,
 }
 
 /// The supervisor.
@@ -620,6 +625,7 @@ impl<'a> Supervisor<'a> {
                     m.targets = health::build_targets(&self.setup.policy, self.paths);
                     m.monitor = Monitor::new(&self.setup.policy, now);
                     m.sent = None;
+                    m.iface = health::red_iface(self.paths);
                 }
                 out.extend(self.core.step(Event::RedUp, now));
             } else {
@@ -660,7 +666,7 @@ impl<'a> Supervisor<'a> {
                     .link(&m.profile)
                     .map(|l| l.device.clone())
                     .unwrap_or_default();
-                let iface = health::red_iface(self.paths).unwrap_or_else(|| dev.clone());
+                let iface = m.iface.clone().unwrap_or_else(|| dev.clone());
                 let dev = if dev.is_empty() { iface.clone() } else { dev };
                 let uses_pppd = kind.is_some_and(Kind::uses_pppd);
                 let sample = self.seams.passive.sample(&iface, &dev);
@@ -696,7 +702,10 @@ impl<'a> Supervisor<'a> {
 
     /// Runs a probe round when one is due; returns the verdict change for the core.
     fn probe_if_due(&mut self, now: Instant) -> Option<Event> {
-        let iface = health::red_iface(self.paths)?;
+        let iface = match self.monitoring.as_ref().and_then(|m| m.iface.clone()) {
+            Some(i) => i,
+            None => health::red_iface(self.paths)?,
+        };
         let timeout = self.setup.policy.check_timeout;
         let m = self.monitoring.as_mut()?;
         if m.monitor.next_round_at() > now {
@@ -787,6 +796,7 @@ impl<'a> Supervisor<'a> {
                         Vec::new()
                     },
                     sent: None,
+                    iface: health::red_iface(self.paths),
                 });
                 None
             }
