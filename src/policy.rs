@@ -42,7 +42,7 @@ pub struct Policy {
     pub enabled: bool,
     /// BACKUPPROFILE in our file: the ordered chain. Empty: take the profile's BACKUPPROFILE.
     pub chain: Vec<String>,
-    /// DEVICE_<NAME>: the RED device of a profile, winning over the profile's DEVICE.
+    /// `DEVICE_<NAME>`: the RED device of a profile, winning over the profile's DEVICE.
     pub devices: BTreeMap<String, String>,
     /// FAILOVER_CONNECT_TIMEOUT.
     pub connect_timeout: Duration,
@@ -381,7 +381,7 @@ impl Policy {
         }
     }
 
-    /// The RED device for profile `name`: DEVICE_<NAME> from our file wins.
+    /// The RED device for profile `name`: `DEVICE_<NAME>` from our file wins.
     pub fn device_override(&self, name: &str) -> Option<&str> {
         self.devices.get(name).map(String::as_str)
     }

@@ -306,7 +306,7 @@ fn box_red_dev(paths: &Paths) -> Option<String> {
 }
 
 /// `manage-wan-profiles test NAME`: pre-tests a profile by name. Its device is
-/// [`Profile::red_device`] (DEVICE_<NAME>, DEVICE, else the box's RED_DEV); the active
+/// [`Profile::red_device`] (`DEVICE_<NAME>`, DEVICE, else the box's RED_DEV); the active
 /// uplink's device is the box's RED_DEV (else `red/iface`).
 pub fn test_profile(paths: &Paths, name: &ProfileName) -> Result<PretestOutcome> {
     let profile = Profile::load(paths, name)?;
