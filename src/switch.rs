@@ -54,7 +54,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::exec::{CommandSpec, Runner};
+use crate::exec::{CmdOutcome, CommandSpec, Runner};
 use crate::fsutil;
 use crate::paths::Paths;
 use crate::policy::Policy;
@@ -473,7 +473,15 @@ pub fn apply_files(
     Ok(plan.red_after)
 }
 
-fn network(runner: &dyn Runner, paths: &Paths, verb: &str, timeout: Duration) -> Result<()> {
+/// `<root>/etc/rc.d/init.d/network VERB red` with a deadline, its output logged. Its exit
+/// code means nothing (IPFire's script returns 0 whatever happened); the outcome is returned
+/// for callers that care whether it was killed at the deadline.
+pub(crate) fn network(
+    runner: &dyn Runner,
+    paths: &Paths,
+    verb: &str,
+    timeout: Duration,
+) -> Result<CmdOutcome> {
     let argv: Vec<OsString> = vec![
         paths.network_script().into_os_string(),
         verb.into(),
@@ -490,7 +498,7 @@ fn network(runner: &dyn Runner, paths: &Paths, verb: &str, timeout: Duration) ->
         out.code,
         out.output.trim()
     );
-    Ok(())
+    Ok(out)
 }
 
 /// PIDs under `proc_root` of pppd (any: on IPFire only RED runs pppd) and of a dhcpcd with
@@ -543,7 +551,8 @@ fn nap() {
     std::thread::sleep(Duration::from_millis(50));
 }
 
-fn wait_gone(opts: &SwitchOptions, red_dev: Option<&str>) {
+/// Waits, up to `opts.stop_wait`, until pppd and RED's dhcpcd are gone after a stop.
+pub(crate) fn wait_gone(opts: &SwitchOptions, red_dev: Option<&str>) {
     let start = Instant::now();
     loop {
         let pids = red_daemons(&opts.proc_root, red_dev);

@@ -150,8 +150,8 @@ fn run(args: Args) -> Result<u8> {
             // IPFire's `connectd reconnect` does, `network restart red` once pppd is gone;
             // the network script's own `connectd start` then supervises the dial.
             let opts = SwitchOptions::default();
-            shell::network(&paths, &DuctRunner, &opts, &SystemClock, "stop")?;
-            shell::network(&paths, &DuctRunner, &opts, &SystemClock, "start")?;
+            shell::network(&paths, &DuctRunner, &opts, "stop")?;
+            shell::network(&paths, &DuctRunner, &opts, "start")?;
             start(&paths, false)
         }
         Command::Failover { profile } => {

@@ -23,7 +23,8 @@ fn busy(paths: &Paths) -> Error {
     ))
 }
 
-/// The primary: from the state file, else the profile active now.
+/// The primary: from the state file (when that profile still exists), else the profile
+/// active now. The supervisor and the direct commands agree on it through this.
 pub fn primary(paths: &Paths, st: &State) -> Result<ProfileName> {
     if let Some(Ok(p)) = st.primary.as_deref().map(ProfileName::new) {
         if paths.profile(p.as_str()).exists() {

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crate::clock::Clock;
 use crate::control::{self, Reply, Request};
 use crate::error::{Error, Result};
-use crate::exec::{CommandSpec, Runner};
+use crate::exec::Runner;
 use crate::fsutil;
 use crate::health::{self, HealthStatus, Monitor, Passive, Prober, Target, Verdict};
 use crate::hooks::{HookCall, HookRunner};
@@ -305,10 +305,7 @@ impl<'a> Supervisor<'a> {
                 paths.ppp_settings().display()
             ))
         })?;
-        let primary = match state.primary.as_deref().map(ProfileName::new) {
-            Some(Ok(p)) if paths.profile(p.as_str()).exists() => p,
-            _ => active.clone(),
-        };
+        let primary = super::direct::primary(paths, &state)?;
         state.primary = Some(primary.to_string());
         state.active = Some(active.to_string());
         let setup = load_setup(paths, seams.clock.as_ref(), &primary, &state)?;
@@ -344,11 +341,6 @@ impl<'a> Supervisor<'a> {
         };
         sup.recover_journal()?;
         Ok(sup)
-    }
-
-    /// The policy in force.
-    pub fn policy(&self) -> &Policy {
-        &self.setup.policy
     }
 
     /// A switch interrupted by a crash: before the old RED was stopped nothing changed
@@ -877,7 +869,6 @@ impl<'a> Supervisor<'a> {
             self.paths,
             self.seams.runner.as_ref(),
             &self.seams.switch,
-            self.seams.clock.as_ref(),
             verb,
         )
     }
@@ -1194,72 +1185,36 @@ pub fn journaled_activate(
     }
 }
 
-/// `network stop|start red`, keeping `red/keepconnected`: IPFire's script removes it on
-/// stop for PPP types, which would otherwise read as the user's Disconnect. After `stop`,
-/// waits (bounded) until pppd and RED's dhcpcd are gone.
-pub fn network(
-    paths: &Paths,
-    runner: &dyn Runner,
-    opts: &SwitchOptions,
-    clock: &dyn Clock,
-    verb: &str,
-) -> Result<()> {
+/// `network stop|start red` (the same call a switch makes), keeping `red/keepconnected`:
+/// IPFire's script removes it on stop for PPP types, which would otherwise read as the
+/// user's Disconnect. After `stop`, waits (bounded) until pppd and RED's dhcpcd are gone.
+/// A script killed at its deadline is an error here: a restart that did not finish is a
+/// failed restart.
+pub fn network(paths: &Paths, runner: &dyn Runner, opts: &SwitchOptions, verb: &str) -> Result<()> {
     // IPFire's `network stop red` removes keepconnected for PPP types only.
-    let ppp = RedValues::read(paths)
-        .ok()
+    let red = RedValues::read(paths).ok();
+    let ppp = red
+        .as_ref()
         .is_some_and(|r| r.get("RED_TYPE") == Some("PPPOE"));
     let kc = fsutil::read_word(&paths.keepconnected());
     let had_kc = ppp && paths.keepconnected().exists();
-    let spec = CommandSpec::new(
-        [
-            paths.network_script().into_os_string(),
-            verb.into(),
-            "red".into(),
-        ],
-        opts.network_timeout,
-    );
-    let out = runner.run(&spec);
+    let out = switch::network(runner, paths, verb, opts.network_timeout);
     if verb == "stop" {
-        let red_dev = RedValues::read(paths)
-            .ok()
-            .and_then(|r| r.get("RED_DEV").map(String::from));
-        wait_gone(opts, red_dev.as_deref(), clock);
+        switch::wait_gone(opts, red.as_ref().and_then(|r| r.get("RED_DEV")));
+        // Only our own stop is undone: a keepconnected that vanishes at any other moment
+        // is the user's Disconnect and must stay gone.
+        if had_kc && !paths.keepconnected().exists() {
+            let v = kc.unwrap_or_else(|| "0".into());
+            let _ = fsutil::replace_atomically(&paths.keepconnected(), v.as_bytes(), 0o644);
+        }
     }
-    // Only our own stop is undone: a keepconnected that vanishes at any other moment is
-    // the user's Disconnect and must stay gone.
-    if verb == "stop" && had_kc && !paths.keepconnected().exists() {
-        let v = kc.unwrap_or_else(|| "0".into());
-        let _ = fsutil::replace_atomically(&paths.keepconnected(), v.as_bytes(), 0o644);
-    }
-    let out = out?;
-    log::debug!(
-        "network {verb} red: exit {:?}: {}",
-        out.code,
-        out.output.trim()
-    );
-    if out.timed_out {
+    if out?.timed_out {
         return Err(Error::Command {
-            argv0: spec.argv0(),
+            argv0: paths.network_script().display().to_string(),
             msg: format!("{verb} red timed out"),
         });
     }
     Ok(())
-}
-
-/// Waits (bounded) until pppd and RED's dhcpcd are gone after `network stop red`.
-fn wait_gone(opts: &SwitchOptions, red_dev: Option<&str>, clock: &dyn Clock) {
-    let start = clock.now();
-    while !switch::red_daemons(&opts.proc_root, red_dev).is_empty() {
-        if clock.now().duration_since(start) >= opts.stop_wait {
-            log::warn!(
-                "pppd/dhcpcd still running {}s after network stop red",
-                opts.stop_wait.as_secs()
-            );
-            return;
-        }
-        #[allow(clippy::disallowed_methods)] // waiting for other processes to exit
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The status object from the files alone (no supervisor running, or as the base).
