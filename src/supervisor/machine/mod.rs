@@ -111,6 +111,14 @@
 //!   Turning failover off while online exits (IPFire's connectd never runs while online);
 //!   turning it on while waiting keeps the waiting and monitors once online.
 //!
+//! # Where the code is
+//!
+//! This file holds the types, the [`Core`] with `step` and its dispatch, and the event
+//! classifier (each [`Event`] sorted once into the control events every phase handles
+//! alike and the `World` events a phase decides on). The phases' transitions are in
+//! `legacy.rs` (failover off), `failover.rs` (bringing links up, the chain walk, the online
+//! link, HOLDOFF), `failback.rs` (pre-test, trial, rollback) and `commands.rs`.
+//!
 //! Hooks (failover on only): `PreUp` before each Activate/Restart, `Up` when an attempt
 //! succeeds, `Down` when an online link is declared dead, `Failover`/`Failback`/`Rollback`
 //! when a switch completes (by destination: the primary is a failback), `PostDown` after
@@ -124,6 +132,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::ipfire::policy::Policy;
 use crate::ipfire::profile::{ProfileName, Reconnection};
+
+mod commands;
+mod failback;
+mod failover;
+mod legacy;
 
 /// IPFire's connectd waits `MAX=160` seconds for `red/active` (failover off).
 pub const LEGACY_CONNECT_WAIT: Duration = Duration::from_secs(160);
@@ -611,6 +624,17 @@ enum Fault {
     NoCarrier,
 }
 
+impl Fault {
+    /// The fault a `LinkLost` reports.
+    fn link_lost(carrier_lost: bool) -> Fault {
+        if carrier_lost {
+            Fault::NoCarrier
+        } else {
+            Fault::Dropped
+        }
+    }
+}
+
 /// What follows a HOLDOFF (failover on).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Next {
@@ -994,17 +1018,28 @@ impl Core {
 
     fn dispatch(&mut self, event: Event, now: Instant) {
         let phase = std::mem::replace(&mut self.phase, Phase::Exited);
-        self.phase = match event {
+        self.phase = match event.classify() {
             // Any ---- Terminate ----> Exited
-            Event::Terminate => self.terminate(phase),
+            Class::Terminate => self.terminate(phase),
             // Any ---- KeepconnectedRemoved ----> Exited
-            Event::KeepconnectedRemoved => self.disconnect(phase),
+            Class::Disconnect => self.disconnect(phase),
             // Any ---- Reload ----> same phase, new config
-            Event::Reload(config) => self.reload(phase, *config, now),
+            Class::Reload(config) => self.reload(phase, *config, now),
             // Any ---- Command ----> see `command`
-            Event::Command(cmd) => self.command(phase, cmd, now),
-            event => match phase {
-                Phase::Idle => self.idle(event, now),
+            Class::Command(cmd) => self.command(phase, cmd, now),
+            Class::Start {
+                active,
+                red_active,
+                keepconnected,
+            } => match phase {
+                // Idle ---- Start ----> Waiting | Connecting | Online | Exited
+                Phase::Idle => self.start(active, red_active, keepconnected, now),
+                // Any ---- Start ----> same phase (there is one Start)
+                other => other,
+            },
+            Class::World(event) => match phase {
+                // Idle ---- anything else ----> Idle (nothing is known yet)
+                Phase::Idle => Phase::Idle,
                 Phase::LegacyWait(a) => self.legacy_wait(a, event, now),
                 Phase::LegacyHoldoff { until, next } => {
                     self.legacy_holdoff(until, next, event, now)
@@ -1033,31 +1068,6 @@ impl Core {
                     o.failback_at = Some(now);
                 }
             }
-        }
-    }
-
-    fn idle(&mut self, event: Event, now: Instant) -> Phase {
-        match event {
-            // Idle ---- Start ----> Waiting | Connecting | Online | Exited
-            Event::Start {
-                active,
-                red_active,
-                keepconnected,
-            } => self.start(active, red_active, keepconnected, now),
-            // Idle ---- anything else ----> Idle (nothing is known yet)
-            Event::Tick
-            | Event::RedUp
-            | Event::RedDown
-            | Event::LinkLost { .. }
-            | Event::Healthy
-            | Event::Unhealthy { .. }
-            | Event::ActivateDone { .. }
-            | Event::RestartDone { .. }
-            | Event::PretestDone { .. }
-            | Event::KeepconnectedRemoved
-            | Event::Command(_)
-            | Event::Terminate
-            | Event::Reload(_) => Phase::Idle,
         }
     }
 
@@ -1109,51 +1119,33 @@ impl Core {
     }
 
     fn terminate(&mut self, phase: Phase) -> Phase {
-        match phase {
+        if phase == Phase::Exited {
             // Exited ---- Terminate ----> Exited
-            Phase::Exited => Phase::Exited,
-            // Any ---- Terminate ----> Exited (SaveState, Exit(0), no StopRed)
-            Phase::Idle
-            | Phase::LegacyWait(_)
-            | Phase::LegacyHoldoff { .. }
-            | Phase::Connecting(_)
-            | Phase::Pretesting { .. }
-            | Phase::Online(_)
-            | Phase::FailbackTest { .. }
-            | Phase::Holdoff { .. } => {
-                // SaveState follows from the phase change (see `step`).
-                self.decide(Level::Info, "SIGTERM: stopping supervision, no redial");
-                self.exit(0)
-            }
+            return phase;
         }
+        // Any ---- Terminate ----> Exited (SaveState, Exit(0), no StopRed)
+        // SaveState follows from the phase change (see `step`).
+        self.decide(Level::Info, "SIGTERM: stopping supervision, no redial");
+        self.exit(0)
     }
 
     fn disconnect(&mut self, phase: Phase) -> Phase {
-        match phase {
+        if phase == Phase::Exited {
             // Exited ---- KeepconnectedRemoved ----> Exited
-            Phase::Exited => Phase::Exited,
-            // Any ---- KeepconnectedRemoved ----> Exited (StopRed, Exit(0))
-            Phase::Idle
-            | Phase::LegacyWait(_)
-            | Phase::LegacyHoldoff { .. }
-            | Phase::Connecting(_)
-            | Phase::Pretesting { .. }
-            | Phase::Online(_)
-            | Phase::FailbackTest { .. }
-            | Phase::Holdoff { .. } => {
-                let failover = !phase.is_legacy() && phase != Phase::Idle;
-                self.set_monitor(None);
-                self.out.push(Action::StopRed {
-                    reason: "keepconnected removed: the user disconnected".into(),
-                });
-                if failover {
-                    let active = self.active.clone();
-                    self.hook(HookEvent::PostDown, Some(active), None, "disconnected");
-                }
-                self.decide(Level::Info, "Stopping by user request. Exiting.");
-                self.exit(0)
-            }
+            return phase;
         }
+        // Any ---- KeepconnectedRemoved ----> Exited (StopRed, Exit(0))
+        let failover = !phase.is_legacy() && phase != Phase::Idle;
+        self.set_monitor(None);
+        self.out.push(Action::StopRed {
+            reason: "keepconnected removed: the user disconnected".into(),
+        });
+        if failover {
+            let active = self.active.clone();
+            self.hook(HookEvent::PostDown, Some(active), None, "disconnected");
+        }
+        self.decide(Level::Info, "Stopping by user request. Exiting.");
+        self.exit(0)
     }
 
     fn reload(&mut self, phase: Phase, config: Config, now: Instant) -> Phase {
@@ -1194,1083 +1186,6 @@ impl Core {
             | Phase::FailbackTest { .. }
             | Phase::Holdoff { .. }
             | Phase::Exited) => other,
-        }
-    }
-
-    fn command(&mut self, phase: Phase, cmd: Command, now: Instant) -> Phase {
-        match (&phase, &cmd) {
-            // Exited | Idle ---- Command ----> unchanged, refused
-            (Phase::Exited, _) => {
-                self.reply(false, "the supervisor is exiting");
-                return phase;
-            }
-            (Phase::Idle, _) => {
-                self.reply(false, "the supervisor has not started yet");
-                return phase;
-            }
-            _ => {}
-        }
-        match cmd {
-            // Any ---- auto on|off ----> same phase
-            Command::Auto(on) => {
-                self.auto = on;
-                if on {
-                    self.pinned = false;
-                }
-                let msg = if on {
-                    "automatic failback on"
-                } else {
-                    "automatic failback off (failover stays automatic)"
-                };
-                self.log(Level::Info, msg.into());
-                self.reply(true, msg);
-                phase
-            }
-            Command::Reconnect => match phase {
-                // Online ---- reconnect ----> Connecting (the link dropped: redial)
-                Phase::Online(o) => {
-                    self.reply(true, "reconnecting");
-                    self.online_failed(o, Fault::Dropped, "reconnect requested".into(), now)
-                }
-                // FailbackTest ---- reconnect ----> FailbackTest (handled with the result)
-                Phase::FailbackTest { online, manual, .. } => {
-                    self.reply(true, "reconnecting after the pre-test");
-                    Phase::FailbackTest {
-                        online,
-                        manual,
-                        fault: Some((Fault::Dropped, "reconnect requested".into())),
-                    }
-                }
-                // Connecting | Waiting | Holdoff | Pretesting ---- reconnect ----> unchanged
-                other @ (Phase::Idle
-                | Phase::LegacyWait(_)
-                | Phase::LegacyHoldoff { .. }
-                | Phase::Connecting(_)
-                | Phase::Pretesting { .. }
-                | Phase::Holdoff { .. }
-                | Phase::Exited) => {
-                    self.log(Level::Info, "reconnect: already (re)connecting".into());
-                    self.reply(true, "already (re)connecting");
-                    other
-                }
-            },
-            Command::Failover(p) => {
-                if self.config.link(&p).is_none() {
-                    self.log(
-                        Level::Warn,
-                        format!("failover {p}: unknown profile, no switch"),
-                    );
-                    self.reply(
-                        false,
-                        &format!("{p} is neither the primary nor in the chain"),
-                    );
-                    return phase;
-                }
-                if phase.busy() {
-                    self.reply(false, "a switch is in progress, try again");
-                    return phase;
-                }
-                self.pinned = p != self.config.primary.name;
-                if p == self.active {
-                    self.log(
-                        Level::Info,
-                        format!("failover {p}: already active, no switch"),
-                    );
-                    self.reply(true, &format!("{p} is already active"));
-                    return phase;
-                }
-                self.reply(true, &format!("switching to {p}"));
-                let why = format!("manual failover to {p}");
-                self.manual_switch(phase, p, why)
-            }
-            Command::Failback { force } => {
-                self.pinned = false;
-                let primary = self.config.primary.name.clone();
-                if self.active == primary {
-                    self.log(Level::Info, "failback: already on the primary".into());
-                    self.reply(true, &format!("{primary} is already active"));
-                    return phase;
-                }
-                if phase.busy() {
-                    self.reply(false, "a switch is in progress, try again");
-                    return phase;
-                }
-                match phase {
-                    // Online(B) ---- failback ----> FailbackTest | Switching(primary)
-                    Phase::Online(o) if self.config.enabled => {
-                        self.reply(true, &format!("failing back to {primary}"));
-                        self.start_failback(o, true, force)
-                    }
-                    // FailbackTest ---- failback --force ----> Switching(primary)
-                    Phase::FailbackTest { online, .. } if force => {
-                        self.reply(true, &format!("failing back to {primary}"));
-                        self.trial(online, true, "manual failback".into())
-                    }
-                    // FailbackTest ---- failback ----> FailbackTest (already testing)
-                    p @ Phase::FailbackTest { .. } => {
-                        self.reply(true, &format!("already pre-testing {primary}"));
-                        p
-                    }
-                    // anything else ---- failback ----> Switching(primary) (nothing healthy
-                    // to disturb or roll back to)
-                    other @ (Phase::Idle
-                    | Phase::Online(_)
-                    | Phase::LegacyWait(_)
-                    | Phase::LegacyHoldoff { .. }
-                    | Phase::Connecting(_)
-                    | Phase::Pretesting { .. }
-                    | Phase::Holdoff { .. }
-                    | Phase::Exited) => {
-                        self.reply(true, &format!("switching to {primary}"));
-                        self.manual_switch(other, primary, "manual failback".into())
-                    }
-                }
-            }
-        }
-    }
-
-    /// A manual switch to `to` from any phase that is not busy.
-    fn manual_switch(&mut self, phase: Phase, to: ProfileName, why: String) -> Phase {
-        if phase.is_legacy() {
-            // Waiting | Holdoff ---- failover P ----> Waiting(P) (failover off)
-            self.set_attempts(0);
-            self.out.push(Action::Activate {
-                to: to.clone(),
-                reason: why.clone(),
-                kind: SwitchKind::Manual,
-            });
-            self.decide(Level::Warn, &why);
-            return Phase::LegacyWait(Attempt::new(
-                to,
-                Purpose::Reconnect,
-                Some(Pending::Activate),
-            ));
-        }
-        // Online | Connecting | Holdoff | Pretesting ---- failover P ----> Switching(P)
-        self.episode = Episode::fresh(&to);
-        self.bring_up(to, Purpose::Manual, SwitchKind::Manual, why)
-    }
-
-    // -----------------------------------------------------------------------------------
-    // Failover off.
-
-    fn legacy_wait(&mut self, mut a: Attempt, event: Event, now: Instant) -> Phase {
-        match event {
-            // Waiting ---- ActivateDone(ok) ----> Waiting (160 s from now)
-            // Waiting ---- ActivateDone(failed) ----> Holdoff | Exited (a failed attempt)
-            Event::ActivateDone { profile, ok, error }
-                if a.awaiting == Some(Pending::Activate) && profile == a.link =>
-            {
-                a.awaiting = None;
-                if ok {
-                    self.active = profile;
-                    a.deadline = Some(now + LEGACY_CONNECT_WAIT);
-                    if a.red_up {
-                        return self.legacy_online(now);
-                    }
-                    Phase::LegacyWait(a)
-                } else {
-                    let e = error.unwrap_or_default();
-                    self.legacy_fail(format!("switching to {} failed: {e}", a.link), now)
-                }
-            }
-            // Waiting ---- RestartDone ----> Waiting | Holdoff
-            Event::RestartDone { ok, error } if a.awaiting == Some(Pending::Restart) => {
-                a.awaiting = None;
-                if ok {
-                    a.deadline = Some(now + LEGACY_CONNECT_WAIT);
-                    if a.red_up {
-                        return self.legacy_online(now);
-                    }
-                    Phase::LegacyWait(a)
-                } else {
-                    let e = error.unwrap_or_default();
-                    self.legacy_fail(format!("network start red failed: {e}"), now)
-                }
-            }
-            // Waiting ---- stale answer ----> Waiting
-            Event::ActivateDone { .. } | Event::RestartDone { .. } => Phase::LegacyWait(a),
-            // Waiting ---- RedUp ----> Exited ("System is online. Exiting.")
-            Event::RedUp => {
-                if a.awaiting.is_some() {
-                    a.red_up = true;
-                    Phase::LegacyWait(a)
-                } else {
-                    self.legacy_online(now)
-                }
-            }
-            // Waiting ---- RedDown ----> Waiting
-            Event::RedDown => {
-                a.red_up = false;
-                Phase::LegacyWait(a)
-            }
-            // Waiting ---- LinkLost ("no pppd running") ----> Holdoff | Exited
-            Event::LinkLost { reason, .. } => {
-                if a.awaiting.is_some() {
-                    Phase::LegacyWait(a)
-                } else {
-                    self.legacy_fail(
-                        format!("No pppd is running ({reason}). Trying reconnect."),
-                        now,
-                    )
-                }
-            }
-            // Waiting ---- 160 s ----> Holdoff | Exited
-            Event::Tick => {
-                if a.due(now) {
-                    self.legacy_fail(
-                        format!("no red/active within {}s", LEGACY_CONNECT_WAIT.as_secs()),
-                        now,
-                    )
-                } else {
-                    Phase::LegacyWait(a)
-                }
-            }
-            // Waiting ---- health/pre-test/others ----> Waiting
-            Event::Healthy
-            | Event::Unhealthy { .. }
-            | Event::PretestDone { .. }
-            | Event::Start { .. }
-            | Event::KeepconnectedRemoved
-            | Event::Command(_)
-            | Event::Terminate
-            | Event::Reload(_) => Phase::LegacyWait(a),
-        }
-    }
-
-    fn legacy_online(&mut self, now: Instant) -> Phase {
-        if self.config.enabled {
-            // Waiting ---- RedUp (failover turned on by a reload) ----> Online
-            let active = self.active.clone();
-            self.episode = Episode::fresh(&active);
-            self.set_attempts(0);
-            self.set_monitor(Some(active));
-            self.decide(Level::Info, "RED is up, monitoring");
-            return Phase::Online(self.online_at(now, None));
-        }
-        self.set_attempts(0);
-        self.decide(Level::Info, "System is online. Exiting.");
-        self.exit(0)
-    }
-
-    /// IPFire's connectd after a failed attempt: stop, count, switch or wait, redial.
-    fn legacy_fail(&mut self, why: String, now: Instant) -> Phase {
-        self.out.push(Action::StopRed {
-            reason: why.clone(),
-        });
-        let active = self.active.clone();
-        let max = self.max_retries(&active);
-        let until = now + self.holdoff(&active);
-        self.attempts = self.attempts.saturating_add(1);
-        self.log(
-            Level::Info,
-            format!("Reconnecting: Attempt {} of {max}", self.attempts),
-        );
-        if self.attempts >= max {
-            self.set_attempts(0);
-            let backup = self
-                .config
-                .link(&active)
-                .and_then(|l| l.backup.clone())
-                .filter(|b| *b != active);
-            match backup {
-                Some(b) => {
-                    self.decide(
-                        Level::Warn,
-                        &format!("{why}; switching to backup profile {b} after HOLDOFF"),
-                    );
-                    Phase::LegacyHoldoff {
-                        until,
-                        next: LegacyNext::Switch(b),
-                    }
-                }
-                None => {
-                    self.decide(
-                        Level::Warn,
-                        &format!("{why}; No backup profile given. Exiting."),
-                    );
-                    self.exit(0)
-                }
-            }
-        } else {
-            let n = self.attempts;
-            self.set_attempts(n);
-            self.decide(Level::Info, &why);
-            Phase::LegacyHoldoff {
-                until,
-                next: LegacyNext::Restart,
-            }
-        }
-    }
-
-    fn legacy_holdoff(
-        &mut self,
-        until: Instant,
-        next: LegacyNext,
-        event: Event,
-        now: Instant,
-    ) -> Phase {
-        match event {
-            Event::Tick if now >= until => match next {
-                // Holdoff ---- HOLDOFF over ----> Waiting(P) (network start red)
-                LegacyNext::Restart => {
-                    let active = self.active.clone();
-                    self.out.push(Action::Restart {
-                        profile: active.clone(),
-                        reason: "HOLDOFF over: redialling".into(),
-                    });
-                    self.decide(Level::Info, "HOLDOFF over: redialling");
-                    Phase::LegacyWait(Attempt::new(
-                        active,
-                        Purpose::Reconnect,
-                        Some(Pending::Restart),
-                    ))
-                }
-                // Holdoff ---- HOLDOFF over, B reloaded away ----> Waiting(P) (redial)
-                LegacyNext::Switch(b) if self.config.link(&b).is_none() => {
-                    let active = self.active.clone();
-                    let why = format!("backup profile {b} is no longer configured: redialling");
-                    self.out.push(Action::Restart {
-                        profile: active.clone(),
-                        reason: why.clone(),
-                    });
-                    self.decide(Level::Warn, &why);
-                    Phase::LegacyWait(Attempt::new(
-                        active,
-                        Purpose::Reconnect,
-                        Some(Pending::Restart),
-                    ))
-                }
-                // Holdoff ---- HOLDOFF over ----> Waiting(B) (switch to the backup)
-                LegacyNext::Switch(b) => {
-                    let why = format!("Switched to backup profile {b}");
-                    self.out.push(Action::Activate {
-                        to: b.clone(),
-                        reason: why.clone(),
-                        kind: SwitchKind::Legacy,
-                    });
-                    self.decide(Level::Warn, &why);
-                    Phase::LegacyWait(Attempt::new(b, Purpose::Reconnect, Some(Pending::Activate)))
-                }
-            },
-            // Holdoff ---- anything else ----> Holdoff
-            Event::Tick
-            | Event::RedUp
-            | Event::RedDown
-            | Event::LinkLost { .. }
-            | Event::Healthy
-            | Event::Unhealthy { .. }
-            | Event::ActivateDone { .. }
-            | Event::RestartDone { .. }
-            | Event::PretestDone { .. }
-            | Event::Start { .. }
-            | Event::KeepconnectedRemoved
-            | Event::Command(_)
-            | Event::Terminate
-            | Event::Reload(_) => Phase::LegacyHoldoff { until, next },
-        }
-    }
-
-    // -----------------------------------------------------------------------------------
-    // Failover on.
-
-    fn connecting(&mut self, mut a: Attempt, event: Event, now: Instant) -> Phase {
-        match event {
-            // Switching(C) ---- ActivateDone(ok) ----> Switching(C) (connect timeout runs)
-            // Switching(C) ---- ActivateDone(failed) ----> next candidate / rollback / holdoff
-            Event::ActivateDone { profile, ok, error }
-                if a.awaiting == Some(Pending::Activate) && profile == a.link =>
-            {
-                a.awaiting = None;
-                if !ok {
-                    let e = error.unwrap_or_default();
-                    let why = format!("activating {} failed: {e}", a.link);
-                    return self.fail_attempt(a, why, now);
-                }
-                let prev = std::mem::replace(&mut self.active, profile);
-                if prev != self.active {
-                    self.episode.retries = 0;
-                    self.hook(
-                        HookEvent::PostDown,
-                        Some(prev),
-                        Some(a.link.clone()),
-                        "switched away",
-                    );
-                }
-                self.set_monitor(Some(a.link.clone()));
-                a.deadline = Some(now + self.config.connect_timeout);
-                Phase::Connecting(a)
-            }
-            // Connecting(P) ---- RestartDone ----> Connecting(P) | failed attempt
-            Event::RestartDone { ok, error } if a.awaiting == Some(Pending::Restart) => {
-                a.awaiting = None;
-                if !ok {
-                    let e = error.unwrap_or_default();
-                    return self.fail_attempt(a, format!("network restart failed: {e}"), now);
-                }
-                self.set_monitor(Some(a.link.clone()));
-                a.deadline = Some(now + self.config.connect_timeout);
-                Phase::Connecting(a)
-            }
-            // Connecting ---- stale answer ----> Connecting
-            Event::ActivateDone { .. } | Event::RestartDone { .. } | Event::PretestDone { .. } => {
-                Phase::Connecting(a)
-            }
-            // Connecting(P) ---- RedUp (+Healthy) ----> Online(P)
-            Event::RedUp => {
-                a.red_up = true;
-                if a.awaiting.is_none() && a.healthy {
-                    self.succeed(a, now)
-                } else {
-                    Phase::Connecting(a)
-                }
-            }
-            // Connecting(P) ---- Healthy (+RedUp) ----> Online(P)
-            Event::Healthy => {
-                if a.awaiting.is_some() {
-                    return Phase::Connecting(a);
-                }
-                a.healthy = true;
-                if a.red_up {
-                    self.succeed(a, now)
-                } else {
-                    Phase::Connecting(a)
-                }
-            }
-            // Connecting(P) ---- Unhealthy after RedUp ----> failed attempt
-            Event::Unhealthy { reason } => {
-                if a.awaiting.is_none() && a.red_up {
-                    self.fail_attempt(a, format!("up but {reason}"), now)
-                } else {
-                    a.healthy = false;
-                    Phase::Connecting(a)
-                }
-            }
-            // Connecting(P) ---- LinkLost ----> failed attempt
-            Event::LinkLost { reason, .. } => {
-                if a.awaiting.is_none() {
-                    self.fail_attempt(a, reason, now)
-                } else {
-                    Phase::Connecting(a)
-                }
-            }
-            // Connecting(P) ---- RedDown after RedUp ----> failed attempt
-            Event::RedDown => {
-                if a.awaiting.is_none() && a.red_up {
-                    self.fail_attempt(a, "red/active vanished".into(), now)
-                } else {
-                    a.red_up = false;
-                    Phase::Connecting(a)
-                }
-            }
-            // Connecting(P) ---- connect timeout ----> failed attempt
-            Event::Tick => {
-                if a.due(now) {
-                    let secs = self.config.connect_timeout.as_secs();
-                    let why = if a.red_up {
-                        format!("{} up but not healthy within {secs}s", a.link)
-                    } else {
-                        format!("no red/active for {} within {secs}s", a.link)
-                    };
-                    self.fail_attempt(a, why, now)
-                } else {
-                    Phase::Connecting(a)
-                }
-            }
-            // Connecting ---- others ----> Connecting
-            Event::Start { .. }
-            | Event::KeepconnectedRemoved
-            | Event::Command(_)
-            | Event::Terminate
-            | Event::Reload(_) => Phase::Connecting(a),
-        }
-    }
-
-    /// The attempt `a` came up healthy.
-    fn succeed(&mut self, a: Attempt, now: Instant) -> Phase {
-        let to = self.active.clone();
-        self.set_attempts(0);
-        self.hook(HookEvent::Up, None, Some(to.clone()), "up and healthy");
-        if !self.config.enabled {
-            // Connecting ---- up (failover turned off by a reload) ----> Exited
-            self.set_monitor(None);
-            self.decide(Level::Info, "System is online. Exiting.");
-            return self.exit(0);
-        }
-        let from = std::mem::replace(&mut self.last_online, to.clone());
-        let mut trial = false;
-        let mut automatic = false;
-        let mut rollback = false;
-        match a.purpose {
-            Purpose::Trial {
-                automatic: auto, ..
-            } => {
-                trial = true;
-                automatic = auto;
-            }
-            Purpose::Rollback => rollback = true,
-            Purpose::Reconnect | Purpose::Walk { .. } | Purpose::Manual => {}
-        }
-        if from != to {
-            self.switch_count += 1;
-            self.last_switch = Some(now);
-            self.out.push(Action::SwitchCompleted {
-                from: from.clone(),
-                to: to.clone(),
-            });
-            let ev = if rollback {
-                HookEvent::Rollback
-            } else if to == self.config.primary.name {
-                HookEvent::Failback
-            } else {
-                HookEvent::Failover
-            };
-            self.hook(ev, Some(from.clone()), Some(to.clone()), "switch completed");
-        }
-        let grace = self.config.failback_grace;
-        let t = if trial && !grace.is_zero() {
-            Some(Trial {
-                from: from.clone(),
-                automatic,
-                until: now + grace,
-            })
-        } else {
-            if trial {
-                self.failback_delay = self.config.failback_delay;
-            }
-            None
-        };
-        let why = if from != to {
-            format!("{to} is up and healthy (was {from})")
-        } else {
-            format!("{to} is up and healthy")
-        };
-        self.decide(if from != to { Level::Warn } else { Level::Info }, &why);
-        Phase::Online(self.online_at(now, t))
-    }
-
-    /// The attempt `a` failed: what its purpose says comes next.
-    fn fail_attempt(&mut self, a: Attempt, why: String, now: Instant) -> Phase {
-        self.set_monitor(None);
-        match a.purpose {
-            // Connecting(P) ---- failed dial ----> Holdoff (redial) | walk
-            Purpose::Reconnect => {
-                let active = self.active.clone();
-                self.episode.retries = self.episode.retries.saturating_add(1);
-                let n = self.episode.retries;
-                self.set_attempts(n);
-                let max = self.max_retries(&active);
-                if n >= max {
-                    let why = format!("{why}; {n} of {max} attempts failed");
-                    self.walk_next(Some(active), false, SwitchKind::Failover, why, now)
-                } else {
-                    self.stop_red(&why);
-                    self.decide(Level::Info, &format!("{why}; attempt {n} of {max}"));
-                    Phase::Holdoff {
-                        until: now + self.holdoff(&active),
-                        next: Next::Restart,
-                    }
-                }
-            }
-            // Switching(C) ---- failed ----> next candidate
-            Purpose::Walk { anchor, kind } => self.walk_next(anchor, false, kind, why, now),
-            // Switching(primary) trial ---- failed ----> Switching(B) rollback
-            Purpose::Trial { from, automatic } => self.rollback(from, automatic, why, now),
-            // Switching(B) rollback ---- failed ----> walk after B
-            Purpose::Rollback => {
-                self.walk_next(Some(a.link), false, SwitchKind::Failover, why, now)
-            }
-            // Switching(P) manual ---- failed ----> walk after P, pin released
-            Purpose::Manual => {
-                if self.pinned {
-                    self.pinned = false;
-                    self.log(
-                        Level::Warn,
-                        format!("{} failed to come up: pin released", a.link),
-                    );
-                }
-                self.walk_next(Some(a.link), false, SwitchKind::Failover, why, now)
-            }
-        }
-    }
-
-    /// The next chain candidate after `anchor` not yet tried in this episode.
-    fn walk_next(
-        &mut self,
-        anchor: Option<ProfileName>,
-        skip_pretest: bool,
-        kind: SwitchKind,
-        why: String,
-        now: Instant,
-    ) -> Phase {
-        let order: Vec<ProfileName> = self.config.links().map(|l| l.name.clone()).collect();
-        let start = anchor
-            .as_ref()
-            .and_then(|a| order.iter().position(|n| n == a))
-            .map_or(0, |k| k + 1);
-        let next = order[start..]
-            .iter()
-            .chain(order[..start].iter())
-            .find(|c| !self.episode.tried.contains(c))
-            .cloned();
-        match next {
-            // walk ---- no candidate left ----> Holdoff (new pass from the primary)
-            None => {
-                self.stop_red(&why);
-                let primary = self.config.primary.name.clone();
-                self.decide(
-                    Level::Warn,
-                    &format!("{why}; every profile failed, new pass from {primary} after HOLDOFF"),
-                );
-                Phase::Holdoff {
-                    until: now + self.holdoff(&primary),
-                    next: Next::NewPass,
-                }
-            }
-            Some(c) => {
-                let test =
-                    !skip_pretest && c != self.active && !self.shares_device(&c, &self.active);
-                if test {
-                    // walk ---- candidate C ----> Pretesting(C)
-                    self.episode.tried.push(c.clone());
-                    self.set_monitor(None);
-                    self.out.push(Action::Pretest {
-                        profile: c.clone(),
-                        attempts: 1,
-                    });
-                    self.decide(Level::Warn, &why);
-                    Phase::Pretesting {
-                        candidate: c,
-                        anchor,
-                        kind,
-                    }
-                } else {
-                    // walk ---- candidate C (untestable) ----> Switching(C)
-                    self.bring_up(c, Purpose::Walk { anchor, kind }, kind, why)
-                }
-            }
-        }
-    }
-
-    /// Activate `c` (or restart it when it is the active profile).
-    fn bring_up(
-        &mut self,
-        c: ProfileName,
-        purpose: Purpose,
-        kind: SwitchKind,
-        why: String,
-    ) -> Phase {
-        if !self.episode.tried.contains(&c) {
-            self.episode.tried.push(c.clone());
-        }
-        self.set_monitor(None);
-        let active = self.active.clone();
-        self.hook(
-            HookEvent::PreUp,
-            Some(active.clone()),
-            Some(c.clone()),
-            &why,
-        );
-        let pending = if c == active {
-            self.out.push(Action::Restart {
-                profile: c.clone(),
-                reason: why.clone(),
-            });
-            Pending::Restart
-        } else {
-            self.out.push(Action::Activate {
-                to: c.clone(),
-                reason: why.clone(),
-                kind,
-            });
-            Pending::Activate
-        };
-        let level = match kind {
-            SwitchKind::Failover
-            | SwitchKind::Failback
-            | SwitchKind::Rollback
-            | SwitchKind::ChainPass
-            | SwitchKind::Legacy => Level::Warn,
-            SwitchKind::Manual => Level::Info,
-        };
-        self.decide(
-            if pending == Pending::Restart {
-                Level::Info
-            } else {
-                level
-            },
-            &why,
-        );
-        Phase::Connecting(Attempt::new(c, purpose, Some(pending)))
-    }
-
-    fn pretesting(
-        &mut self,
-        candidate: ProfileName,
-        anchor: Option<ProfileName>,
-        kind: SwitchKind,
-        event: Event,
-        now: Instant,
-    ) -> Phase {
-        match event {
-            Event::PretestDone {
-                profile,
-                passed,
-                failed,
-                untestable,
-            } if profile == candidate => {
-                let n = passed + failed;
-                if self.config.link(&candidate).is_none() {
-                    // Pretesting(C) ---- result, C reloaded away ----> next candidate
-                    let why = format!("skipping {candidate}: no longer in the chain");
-                    self.walk_next(anchor, false, kind, why, now)
-                } else if untestable || majority(passed, failed) {
-                    // Pretesting(C) ---- passed ----> Switching(C)
-                    let why = if untestable {
-                        format!("{candidate} cannot be pre-tested: trying it")
-                    } else {
-                        format!("{candidate} pre-test passed ({passed}/{n})")
-                    };
-                    self.bring_up(candidate, Purpose::Walk { anchor, kind }, kind, why)
-                } else {
-                    // Pretesting(C) ---- failed ----> next candidate
-                    let why = format!("skipping {candidate}: pre-test failed ({passed}/{n})");
-                    self.walk_next(anchor, false, kind, why, now)
-                }
-            }
-            // Pretesting ---- anything else ----> Pretesting (the old link is abandoned)
-            Event::PretestDone { .. }
-            | Event::Tick
-            | Event::RedUp
-            | Event::RedDown
-            | Event::LinkLost { .. }
-            | Event::Healthy
-            | Event::Unhealthy { .. }
-            | Event::ActivateDone { .. }
-            | Event::RestartDone { .. }
-            | Event::Start { .. }
-            | Event::KeepconnectedRemoved
-            | Event::Command(_)
-            | Event::Terminate
-            | Event::Reload(_) => Phase::Pretesting {
-                candidate,
-                anchor,
-                kind,
-            },
-        }
-    }
-
-    fn online(&mut self, mut o: Online, event: Event, now: Instant) -> Phase {
-        match event {
-            // Online ---- Healthy ----> Online
-            Event::Healthy => Phase::Online(o),
-            // Online(P) ---- Unhealthy (blackhole) ----> walk
-            Event::Unhealthy { reason } => self.online_failed(o, Fault::Blackhole, reason, now),
-            // Online(P) ---- LinkLost ----> Connecting(P) (redial) | walk
-            Event::LinkLost {
-                reason,
-                carrier_lost,
-            } => {
-                let fault = if carrier_lost {
-                    Fault::NoCarrier
-                } else {
-                    Fault::Dropped
-                };
-                self.online_failed(o, fault, reason, now)
-            }
-            // Online(P) ---- RedDown ----> Connecting(P) (redial) | walk
-            Event::RedDown => {
-                self.online_failed(o, Fault::Dropped, "red/active vanished".into(), now)
-            }
-            Event::Tick => {
-                if o.trial.as_ref().is_some_and(|t| now >= t.until) {
-                    // Trial(primary) ---- FAILBACK_GRACE over ----> Online(primary)
-                    o.trial = None;
-                    self.failback_delay = self.config.failback_delay;
-                    // The primary proved itself and the backup was left healthy, not
-                    // dead: a new episode, so a later failure goes back to that backup
-                    // rather than further down the chain. Failbacks stay bounded by the
-                    // failback delay.
-                    self.episode = Episode::fresh(&self.active.clone());
-                    self.decide(
-                        Level::Info,
-                        &format!(
-                            "healthy for {}s: failback confirmed",
-                            self.config.failback_grace.as_secs()
-                        ),
-                    );
-                    return Phase::Online(o);
-                }
-                if self.failback_allowed() && o.failback_at.is_some_and(|at| now >= at) {
-                    // Online(B) ---- FAILBACK_DELAY over ----> FailbackTest | Switching(primary)
-                    return self.start_failback(o, false, false);
-                }
-                Phase::Online(o)
-            }
-            // Online ---- others ----> Online
-            Event::RedUp
-            | Event::ActivateDone { .. }
-            | Event::RestartDone { .. }
-            | Event::PretestDone { .. }
-            | Event::Start { .. }
-            | Event::KeepconnectedRemoved
-            | Event::Command(_)
-            | Event::Terminate
-            | Event::Reload(_) => Phase::Online(o),
-        }
-    }
-
-    /// The online link failed.
-    fn online_failed(&mut self, o: Online, fault: Fault, reason: String, now: Instant) -> Phase {
-        let dead = self.active.clone();
-        self.hook(HookEvent::Down, Some(dead.clone()), None, &reason);
-        self.set_monitor(None);
-        if let Some(t) = o.trial {
-            // Trial(primary) ---- fault within GRACE ----> Switching(B) rollback
-            return self.rollback(t.from, t.automatic, reason, now);
-        }
-        let stable = now.saturating_duration_since(o.since) >= self.stable_time(&dead);
-        if stable {
-            self.episode = Episode::fresh(&dead);
-        }
-        match fault {
-            Fault::Blackhole => {
-                let why = format!("{reason} on {dead}: up but no traffic");
-                self.walk_next(Some(dead), false, SwitchKind::Failover, why, now)
-            }
-            Fault::NoCarrier => {
-                let why = format!("{reason} on {dead}: the line is dead, no redial");
-                self.walk_next(Some(dead), false, SwitchKind::Failover, why, now)
-            }
-            Fault::Dropped => {
-                if !stable {
-                    self.episode.retries = self.episode.retries.saturating_add(1);
-                }
-                let max = self.max_retries(&dead);
-                if self.episode.retries >= max {
-                    let why = format!("{reason} on {dead}; redials exhausted ({max})");
-                    self.walk_next(Some(dead), false, SwitchKind::Failover, why, now)
-                } else {
-                    let why = format!("{reason} on {dead}: redialling");
-                    self.bring_up(dead, Purpose::Reconnect, SwitchKind::Failover, why)
-                }
-            }
-        }
-    }
-
-    /// Time to check the primary (or try it directly when it cannot be pre-tested).
-    fn start_failback(&mut self, o: Online, manual: bool, force: bool) -> Phase {
-        let primary = self.config.primary.name.clone();
-        if force || self.shares_device(&primary, &self.active) {
-            let why = if force {
-                "manual failback (forced)".to_string()
-            } else {
-                format!("{primary} shares the device: trial failback")
-            };
-            return self.trial(o, manual, why);
-        }
-        let attempts = self.config.failback_attempts.max(1);
-        self.out.push(Action::Pretest {
-            profile: primary.clone(),
-            attempts,
-        });
-        self.decide(
-            Level::Info,
-            &format!(
-                "on {} long enough: pre-testing {primary} ({attempts}x)",
-                self.active
-            ),
-        );
-        Phase::FailbackTest {
-            online: o,
-            manual,
-            fault: None,
-        }
-    }
-
-    /// The trial failback from the online backup (`_o` is left behind).
-    fn trial(&mut self, _o: Online, manual: bool, why: String) -> Phase {
-        let from = self.active.clone();
-        let primary = self.config.primary.name.clone();
-        self.episode = Episode {
-            tried: vec![from.clone(), primary.clone()],
-            retries: 0,
-        };
-        let kind = if manual {
-            SwitchKind::Manual
-        } else {
-            SwitchKind::Failback
-        };
-        self.bring_up(
-            primary,
-            Purpose::Trial {
-                from,
-                automatic: !manual,
-            },
-            kind,
-            why,
-        )
-    }
-
-    fn rollback(&mut self, from: ProfileName, automatic: bool, why: String, now: Instant) -> Phase {
-        if automatic {
-            let doubled = self.failback_delay.saturating_mul(2).max(MIN_GAP);
-            self.failback_delay = doubled.min(self.config.failback_delay_max);
-        }
-        if self.config.link(&from).is_none() {
-            // Trial ---- failed, backup reloaded away ----> walk
-            let why = format!("failback failed ({why}); {from} is no longer in the chain");
-            return self.walk_next(Some(from), false, SwitchKind::Failover, why, now);
-        }
-        let why = format!(
-            "failback to {} failed ({why}): rolling back to {from}, next failback in {}s",
-            self.config.primary.name,
-            self.failback_gap().as_secs()
-        );
-        self.bring_up(from, Purpose::Rollback, SwitchKind::Rollback, why)
-    }
-
-    fn failback_test(
-        &mut self,
-        mut online: Online,
-        manual: bool,
-        mut fault: Option<(Fault, String)>,
-        event: Event,
-        now: Instant,
-    ) -> Phase {
-        let primary = self.config.primary.name.clone();
-        match event {
-            Event::PretestDone {
-                profile,
-                passed,
-                failed,
-                untestable,
-            } if profile == primary => {
-                if let Some((f, reason)) = fault {
-                    // FailbackTest ---- result, but B failed meanwhile ----> as Online's fault
-                    return self.online_failed(online, f, reason, now);
-                }
-                let n = passed + failed;
-                if untestable || majority(passed, failed) {
-                    // FailbackTest ---- majority ----> Switching(primary) trial
-                    let why = if untestable {
-                        format!("{primary} cannot be pre-tested: trial failback")
-                    } else {
-                        format!("{passed}/{n} pre-tests of {primary} passed: failing back")
-                    };
-                    self.trial(online, manual, why)
-                } else {
-                    // FailbackTest ---- minority ----> Online(B), retry after the delay
-                    online.failback_at = Some(now + self.failback_gap());
-                    self.decide(
-                        Level::Info,
-                        &format!(
-                            "failback postponed: {passed}/{n} pre-tests of {primary} passed; next try in {}s",
-                            self.failback_gap().as_secs()
-                        ),
-                    );
-                    Phase::Online(online)
-                }
-            }
-            // FailbackTest ---- Unhealthy ----> FailbackTest (remembered)
-            Event::Unhealthy { reason } => {
-                fault = Some((Fault::Blackhole, reason));
-                Phase::FailbackTest {
-                    online,
-                    manual,
-                    fault,
-                }
-            }
-            // FailbackTest ---- LinkLost/RedDown ----> FailbackTest (remembered)
-            Event::LinkLost {
-                reason,
-                carrier_lost,
-            } => Phase::FailbackTest {
-                online,
-                manual,
-                fault: Some((
-                    if carrier_lost {
-                        Fault::NoCarrier
-                    } else {
-                        Fault::Dropped
-                    },
-                    reason,
-                )),
-            },
-            Event::RedDown => Phase::FailbackTest {
-                online,
-                manual,
-                fault: Some((Fault::Dropped, "red/active vanished".into())),
-            },
-            // FailbackTest ---- Healthy ----> FailbackTest (a blackhole healed)
-            Event::Healthy => {
-                if matches!(fault, Some((Fault::Blackhole, _))) {
-                    fault = None;
-                }
-                Phase::FailbackTest {
-                    online,
-                    manual,
-                    fault,
-                }
-            }
-            // FailbackTest ---- others ----> FailbackTest
-            Event::PretestDone { .. }
-            | Event::Tick
-            | Event::RedUp
-            | Event::ActivateDone { .. }
-            | Event::RestartDone { .. }
-            | Event::Start { .. }
-            | Event::KeepconnectedRemoved
-            | Event::Command(_)
-            | Event::Terminate
-            | Event::Reload(_) => Phase::FailbackTest {
-                online,
-                manual,
-                fault,
-            },
-        }
-    }
-
-    fn holdoff_phase(&mut self, until: Instant, next: Next, event: Event, now: Instant) -> Phase {
-        match event {
-            Event::Tick if now >= until => match next {
-                // Holdoff ---- HOLDOFF over ----> Connecting(P) (redial)
-                Next::Restart => {
-                    let active = self.active.clone();
-                    self.bring_up(
-                        active,
-                        Purpose::Reconnect,
-                        SwitchKind::Failover,
-                        "HOLDOFF over: redialling".into(),
-                    )
-                }
-                // Holdoff ---- HOLDOFF over ----> Switching(primary) (new pass)
-                Next::NewPass => {
-                    self.episode = Episode::default();
-                    self.walk_next(
-                        None,
-                        true,
-                        SwitchKind::ChainPass,
-                        "HOLDOFF over: new pass from the primary".into(),
-                        now,
-                    )
-                }
-            },
-            // Holdoff ---- anything else ----> Holdoff
-            Event::Tick
-            | Event::RedUp
-            | Event::RedDown
-            | Event::LinkLost { .. }
-            | Event::Healthy
-            | Event::Unhealthy { .. }
-            | Event::ActivateDone { .. }
-            | Event::RestartDone { .. }
-            | Event::PretestDone { .. }
-            | Event::Start { .. }
-            | Event::KeepconnectedRemoved
-            | Event::Command(_)
-            | Event::Terminate
-            | Event::Reload(_) => Phase::Holdoff { until, next },
         }
     }
 
@@ -2392,4 +1307,151 @@ impl Core {
 /// A strict majority of the attempts passed.
 fn majority(passed: u32, failed: u32) -> bool {
     u64::from(passed) * 2 > u64::from(passed) + u64::from(failed)
+}
+
+// ---------------------------------------------------------------------------------------
+// The event classifier: every [`Event`] is sorted here, once, into what `dispatch` handles
+// for every phase alike (the control events) and what the phase methods see ([`World`]).
+// A new `Event` variant is added here; a new `World` variant makes each phase's match
+// fail to compile until it is handled.
+
+/// An [`Event`], sorted.
+enum Class {
+    /// SIGTERM.
+    Terminate,
+    /// `red/keepconnected` removed by the user.
+    Disconnect,
+    /// A new config.
+    Reload(Box<Config>),
+    /// A control command.
+    Command(Command),
+    /// The supervisor starts (only `Idle` takes it).
+    Start {
+        active: ProfileName,
+        red_active: bool,
+        keepconnected: Option<u32>,
+    },
+    /// What the world reports: the phase methods decide.
+    World(World),
+}
+
+/// The events a phase method decides on.
+#[derive(Debug, Clone, PartialEq)]
+enum World {
+    Tick,
+    RedUp,
+    RedDown,
+    LinkLost {
+        reason: String,
+        carrier_lost: bool,
+    },
+    Healthy,
+    Unhealthy {
+        reason: String,
+    },
+    ActivateDone {
+        profile: ProfileName,
+        ok: bool,
+        error: Option<String>,
+    },
+    RestartDone {
+        ok: bool,
+        error: Option<String>,
+    },
+    PretestDone {
+        profile: ProfileName,
+        result: PretestResult,
+    },
+}
+
+/// The answer to a pre-test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PretestResult {
+    passed: u32,
+    failed: u32,
+    untestable: bool,
+}
+
+impl PretestResult {
+    /// Passed by a strict majority, or cannot be tested (then it is tried).
+    fn go(self) -> bool {
+        self.untestable || majority(self.passed, self.failed)
+    }
+
+    fn attempts(self) -> u32 {
+        self.passed + self.failed
+    }
+}
+
+impl Event {
+    fn classify(self) -> Class {
+        match self {
+            Event::Terminate => Class::Terminate,
+            Event::KeepconnectedRemoved => Class::Disconnect,
+            Event::Reload(c) => Class::Reload(c),
+            Event::Command(c) => Class::Command(c),
+            Event::Start {
+                active,
+                red_active,
+                keepconnected,
+            } => Class::Start {
+                active,
+                red_active,
+                keepconnected,
+            },
+            Event::Tick => Class::World(World::Tick),
+            Event::RedUp => Class::World(World::RedUp),
+            Event::RedDown => Class::World(World::RedDown),
+            Event::LinkLost {
+                reason,
+                carrier_lost,
+            } => Class::World(World::LinkLost {
+                reason,
+                carrier_lost,
+            }),
+            Event::Healthy => Class::World(World::Healthy),
+            Event::Unhealthy { reason } => Class::World(World::Unhealthy { reason }),
+            Event::ActivateDone { profile, ok, error } => {
+                Class::World(World::ActivateDone { profile, ok, error })
+            }
+            Event::RestartDone { ok, error } => Class::World(World::RestartDone { ok, error }),
+            Event::PretestDone {
+                profile,
+                passed,
+                failed,
+                untestable,
+            } => Class::World(World::PretestDone {
+                profile,
+                result: PretestResult {
+                    passed,
+                    failed,
+                    untestable,
+                },
+            }),
+        }
+    }
+}
+
+impl World {
+    /// The deadline `until` has passed (a phase that only waits for it ignores the rest).
+    fn is_tick_after(&self, until: Instant, now: Instant) -> bool {
+        *self == World::Tick && now >= until
+    }
+
+    /// The result of the pre-test of `profile` (a phase that only waits for it ignores
+    /// the rest, stale answers included).
+    fn pretest_of(&self, profile: &ProfileName) -> Option<PretestResult> {
+        match self {
+            World::PretestDone { profile: p, result } if p == profile => Some(*result),
+            World::PretestDone { .. }
+            | World::Tick
+            | World::RedUp
+            | World::RedDown
+            | World::LinkLost { .. }
+            | World::Healthy
+            | World::Unhealthy { .. }
+            | World::ActivateDone { .. }
+            | World::RestartDone { .. } => None,
+        }
+    }
 }
