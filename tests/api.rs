@@ -96,7 +96,7 @@ fn canned_status(t: &TestRoot, active: &str) -> Value {
         switch_count: 4,
         ..Default::default()
     };
-    let mut s = connectd::supervisor::shell::status_from_files(&t.paths(), &state);
+    let mut s = connectd::supervisor::status_from_files(&t.paths(), &state);
     s["running"] = true.into();
     s["state"] = "online".into();
     s["active_profile"] = active.into();

@@ -8,10 +8,10 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use crate::sys::exec::{CommandSpec, DuctRunner, Runner};
+use crate::sys::exec::{CommandSpec, Runner};
 
 pub use crate::supervisor::machine::HookEvent;
 
@@ -94,14 +94,14 @@ pub struct HookRunner {
 }
 
 impl HookRunner {
-    /// Starts the hook thread for `dir`.
-    pub fn spawn(dir: PathBuf, timeout: Duration) -> Self {
+    /// Starts the hook thread for `dir`, running the hooks through `runner`.
+    pub fn spawn(runner: Arc<dyn Runner + Send + Sync>, dir: PathBuf, timeout: Duration) -> Self {
         let (tx, rx) = mpsc::channel::<HookCall>();
         let thread = std::thread::Builder::new()
             .name("hooks".into())
             .spawn(move || {
                 for call in rx {
-                    run_now(&DuctRunner, &dir, &call, timeout);
+                    run_now(runner.as_ref(), &dir, &call, timeout);
                 }
             })
             .ok();
@@ -131,6 +131,7 @@ impl HookRunner {
 #[allow(clippy::disallowed_methods)] // tests build fixtures with plain writes
 mod tests {
     use super::*;
+    use crate::sys::exec::DuctRunner;
     use std::time::Instant;
 
     fn hook(dir: &Path, name: &str, body: &str) {
@@ -181,7 +182,11 @@ mod tests {
             "20-after",
             &format!("echo ran >> {}", out.display()),
         );
-        let runner = HookRunner::spawn(d.path().to_path_buf(), Duration::from_millis(300));
+        let runner = HookRunner::spawn(
+            Arc::new(DuctRunner),
+            d.path().to_path_buf(),
+            Duration::from_millis(300),
+        );
         let t = Instant::now();
         runner.send(HookCall {
             event: HookEvent::Up,

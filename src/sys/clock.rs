@@ -10,6 +10,8 @@ pub trait Clock {
     fn now(&self) -> Instant;
     /// Wall-clock time, for logs, status and the state file only.
     fn wall(&self) -> SystemTime;
+    /// Waits `d` (a short, bounded wait; a fake clock just moves on).
+    fn sleep(&self, d: Duration);
 }
 
 /// The real clock.
@@ -22,6 +24,10 @@ impl Clock for SystemClock {
     }
     fn wall(&self) -> SystemTime {
         SystemTime::now()
+    }
+    #[allow(clippy::disallowed_methods)] // the one real sleep
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d);
     }
 }
 
@@ -64,6 +70,9 @@ impl Clock for FakeClock {
     }
     fn wall(&self) -> SystemTime {
         self.wall_base + self.offset.get()
+    }
+    fn sleep(&self, d: Duration) {
+        self.advance(d);
     }
 }
 

@@ -9,15 +9,17 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::ipfire::paths::Paths;
+use crate::ipfire::policy::Policy;
 use crate::ipfire::profile::ProfileName;
 use crate::ipfire::state::State;
 use crate::supervisor::control::{self, Reply, Request};
 use crate::supervisor::daemon;
-use crate::supervisor::direct;
-use crate::supervisor::shell::{self, Seams, Supervisor};
+use crate::supervisor::offline;
+use crate::supervisor::{Seams, Services, Supervisor, status_from_files};
 use crate::sys::clock::SystemClock;
 use crate::sys::exec::DuctRunner;
 use crate::uplink::health::{Passive, RealProber};
+use crate::uplink::journaled;
 use crate::uplink::pretest::RealPreTester;
 use crate::uplink::switch::{self, SwitchOptions};
 
@@ -153,8 +155,8 @@ fn run(args: Args) -> Result<u8> {
             // IPFire's `connectd reconnect` does, `network restart red` once pppd is gone;
             // the network script's own `connectd start` then supervises the dial.
             let opts = SwitchOptions::default();
-            shell::network(&paths, &DuctRunner, &opts, "stop")?;
-            shell::network(&paths, &DuctRunner, &opts, "start")?;
+            journaled::network(&paths, &DuctRunner, &opts, "stop")?;
+            journaled::network(&paths, &DuctRunner, &opts, "start")?;
             start(&paths, false)
         }
         Command::Failover { profile } => {
@@ -164,7 +166,9 @@ fn run(args: Args) -> Result<u8> {
             };
             match control::call(&paths.control_socket(), &req, CALL_WAIT)? {
                 Some(r) => Ok(print_reply(&r)),
-                None => direct::switch_to(&paths, &name, "manual", true),
+                None => {
+                    offline::switch_to(&paths, &DuctRunner, &SystemClock, &name, "manual", true)
+                }
             }
         }
         Command::Failback { force } => {
@@ -176,12 +180,19 @@ fn run(args: Args) -> Result<u8> {
                 Some(r) => Ok(print_reply(&r)),
                 None => {
                     let st = State::load_or_reset(&paths);
-                    let primary = direct::primary(&paths, &st)?;
+                    let primary = offline::primary(&paths, &st)?;
                     if switch::active_profile(&paths)?.as_ref() == Some(&primary) {
                         println!("already on the primary profile {primary}");
                         return Ok(0);
                     }
-                    direct::switch_to(&paths, &primary, "failback", true)
+                    offline::switch_to(
+                        &paths,
+                        &DuctRunner,
+                        &SystemClock,
+                        &primary,
+                        "failback",
+                        true,
+                    )
                 }
             }
         }
@@ -193,7 +204,7 @@ fn run(args: Args) -> Result<u8> {
                 CALL_WAIT,
             )? {
                 Some(r) => Ok(print_reply(&r)),
-                None => direct::set_auto(&paths, enabled),
+                None => offline::set_auto(&paths, enabled),
             }
         }
         Command::Status { json } => {
@@ -203,7 +214,7 @@ fn run(args: Args) -> Result<u8> {
                     status: Some(s), ..
                 }) => s,
                 Some(r) => return Ok(print_reply(&r)),
-                None => shell::status_from_files(&paths, &State::load_or_reset(&paths)),
+                None => status_from_files(&paths, &State::load_or_reset(&paths)),
             };
             if json {
                 println!(
@@ -253,7 +264,7 @@ fn start(paths: &Paths, foreground: bool) -> Result<u8> {
         let mut lock = lock;
         let _ = lock.write_pid();
         let listener = control::bind(&paths.control_socket())?;
-        return sup.run(listener, &mut || {});
+        return sup.run(listener, &mut || {}, &mut Api::default());
     }
     match daemon::daemonize(lock, Duration::from_secs(10))? {
         (daemon::Forked::Parent(true), _) => Ok(0),
@@ -263,7 +274,7 @@ fn start(paths: &Paths, foreground: bool) -> Result<u8> {
         (daemon::Forked::Daemon(mut ready), lock) => {
             let _lock = lock;
             let listener = control::bind(&paths.control_socket())?;
-            let code = sup.run(listener, &mut || ready.notify());
+            let code = sup.run(listener, &mut || ready.notify(), &mut Api::default());
             match code {
                 Ok(c) => Ok(c),
                 Err(e) => {
@@ -275,13 +286,30 @@ fn start(paths: &Paths, foreground: bool) -> Result<u8> {
     }
 }
 
-fn real_seams(_paths: &Paths) -> Seams {
+/// The real seams: the library never creates them itself.
+fn real_seams(paths: &Paths) -> Seams {
     Seams {
-        runner: Box::new(DuctRunner),
+        runner: std::sync::Arc::new(DuctRunner),
         clock: Box::new(SystemClock),
         prober: Box::new(RealProber::new()),
         pretester: Box::new(RealPreTester::new(Box::new(DuctRunner))),
-        passive: Passive::new(_paths),
+        passive: Passive::new(paths),
         switch: SwitchOptions::default(),
+    }
+}
+
+/// The HTTP API, started beside the supervisor when the policy asks for it.
+#[derive(Default)]
+struct Api(Option<crate::front::api::ApiHandle>);
+
+impl Services for Api {
+    fn start(&mut self, paths: &Paths, policy: &Policy) {
+        self.0 = crate::front::api::start_from_policy(paths, policy);
+    }
+
+    fn stop(&mut self) {
+        if let Some(api) = self.0.take() {
+            api.stop();
+        }
     }
 }

@@ -576,5 +576,12 @@ fn activate(paths: &Paths, name: &ProfileName, wait: bool) -> Result<u8> {
             Ok(r.code.unwrap_or(1))
         };
     }
-    crate::supervisor::direct::switch_to(paths, name, "manual", wait)
+    crate::supervisor::offline::switch_to(
+        paths,
+        &crate::sys::exec::DuctRunner,
+        &crate::sys::clock::SystemClock,
+        name,
+        "manual",
+        wait,
+    )
 }
