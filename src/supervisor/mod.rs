@@ -22,6 +22,8 @@ mod machine_prop;
 mod observe;
 pub mod offline;
 pub mod runloop;
+#[cfg(test)]
+mod scenario;
 mod setup;
 #[cfg(test)]
 mod sim;

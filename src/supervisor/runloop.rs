@@ -109,8 +109,8 @@ fn fsutil_word(paths: &Paths) -> Option<String> {
 
 /// The supervisor: the core, the effects executor and the observer.
 pub struct Supervisor<'a> {
-    core: Core,
-    fx: Effects<'a>,
+    pub(super) core: Core,
+    pub(super) fx: Effects<'a>,
     next_traffic: Option<Instant>,
 }
 
@@ -160,48 +160,16 @@ impl<'a> Supervisor<'a> {
         services: &mut dyn Services,
     ) -> Result<u8> {
         let signals = Signals::install()?;
-        let paths = self.fx.paths;
-        // Threads only now: the daemon has forked before `run`.
-        self.fx.hooks = Some(HookRunner::spawn(
-            Arc::clone(&self.fx.seams.runner),
-            paths.hooks_dir(),
-            self.fx.setup.policy.hook_timeout,
-        ));
-        services.start(paths, &self.fx.setup.policy);
-        let now = self.fx.seams.clock.now();
-        let active = switch::active_profile(paths)?
-            .unwrap_or_else(|| self.fx.setup.config.primary.name.clone());
-        let red_active = paths.red_active().exists();
-        self.fx.obs = Observer::new(red_active, paths.keepconnected().exists(), now);
-        self.log_start(&active);
+        let mut queue = self.begin(services)?;
         ready();
-        let mut queue: VecDeque<Action> = VecDeque::new();
-        self.fx.step(
-            &mut self.core,
-            Event::Start {
-                active,
-                red_active,
-                keepconnected: read_attempts(paths),
-            },
-            &mut queue,
-        );
-        let mut next_passive = now;
+        let mut next_passive = self.fx.seams.clock.now();
         loop {
             self.fx.execute(&mut self.core, &mut queue);
             if let Some(code) = self.fx.exit {
                 self.shutdown(services);
                 return Ok(code);
             }
-            let now = self.fx.seams.clock.now();
-            let mut deadline = next_passive.max(now);
-            if let Some(d) = self.core.next_deadline() {
-                deadline = deadline.min(d);
-            }
-            if let Some(m) = &self.fx.monitoring {
-                if self.fx.obs.red_active() {
-                    deadline = deadline.min(m.monitor.next_round_at());
-                }
-            }
+            let deadline = self.next_wake(next_passive);
             self.wait(&signals, &listener, deadline);
             let now = self.fx.seams.clock.now();
 
@@ -229,22 +197,76 @@ impl<'a> Supervisor<'a> {
                     }
                 }
             }
-            // Passive signals.
-            if now >= next_passive {
-                next_passive = now + PASSIVE_INTERVAL;
-                self.sample_passive(now, &mut queue);
-            }
-            self.sample_traffic(now);
-            // A probe round.
+            self.turn(now, &mut next_passive, &mut queue);
+        }
+    }
+
+    /// Starts supervising: the hook thread, the services, the core's `Start`. Returns the
+    /// core's first actions.
+    pub(super) fn begin(&mut self, services: &mut dyn Services) -> Result<VecDeque<Action>> {
+        let paths = self.fx.paths;
+        // Threads only now: the daemon has forked before `run`.
+        self.fx.hooks = Some(HookRunner::spawn(
+            Arc::clone(&self.fx.seams.runner),
+            paths.hooks_dir(),
+            self.fx.setup.policy.hook_timeout,
+        ));
+        services.start(paths, &self.fx.setup.policy);
+        let now = self.fx.seams.clock.now();
+        let active = switch::active_profile(paths)?
+            .unwrap_or_else(|| self.fx.setup.config.primary.name.clone());
+        let red_active = paths.red_active().exists();
+        self.fx.obs = Observer::new(red_active, paths.keepconnected().exists(), now);
+        self.log_start(&active);
+        let mut queue = VecDeque::new();
+        self.fx.step(
+            &mut self.core,
+            Event::Start {
+                active,
+                red_active,
+                keepconnected: read_attempts(paths),
+            },
+            &mut queue,
+        );
+        Ok(queue)
+    }
+
+    /// When the loop must wake up next: the passive sample, the core's deadline, the next
+    /// probe round while RED is up.
+    pub(super) fn next_wake(&self, next_passive: Instant) -> Instant {
+        let now = self.fx.seams.clock.now();
+        let mut deadline = next_passive.max(now);
+        if let Some(d) = self.core.next_deadline() {
+            deadline = deadline.min(d);
+        }
+        if let Some(m) = &self.fx.monitoring {
             if self.fx.obs.red_active() {
-                if let Some(ev) = self.probe_if_due(now) {
-                    self.fx.step(&mut self.core, ev, &mut queue);
-                }
+                deadline = deadline.min(m.monitor.next_round_at());
             }
-            // The core's own timers.
-            if self.core.next_deadline().is_some_and(|d| d <= now) {
-                self.fx.step(&mut self.core, Event::Tick, &mut queue);
+        }
+        deadline
+    }
+
+    /// One turn after a wake-up at `now`: the passive sample when due, the traffic
+    /// counters, a probe round when due, the core's timers.
+    pub(super) fn turn(
+        &mut self,
+        now: Instant,
+        next_passive: &mut Instant,
+        queue: &mut VecDeque<Action>,
+    ) {
+        if now >= *next_passive {
+            *next_passive = now + PASSIVE_INTERVAL;
+            self.sample_passive(now, queue);
+        }
+        self.sample_traffic(now);
+        if self.fx.obs.red_active() {
+            if let Some(ev) = self.probe_if_due(now) {
+                self.fx.step(&mut self.core, ev, queue);
             }
+        }
+        if self.core.next_deadline().is_some_and(|d| d <= now) {
+            self.fx.step(&mut self.core, Event::Tick, queue);
         }
     }
 

@@ -1,7 +1,7 @@
 //! Time as a seam: the daemon reads the clock only through [`Clock`], so the whole
-//! supervisor runs in tests on a [`FakeClock`] (weeks of outages in milliseconds).
+//! supervisor runs in tests on a `FakeClock` (weeks of outages in milliseconds; test
+//! builds only).
 
-use std::cell::Cell;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Monotonic and wall-clock time.
@@ -31,24 +31,27 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that moves only when told to.
+/// A clock that moves only when told to (tests only).
+#[cfg(test)]
 #[derive(Debug)]
 pub struct FakeClock {
     base: Instant,
     wall_base: SystemTime,
-    offset: Cell<Duration>,
+    offset: std::cell::Cell<Duration>,
 }
 
+#[cfg(test)]
 impl Default for FakeClock {
     fn default() -> Self {
         FakeClock {
             base: Instant::now(),
             wall_base: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-            offset: Cell::new(Duration::ZERO),
+            offset: std::cell::Cell::new(Duration::ZERO),
         }
     }
 }
 
+#[cfg(test)]
 impl FakeClock {
     /// Moves time forward by `d`.
     pub fn advance(&self, d: Duration) {
@@ -64,6 +67,7 @@ impl FakeClock {
     }
 }
 
+#[cfg(test)]
 impl Clock for FakeClock {
     fn now(&self) -> Instant {
         self.base + self.offset.get()

@@ -7,7 +7,7 @@
 //! answered or the timeout is reached. No thread or process per probe. Sockets are opened per
 //! round (a few syscalls) so a RED interface that was renamed or recreated is picked up.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsFd, AsRawFd};
@@ -420,15 +420,17 @@ impl Prober for RealProber {
     }
 }
 
-/// A prober that replays scripted rounds (for tests of the monitor and the supervisor).
+/// A prober that replays scripted rounds (for tests of the monitor and the supervisor;
+/// test builds only).
 ///
 /// Each round pops the next script entry: a list of `(host, Some(rtt) | None)`; targets not
 /// named answer with the default RTT when `default_up`, else fail. When the script is empty
 /// every target gets the default. It records the interface and targets of every call.
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub struct ScriptedProber {
     /// Rounds still to replay.
-    pub script: VecDeque<Vec<(String, Option<Duration>)>>,
+    pub script: std::collections::VecDeque<Vec<(String, Option<Duration>)>>,
     /// Whether unnamed targets answer.
     pub default_up: bool,
     /// The RTT of unnamed targets that answer.
@@ -437,6 +439,7 @@ pub struct ScriptedProber {
     pub calls: Vec<(String, usize)>,
 }
 
+#[cfg(test)]
 impl ScriptedProber {
     /// Every target answers after 10 ms unless scripted otherwise.
     pub fn all_up() -> Self {
@@ -459,6 +462,7 @@ impl ScriptedProber {
     }
 }
 
+#[cfg(test)]
 impl Prober for ScriptedProber {
     fn round(&mut self, iface: &str, targets: &[Target], timeout: Duration) -> Vec<TargetResult> {
         self.calls.push((iface.to_string(), targets.len()));

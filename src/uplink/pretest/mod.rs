@@ -16,7 +16,6 @@ pub mod dhcp;
 pub mod packet;
 pub mod pppoe;
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,7 +23,7 @@ use crate::error::Result;
 use crate::ipfire::paths::Paths;
 use crate::ipfire::policy::Policy;
 use crate::ipfire::profile::{Kind, Profile, ProfileName};
-use crate::sys::exec::{CommandSpec, DuctRunner, Runner};
+use crate::sys::exec::{CommandSpec, Runner};
 
 /// The result of pre-testing one profile.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -254,29 +253,32 @@ impl PreTester for RealPreTester {
     }
 }
 
-/// A pre-tester that replays outcomes (for supervisor tests). Records (profile, device) of
-/// each call; when the script is empty it returns `default`.
+/// A pre-tester that replays outcomes (for supervisor tests; test builds only). Records
+/// (profile, device) of each call; when the script is empty it returns `default`.
+#[cfg(test)]
 #[derive(Debug, Clone)]
 pub struct ScriptedPreTester {
     /// Outcomes still to replay.
-    pub script: VecDeque<PretestOutcome>,
+    pub script: std::collections::VecDeque<PretestOutcome>,
     /// The outcome once the script is empty.
     pub default: PretestOutcome,
     /// (profile name, device) of every call.
     pub calls: Vec<(String, String)>,
 }
 
+#[cfg(test)]
 impl ScriptedPreTester {
     /// Always `outcome`.
     pub fn always(outcome: PretestOutcome) -> Self {
         ScriptedPreTester {
-            script: VecDeque::new(),
+            script: std::collections::VecDeque::new(),
             default: outcome,
             calls: Vec::new(),
         }
     }
 }
 
+#[cfg(test)]
 impl PreTester for ScriptedPreTester {
     fn pretest(
         &mut self,
@@ -307,8 +309,12 @@ fn box_red_dev(paths: &Paths) -> Option<String> {
 
 /// `manage-wan-profiles test NAME`: pre-tests a profile by name. Its device is
 /// [`Profile::red_device`] (`DEVICE_<NAME>`, DEVICE, else the box's RED_DEV); the active
-/// uplink's device is the box's RED_DEV (else `red/iface`).
-pub fn test_profile(paths: &Paths, name: &ProfileName) -> Result<PretestOutcome> {
+/// uplink's device is the box's RED_DEV (else `red/iface`). `runner` runs the tools.
+pub fn test_profile(
+    paths: &Paths,
+    runner: Box<dyn Runner>,
+    name: &ProfileName,
+) -> Result<PretestOutcome> {
     let profile = Profile::load(paths, name)?;
     let (policy, _) = Policy::load(paths, None)?;
     let red_dev = box_red_dev(paths);
@@ -320,7 +326,7 @@ pub fn test_profile(paths: &Paths, name: &ProfileName) -> Result<PretestOutcome>
     };
     let device = device.to_string();
     let active = red_dev.or_else(|| crate::uplink::health::red_iface(paths));
-    let mut tester = RealPreTester::new(Box::new(DuctRunner));
+    let mut tester = RealPreTester::new(runner);
     Ok(tester.pretest(&profile, &device, active.as_deref()))
 }
 
@@ -364,7 +370,7 @@ mod tests {
 
     #[test]
     fn same_device_and_untestable_types_are_cannot_test() {
-        let mut t = RealPreTester::new(Box::new(DuctRunner));
+        let mut t = RealPreTester::new(Box::new(crate::sys::exec::DuctRunner));
         let p = profile("TYPE=pppoe\n");
         let o = t.pretest(&p, "red0", Some("red0"));
         assert!(
@@ -430,14 +436,29 @@ mod tests {
         std::fs::write(paths.ethernet_settings(), "RED_TYPE=PPPOE\nRED_DEV=red0\n").unwrap();
         std::fs::write(paths.profile("1"), "TYPE=pppoe\nPROFILENAME=dsl\n").unwrap();
         std::fs::write(paths.profile("2"), "TYPE=DHCP\nDEVICE=cdh-nonexist1\n").unwrap();
-        let o = test_profile(&paths, &ProfileName::new("1").unwrap()).unwrap();
+        let o = test_profile(
+            &paths,
+            Box::new(crate::sys::exec::DuctRunner),
+            &ProfileName::new("1").unwrap(),
+        )
+        .unwrap();
         assert!(matches!(o, PretestOutcome::CannotTest(_)), "{o:?}");
-        let o = test_profile(&paths, &ProfileName::new("2").unwrap()).unwrap();
+        let o = test_profile(
+            &paths,
+            Box::new(crate::sys::exec::DuctRunner),
+            &ProfileName::new("2").unwrap(),
+        )
+        .unwrap();
         assert!(
             matches!(&o, PretestOutcome::Failed(m) if m.contains("cdh-nonexist1")),
             "{o:?}"
         );
-        let e = test_profile(&paths, &ProfileName::new("9").unwrap()).unwrap_err();
+        let e = test_profile(
+            &paths,
+            Box::new(crate::sys::exec::DuctRunner),
+            &ProfileName::new("9").unwrap(),
+        )
+        .unwrap_err();
         assert_eq!(e.exit_code(), 2);
     }
 }
