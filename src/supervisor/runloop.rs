@@ -1,8 +1,9 @@
 //! The run loop: one thread, one loop. `poll()` on the signal self-pipe and the control
 //! socket, with a timeout to the earliest of the core's next deadline, the next probe round
 //! and the next passive sample; then the signals, the control requests, the passive sample
-//! ([`observe`](super::observe)), a probe round and the core's timers, each turned into
-//! [`Event`]s for the pure [`Core`], whose [`Action`]s the [`Effects`] execute (DESIGN.md 4).
+//! (the pure `observe` step), a probe round and the core's timers, each turned into
+//! [`Event`]s for the pure [`Core`], whose [`Action`]s the effects executor carries out
+//! (DESIGN.md 4).
 //!
 //! Everything that touches the outside goes through the [`Seams`] the binary passes in, so
 //! the whole loop runs in tests against a fake network script and a fake clock. Signals and
