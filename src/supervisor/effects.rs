@@ -214,7 +214,6 @@ impl<'a> Effects<'a> {
                 self.old_red_ip = read_ip(&self.paths.red_local_ip()).or(self.old_red_ip);
                 let res = self.network("stop").and_then(|()| self.network("start"));
                 self.obs.dial_done();
-                self.obs.dial_started(self.seams.clock.now());
                 Some(Event::RestartDone {
                     ok: res.is_ok(),
                     error: res.err().map(|e| e.to_string()),
@@ -337,7 +336,6 @@ impl<'a> Effects<'a> {
             .unwrap_or_default();
         log::warn!("switching to profile {to} ({kind_name}): {reason}");
         let wall = state::unix(self.seams.clock.wall());
-        self.obs.dial_started(self.seams.clock.now());
         // The last address RED had (also after a drop: red/local-ipaddress stays).
         self.old_red_ip = read_ip(&self.paths.red_local_ip()).or(self.old_red_ip);
         let result = journaled::journaled_activate(

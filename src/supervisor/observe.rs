@@ -6,22 +6,17 @@
 //!
 //! * `red/active` and `red/keepconnected` are levels: an event is sent on a change only
 //!   (`KeepconnectedRemoved` on a removal, never for its creation).
-//! * "No pppd is running" ends a dial (IPFire's `system/connectd:68-71`: "No pppd is
-//!   running. Trying reconnect."), but not within [`DIAL_GRACE`] of a dial we (or the network
-//!   script that ran `connectd start`) just began: pppd takes a moment to appear.
-//! * A lost link (pppd gone, carrier lost) is reported once, until RED comes up again or
-//!   a new dial starts.
+//! * Whether pppd runs while RED is down on a pppd type is a level too, sent as
+//!   [`Event::NoPppd`] on every sample: the machine decides when it ends a dial (not within
+//!   its dial grace).
+//! * A lost link of the monitored uplink (pppd gone, carrier lost) is reported once, until
+//!   RED comes up again or a new dial was executed.
 //! * A `red/keepconnected` found missing when the supervisor is about to switch or write
 //!   the counter is the user's Disconnect: the core is told (it stops and exits) instead of
 //!   the switch or the write going ahead.
 
-use std::time::{Duration, Instant};
-
 use super::machine::Event;
 use crate::uplink::health::Verdict;
-
-/// After a dial starts, how long pppd may take to appear before "no pppd is running".
-pub(crate) const DIAL_GRACE: Duration = Duration::from_secs(5);
 
 /// The cheap levels, sampled every [`PASSIVE_INTERVAL`](super::runloop::PASSIVE_INTERVAL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,24 +47,21 @@ pub(crate) struct Observed {
     pub(crate) red_came_up: bool,
 }
 
-/// The last levels seen and the latches.
+/// The last levels seen and the latch of the link sample.
 #[derive(Debug, Clone)]
 pub(crate) struct Observer {
     red_active: bool,
     keepconnected: bool,
     link_lost_sent: bool,
-    dial_grace_until: Option<Instant>,
 }
 
 impl Observer {
-    /// The levels at start-up. The network script runs `connectd start` right after it
-    /// started pppd: a dial is under way.
-    pub(crate) fn new(red_active: bool, keepconnected: bool, now: Instant) -> Observer {
+    /// The levels at start-up.
+    pub(crate) fn new(red_active: bool, keepconnected: bool) -> Observer {
         Observer {
             red_active,
             keepconnected,
             link_lost_sent: false,
-            dial_grace_until: Some(now + DIAL_GRACE),
         }
     }
 
@@ -78,14 +70,9 @@ impl Observer {
         self.red_active
     }
 
-    /// One sample of the levels. `pppd_alive` is called only while waiting for RED on a
-    /// pppd type outside the dial grace.
-    pub(crate) fn sample(
-        &mut self,
-        levels: Levels,
-        now: Instant,
-        pppd_alive: impl FnOnce() -> bool,
-    ) -> Observed {
+    /// One sample of the levels. `pppd_alive` is called only while RED is down on a pppd
+    /// type.
+    pub(crate) fn sample(&mut self, levels: Levels, pppd_alive: impl FnOnce() -> bool) -> Observed {
         let mut out = Observed::default();
         if self.keepconnected && !levels.keepconnected {
             log::info!("red/keepconnected removed: the user disconnected");
@@ -103,18 +90,10 @@ impl Observer {
                 out.events.push(Event::RedDown);
             }
         }
-        if !red && !self.link_lost_sent {
+        if !red && levels.uses_pppd && !pppd_alive() {
             // Waiting for red/active on a pppd type: a pppd that is gone will never bring
             // it up.
-            let in_grace = self.dial_grace_until.is_some_and(|t| now < t);
-            if levels.uses_pppd && !in_grace && !pppd_alive() {
-                self.link_lost_sent = true;
-                log::info!("no pppd is running: the dial failed");
-                out.events.push(Event::LinkLost {
-                    reason: "no pppd is running".into(),
-                    carrier_lost: false,
-                });
-            }
+            out.events.push(Event::NoPppd);
         }
         out
     }
@@ -138,11 +117,6 @@ impl Observer {
             reason: loss.reason,
             carrier_lost: loss.carrier_lost,
         })
-    }
-
-    /// A dial begins now (a switch or a redial is executed).
-    pub(crate) fn dial_started(&mut self, now: Instant) {
-        self.dial_grace_until = Some(now + DIAL_GRACE);
     }
 
     /// A switch or redial was executed (whatever its outcome): a lost link may be reported
@@ -221,71 +195,48 @@ mod tests {
 
     #[test]
     fn levels_give_events_on_changes_only() {
-        let t0 = Instant::now();
-        let mut o = Observer::new(false, true, t0);
-        let s = o.sample(levels(true, false, false), t0, ALIVE);
+        let mut o = Observer::new(false, true);
+        let s = o.sample(levels(true, false, false), ALIVE);
         assert!(s.events.is_empty());
-        let s = o.sample(levels(true, true, false), t0, ALIVE);
+        let s = o.sample(levels(true, true, false), ALIVE);
         assert_eq!(s.events, vec![Event::RedUp]);
         assert!(s.red_came_up);
         assert!(o.red_active());
-        let s = o.sample(levels(true, true, false), t0, ALIVE);
+        let s = o.sample(levels(true, true, false), ALIVE);
         assert!(s.events.is_empty() && !s.red_came_up);
-        let s = o.sample(levels(false, false, false), t0, ALIVE);
+        let s = o.sample(levels(false, false, false), ALIVE);
         assert_eq!(s.events, vec![Event::KeepconnectedRemoved, Event::RedDown]);
         // Its creation is no event.
-        let s = o.sample(levels(true, false, false), t0, ALIVE);
+        let s = o.sample(levels(true, false, false), ALIVE);
         assert!(s.events.is_empty());
     }
 
     #[test]
-    fn no_pppd_ends_a_dial_after_the_grace_only_and_once() {
-        let t0 = Instant::now();
-        let mut o = Observer::new(false, true, t0);
-        let s = o.sample(levels(true, false, true), t0 + Duration::from_secs(1), DEAD);
-        assert!(s.events.is_empty(), "within the dial grace");
-        let later = t0 + DIAL_GRACE;
-        let s = o.sample(levels(true, false, true), later, DEAD);
-        assert_eq!(
-            s.events,
-            vec![Event::LinkLost {
-                reason: "no pppd is running".into(),
-                carrier_lost: false
-            }]
-        );
-        let s = o.sample(levels(true, false, true), later, DEAD);
-        assert!(s.events.is_empty(), "latched");
-        // A new dial: a fresh grace, and the loss may be reported again after it.
-        o.dial_started(later);
-        o.dial_done();
-        let s = o.sample(levels(true, false, true), later, DEAD);
+    fn no_pppd_is_a_level_while_red_is_down_on_a_pppd_type() {
+        let mut o = Observer::new(false, true);
+        for _ in 0..2 {
+            let s = o.sample(levels(true, false, true), DEAD);
+            assert_eq!(s.events, vec![Event::NoPppd]);
+        }
+        let s = o.sample(levels(true, false, true), ALIVE);
         assert!(s.events.is_empty());
-        let s = o.sample(levels(true, false, true), later + DIAL_GRACE, DEAD);
-        assert_eq!(s.events.len(), 1);
+        // Not looked for on ethernet types, nor while RED is up.
+        let s = o.sample(levels(true, false, false), || panic!("sampled"));
+        assert!(s.events.is_empty());
+        let s = o.sample(levels(true, true, true), || panic!("sampled"));
+        assert_eq!(s.events, vec![Event::RedUp]);
     }
 
     #[test]
-    fn pppd_is_not_looked_for_on_ethernet_types_or_when_alive() {
-        let t0 = Instant::now();
-        let mut o = Observer::new(false, true, t0);
-        let late = t0 + DIAL_GRACE;
-        let s = o.sample(levels(true, false, false), late, || panic!("sampled"));
-        assert!(s.events.is_empty());
-        let s = o.sample(levels(true, false, true), late, ALIVE);
-        assert!(s.events.is_empty());
-    }
-
-    #[test]
-    fn a_lost_link_is_reported_once_until_red_comes_up_again() {
-        let t0 = Instant::now();
-        let mut o = Observer::new(true, true, t0);
+    fn a_lost_link_is_reported_once_until_red_comes_up_again_or_a_dial() {
+        let mut o = Observer::new(true, true);
         let lost = || {
             Some(LinkLoss {
                 reason: "carrier lost on eth1".into(),
                 carrier_lost: true,
             })
         };
-        o.sample(levels(true, true, false), t0, ALIVE);
+        o.sample(levels(true, true, false), ALIVE);
         assert!(o.wants_link());
         assert_eq!(
             o.link(lost()),
@@ -296,9 +247,11 @@ mod tests {
         );
         assert!(!o.wants_link());
         assert_eq!(o.link(lost()), None);
-        o.sample(levels(true, false, false), t0, ALIVE);
+        o.dial_done();
+        assert!(o.link(lost()).is_some(), "a new dial reports again");
+        o.sample(levels(true, false, false), ALIVE);
         assert!(!o.wants_link(), "RED is down");
-        let s = o.sample(levels(true, true, false), t0, ALIVE);
+        let s = o.sample(levels(true, true, false), ALIVE);
         assert_eq!(s.events, vec![Event::RedUp]);
         assert!(o.wants_link());
         assert!(o.link(lost()).is_some());
@@ -307,8 +260,7 @@ mod tests {
 
     #[test]
     fn a_missing_counter_is_a_disconnect_before_a_switch_or_a_write() {
-        let t0 = Instant::now();
-        let mut o = Observer::new(true, true, t0);
+        let mut o = Observer::new(true, true);
         assert_eq!(o.before_switch(true), None);
         assert_eq!(o.before_switch(false), Some(Event::KeepconnectedRemoved));
         // Already known to be gone: the counter write recreates it (the core's Start).
@@ -319,13 +271,13 @@ mod tests {
             Some(Event::KeepconnectedRemoved)
         );
         // The next sample does not report the same removal twice.
-        let s = o.sample(levels(false, true, false), t0, ALIVE);
+        let s = o.sample(levels(false, true, false), ALIVE);
         assert!(s.events.is_empty());
     }
 
     #[test]
     fn after_an_answer_red_up_is_reported_as_a_level() {
-        let mut o = Observer::new(false, true, Instant::now());
+        let mut o = Observer::new(false, true);
         assert_eq!(o.after_answer(true), Some(Event::RedUp));
         assert!(o.red_active());
         assert_eq!(o.after_answer(false), None);

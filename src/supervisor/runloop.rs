@@ -135,12 +135,7 @@ impl<'a> Supervisor<'a> {
         state.active = Some(active.to_string());
         let setup = load_setup(paths, seams.clock.as_ref(), &primary, &state)?;
         let mut core = Core::new(setup.config.clone());
-        let now = seams.clock.now();
-        let obs = Observer::new(
-            paths.red_active().exists(),
-            paths.keepconnected().exists(),
-            now,
-        );
+        let obs = Observer::new(paths.red_active().exists(), paths.keepconnected().exists());
         let mut fx = Effects::new(paths, seams, setup, state, obs);
         core.restore(&fx.persisted(active));
         fx.recover_journal()?;
@@ -213,11 +208,10 @@ impl<'a> Supervisor<'a> {
             self.fx.setup.policy.hook_timeout,
         ));
         services.start(paths, &self.fx.setup.policy);
-        let now = self.fx.seams.clock.now();
         let active = switch::active_profile(paths)?
             .unwrap_or_else(|| self.fx.setup.config.primary.name.clone());
         let red_active = paths.red_active().exists();
-        self.fx.obs = Observer::new(red_active, paths.keepconnected().exists(), now);
+        self.fx.obs = Observer::new(red_active, paths.keepconnected().exists());
         self.log_start(&active);
         let mut queue = VecDeque::new();
         self.fx.step(
@@ -417,7 +411,7 @@ impl<'a> Supervisor<'a> {
         };
         let seen = fx
             .obs
-            .sample(levels, now, || fx.seams.passive.pppd_pid().is_some());
+            .sample(levels, || fx.seams.passive.pppd_pid().is_some());
         if seen.red_came_up {
             fx.flush_old_address();
             if let Some(m) = &mut fx.monitoring {

@@ -503,6 +503,39 @@ mod tests {
     }
 
     #[test]
+    fn no_pppd_within_the_dial_grace_is_ignored_after_it_ends_the_wait() {
+        // Failover off: the network script runs `connectd start` right after it started
+        // pppd; a pppd that has not appeared yet within DIAL_GRACE is no failure.
+        let mut sim = Sim::new(legacy(5, 30, None)).line("1", |_| Line::Down);
+        sim.start("1", false);
+        sim.at(1, Event::NoPppd);
+        sim.at(4, Event::NoPppd);
+        sim.at(20, Event::NoPppd);
+        sim.at(21, Event::NoPppd);
+        // After the redial (answered at 50) a fresh grace: 52 is ignored, 60 counts.
+        sim.at(52, Event::NoPppd);
+        sim.at(60, Event::NoPppd);
+        sim.run_until(61);
+        assert_eq!(
+            sim.times(|a| matches!(a, Action::StopRed { .. })),
+            vec![20, 60],
+            "{}",
+            sim.dump()
+        );
+        assert_eq!(sim.times(is_restart), vec![50]);
+        assert_eq!(set_attempts(&sim), vec![1, 2]);
+        // Failover on: the same grace after an Activate.
+        let mut sim = Sim::new(config(&["2"])).line("1", |_| Line::Down);
+        sim.start("1", false);
+        sim.at(3, Event::NoPppd);
+        sim.run_until(4);
+        assert_eq!(sim.count(is_restart), 0, "{}", sim.dump());
+        sim.at(6, Event::NoPppd);
+        sim.run_until(7);
+        assert_eq!(sim.times(|a| matches!(a, Action::StopRed { .. })), vec![6]);
+    }
+
+    #[test]
     fn backupprofile_naming_itself_means_no_backup_never_activates() {
         // The shell passes backup None and an empty chain for BACKUPPROFILE=<self>.
         let mut sim = Sim::new(legacy(5, 30, None)).line("1", |_| Line::Down);

@@ -1,20 +1,23 @@
 //! The pure decision core of the supervisor (DESIGN.md sections 4 and 6).
 //!
 //! `Core::step(event, now) -> Vec<Action>` is the whole failover/failback policy as a
-//! transition function: no I/O, no clock, no files. The imperative shell (the loop in the
-//! sibling modules) turns the world into [`Event`]s, feeds them in with the current
-//! `Instant`, and executes the returned [`Action`]s in order. It sends [`Event::Tick`] when
-//! [`Core::next_deadline`] is reached (an early or extra `Tick` is harmless).
+//! transition function: no I/O, no clock, no files. The imperative shell (the sibling
+//! modules `runloop`, `observe` and `effects`) turns the world into [`Event`]s, feeds them
+//! in with the current `Instant`, and executes the returned [`Action`]s in order. It sends
+//! [`Event::Tick`] when [`Core::next_deadline`] is reached (an early or extra `Tick` is
+//! harmless).
 //!
-//! # Contract with the shell
+//! # Contract with the shell (the run loop and the effects)
 //!
 //! * Feed `Start` once, first (after an optional [`Core::restore`]). Events before `Start`
 //!   are ignored (commands are refused), except `Terminate`/`KeepconnectedRemoved`.
 //! * Every [`Action::Activate`] is answered by exactly one [`Event::ActivateDone`] for that
 //!   profile, every [`Action::Restart`] by one [`Event::RestartDone`], every
 //!   [`Action::Pretest`] by one [`Event::PretestDone`], before any other event the shell
-//!   observed afterwards. While an `Activate`/`Restart` is unanswered the core never issues
-//!   another one. `ActivateDone { ok: false }` means the files could not be switched and
+//!   observed afterwards; a `KeepconnectedRemoved` may stand in for the answer (the shell
+//!   found `red/keepconnected` gone when it was about to switch or to write the counter: the
+//!   user disconnected, and the core stops and exits). While an `Activate`/`Restart` is
+//!   unanswered the core never issues another one. `ActivateDone { ok: false }` means the files could not be switched and
 //!   still (or again) describe the previous profile; RED may be down.
 //! * `Activate` is DESIGN.md 2 steps 1..6: `network stop red`, switch the files, `network
 //!   start red`. `Restart` is `network stop red` + `network start red` of the same profile.
@@ -23,11 +26,13 @@
 //!   engine's verdicts for the profile named in the last `Monitor(Some(..))`; repeating
 //!   them is harmless. After an `ActivateDone`/`RestartDone` report the current level of
 //!   `red/active` (send `RedUp` if it exists). The health engine should start a fresh
-//!   streak on each `Monitor(Some(..))`.
+//!   streak on each `Monitor(Some(..))`. `NoPppd` is a level too (no pppd while waiting on
+//!   a pppd type): the core ignores it within [`DIAL_GRACE`] of a dial.
 //! * `network stop red` removes `red/keepconnected` for PPP types: the shell rewrites the
 //!   counter right after its own stops and reports [`Event::KeepconnectedRemoved`] only
 //!   for removals it did not cause (the user pressed Disconnect). `SetAttempts(n)` writes
-//!   the counter (creating the file).
+//!   the counter (creating the file), unless the file was there and is gone (then the shell
+//!   answers `KeepconnectedRemoved`).
 //! * Every `Command` gets exactly one [`Action::Reply`] (the control socket's answer).
 //!   `Command::Reconnect` (pppd's ip-down, or the user) redials when online and is
 //!   ignored while a (re)connection is already under way. With failover off the core has
@@ -143,6 +148,10 @@ pub const LEGACY_CONNECT_WAIT: Duration = Duration::from_secs(160);
 /// The least time between two passes, redials or failback checks: HOLDOFF=0 or
 /// FAILBACK_DELAY=0 must not make the core spin.
 pub const MIN_GAP: Duration = Duration::from_secs(5);
+/// After a dial starts (`Start`: the network script runs `connectd start` right after it
+/// started pppd; an `Activate`; a `Restart` answered), how long pppd may take to appear
+/// before [`Event::NoPppd`] counts.
+pub const DIAL_GRACE: Duration = Duration::from_secs(5);
 /// The longest timer the core schedules (a year); longer settings are capped.
 pub const MAX_TIMER: Duration = Duration::from_secs(365 * 86_400);
 /// How many transitions [`Snapshot::transitions`] keeps.
@@ -294,6 +303,11 @@ pub enum Event {
     RedUp,
     /// `red/active` vanished.
     RedDown,
+    /// No pppd runs while `red/active` is absent and the active profile dials with pppd (a
+    /// level, sent on every sample). Within [`DIAL_GRACE`] of a dial it is ignored; after
+    /// it, it is `LinkLost { reason: "no pppd is running", carrier_lost: false }` (IPFire's
+    /// `system/connectd:68-71`: "No pppd is running. Trying reconnect.").
+    NoPppd,
     /// The line itself dropped: carrier lost, pppd died.
     LinkLost {
         /// What the shell saw.
@@ -800,6 +814,8 @@ pub struct Core {
     why: String,
     level: Level,
     exit: Option<u8>,
+    /// When the last dial started (see [`DIAL_GRACE`]).
+    dial_at: Option<Instant>,
 }
 
 impl Core {
@@ -825,6 +841,7 @@ impl Core {
             why: String::new(),
             level: Level::Info,
             exit: None,
+            dial_at: None,
         }
     }
 
@@ -959,6 +976,9 @@ impl Core {
     /// Feeds one event; returns the actions to execute, in order.
     pub fn step(&mut self, event: Event, now: Instant) -> Vec<Action> {
         let before = (self.label(), self.persisted());
+        if matches!(event, Event::Start { .. } | Event::RestartDone { .. }) {
+            self.dial_at = Some(now);
+        }
         self.why.clear();
         self.level = Level::Info;
 
@@ -1002,6 +1022,13 @@ impl Core {
                 msg: std::mem::take(&mut self.why),
             });
         }
+        if self
+            .out
+            .iter()
+            .any(|a| matches!(a, Action::Activate { .. }))
+        {
+            self.dial_at = Some(now);
+        }
         let mut actions = head;
         actions.append(&mut self.out);
         if after_label != before.0 || self.persisted() != before.1 {
@@ -1037,29 +1064,17 @@ impl Core {
                 // Any ---- Start ----> same phase (there is one Start)
                 other => other,
             },
-            Class::World(event) => match phase {
-                // Idle ---- anything else ----> Idle (nothing is known yet)
-                Phase::Idle => Phase::Idle,
-                Phase::LegacyWait(a) => self.legacy_wait(a, event, now),
-                Phase::LegacyHoldoff { until, next } => {
-                    self.legacy_holdoff(until, next, event, now)
-                }
-                Phase::Connecting(a) => self.connecting(a, event, now),
-                Phase::Pretesting {
-                    candidate,
-                    anchor,
-                    kind,
-                } => self.pretesting(candidate, anchor, kind, event, now),
-                Phase::Online(o) => self.online(o, event, now),
-                Phase::FailbackTest {
-                    online,
-                    manual,
-                    fault,
-                } => self.failback_test(online, manual, fault, event, now),
-                Phase::Holdoff { until, next } => self.holdoff_phase(until, next, event, now),
-                // Exited ---- anything ----> Exited
-                Phase::Exited => Phase::Exited,
-            },
+            // Any ---- NoPppd within DIAL_GRACE ----> same phase
+            Class::NoPppd if self.dial_at.is_some_and(|t| now < t + DIAL_GRACE) => phase,
+            // Any ---- NoPppd after DIAL_GRACE ----> as LinkLost
+            Class::NoPppd => {
+                let lost = World::LinkLost {
+                    reason: "no pppd is running".into(),
+                    carrier_lost: false,
+                };
+                self.world(phase, lost, now)
+            }
+            Class::World(event) => self.world(phase, event, now),
         };
         // A failback check that became allowed late is due now, never in the past.
         if let Phase::Online(o) = &mut self.phase {
@@ -1068,6 +1083,31 @@ impl Core {
                     o.failback_at = Some(now);
                 }
             }
+        }
+    }
+
+    /// What the world reports, decided by the phase.
+    fn world(&mut self, phase: Phase, event: World, now: Instant) -> Phase {
+        match phase {
+            // Idle ---- anything else ----> Idle (nothing is known yet)
+            Phase::Idle => Phase::Idle,
+            Phase::LegacyWait(a) => self.legacy_wait(a, event, now),
+            Phase::LegacyHoldoff { until, next } => self.legacy_holdoff(until, next, event, now),
+            Phase::Connecting(a) => self.connecting(a, event, now),
+            Phase::Pretesting {
+                candidate,
+                anchor,
+                kind,
+            } => self.pretesting(candidate, anchor, kind, event, now),
+            Phase::Online(o) => self.online(o, event, now),
+            Phase::FailbackTest {
+                online,
+                manual,
+                fault,
+            } => self.failback_test(online, manual, fault, event, now),
+            Phase::Holdoff { until, next } => self.holdoff_phase(until, next, event, now),
+            // Exited ---- anything ----> Exited
+            Phase::Exited => Phase::Exited,
         }
     }
 
@@ -1325,6 +1365,8 @@ enum Class {
     Reload(Box<Config>),
     /// A control command.
     Command(Command),
+    /// No pppd while waiting on a pppd type (see [`Event::NoPppd`]).
+    NoPppd,
     /// The supervisor starts (only `Idle` takes it).
     Start {
         active: ProfileName,
@@ -1399,6 +1441,7 @@ impl Event {
                 red_active,
                 keepconnected,
             },
+            Event::NoPppd => Class::NoPppd,
             Event::Tick => Class::World(World::Tick),
             Event::RedUp => Class::World(World::RedUp),
             Event::RedDown => Class::World(World::RedDown),
