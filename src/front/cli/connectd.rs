@@ -132,7 +132,7 @@ fn run(args: Args) -> Result<u8> {
     let paths = Paths::from_arg_or_env(args.root.as_deref())?;
     match args.command {
         Command::Start { foreground } => start(&paths, foreground),
-        Command::Stop => match daemon::stop(&paths, STOP_WAIT)? {
+        Command::Stop => match daemon::stop(&paths, &SystemClock, STOP_WAIT)? {
             true => {
                 println!("connectd stopped");
                 Ok(0)
@@ -266,7 +266,7 @@ fn start(paths: &Paths, foreground: bool) -> Result<u8> {
         let listener = control::bind(&paths.control_socket())?;
         return sup.run(listener, &mut || {}, &mut Api::default());
     }
-    match daemon::daemonize(lock, Duration::from_secs(10))? {
+    match daemon::daemonize(lock, &SystemClock, Duration::from_secs(10))? {
         (daemon::Forked::Parent(true), _) => Ok(0),
         (daemon::Forked::Parent(false), _) => Err(Error::Failed(
             "the supervisor did not come up; see the system log (connectd[PID])".into(),
