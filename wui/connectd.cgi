@@ -144,6 +144,22 @@ sub carrying_since {
 	return $iv->{'from'};
 }
 
+# Why the primary stopped carrying traffic: the reason of the supervisor's newest move
+# away from Online(PRIMARY) (`core.transitions`), else of the last switch.
+sub primary_failure {
+	my ($st, $last) = @_;
+	my $p = $st->{'primary_profile'};
+	my $ts = ref $st->{'core'} eq 'HASH' ? $st->{'core'}{'transitions'} : undef;
+	if (defined $p && ref $ts eq 'ARRAY') {
+		foreach my $t (reverse @$ts) {
+			next unless ref $t eq 'HASH' && defined $t->{'from'} && defined $t->{'reason'};
+			return $t->{'reason'} if $t->{'from'} =~ /^(Online|Trial)\(\Q$p\E\)/ && ($t->{'to'} // '') !~ /^Online/ && $t->{'reason'} ne '';
+		}
+	}
+	return $last->{'reason'} if $last && defined $last->{'reason'} && $last->{'reason'} ne '';
+	return L('connectd unknown');
+}
+
 # The state in words an administrator understands, e.g. "on backup 2 (LTE) since 14:02,
 # primary 1 (DSL) failed: no traffic; next failback try 14:32". Unescaped text.
 # $now: unix time of the status; $hist: the history (for "since"), may be undef.
@@ -180,7 +196,7 @@ sub state_words {
 		return sprintf(L('connectd words online primary'), $primary, $since);
 	}
 	if ($state eq 'online') {
-		my $why = $last && defined $last->{'reason'} && $last->{'reason'} ne '' ? $last->{'reason'} : L('connectd unknown');
+		my $why = primary_failure($st, $last);
 		my $words = sprintf(L('connectd words on backup'), $active, $since, $primary, $why);
 		if ($st->{'pinned'}) {
 			$words .= '; ' . L('connectd words pinned');
@@ -198,18 +214,19 @@ sub state_words {
 	return sprintf(L('connectd words other'), $state, $active);
 }
 
-# Lays out the 24-hour timeline. $hist: the `history --json` object; $now: unix time;
-# $order: profile names in chain order (for the colours). Returns a hash with the
+# Lays out the timeline of the last $span seconds (default 24 hours). $hist: the
+# `history --json` object; $now: unix time; $order: profile names in chain order (for
+# the colours). Returns a hash with the
 # geometry (for tests) and the SVG text ('svg').
 #   bands:    [{profile, x, w, colour, from, to}] which profile carried traffic when
 #   switches: [{x, at, text}]                      every switch, marked with a line
 #   rtt:      [[x, y], ...]                        RTT of the active uplink
 sub timeline {
-	my ($hist, $now, $order) = @_;
+	my ($hist, $now, $order, $span) = @_;
+	$span ||= 86400;
 	my ($W, $H, $left, $right) = (720, 150, 40, 10);
 	my ($band_y, $band_h) = (18, 22);
 	my ($rtt_top, $rtt_bottom) = (52, 128);
-	my $span = 86400;
 	my $start = $now - $span;
 	my $pw = $W - $left - $right;
 	my $x = sub {
@@ -236,6 +253,8 @@ sub timeline {
 		next if $to <= $start || $iv->{'from'} >= $now || $to <= $iv->{'from'};
 		my $p = $iv->{'profile'};
 		my ($x0, $x1) = ($x->($iv->{'from'}), $x->($to));
+		# A span shorter than a pixel (2 minutes of a day) is still drawn.
+		$x0 = $x1 - 1 if $x1 - $x0 < 1;
 		push @bands, {
 			profile => $p, x => sprintf('%.1f', $x0), w => sprintf('%.1f', $x1 - $x0),
 			colour => defined $p ? $colour_of->($p) : '#cccccc',
@@ -276,15 +295,19 @@ sub timeline {
 	$svg .= qq{<line x1="$left" y1="$rtt_bottom" x2="} . ($left + $pw) . qq{" y2="$rtt_bottom" stroke="#999999"/>\n};
 	foreach my $seg (@segments) {
 		next unless @$seg;
+		if (@$seg == 1) {
+			$svg .= qq{<circle class="rtt" cx="$seg->[0][0]" cy="$seg->[0][1]" r="2" fill="#333399"/>\n};
+			next;
+		}
 		my $pts = join(' ', map { "$_->[0],$_->[1]" } @$seg);
 		$svg .= qq{<polyline class="rtt" fill="none" stroke="#333399" stroke-width="1.5" points="$pts"/>\n};
 	}
 	foreach my $s (@switches) {
 		$svg .= qq{<line class="switch" x1="$s->{x}" y1="12" x2="$s->{x}" y2="$rtt_bottom" stroke="#993333" stroke-width="1.5"><title>} . h($s->{'text'}) . qq{</title></line>\n};
 	}
-	# Hour ticks every 6 hours, labelled in local time; the RTT scale on the left.
+	# Four ticks (every 6 hours of a day), labelled in local time; the RTT scale on the left.
 	for (my $k = 0; $k <= 4; $k++) {
-		my $t = $start + $k * 21600;
+		my $t = $start + $k * $span / 4;
 		my $tx = sprintf('%.1f', $x->($t));
 		my $anchor = $k == 0 ? 'start' : $k == 4 ? 'end' : 'middle';
 		$svg .= qq{<text x="$tx" y="} . ($H - 6) . qq{" font-size="11" text-anchor="$anchor">} . h(hhmm($t)) . qq{</text>\n};
@@ -294,7 +317,10 @@ sub timeline {
 	$svg .= qq{<text x="2" y="} . ($band_y + 15) . qq{" font-size="10">} . h(L('connectd uplink')) . qq{</text>\n};
 	$svg .= "</svg>\n";
 
-	my @legend = map { { profile => $_, colour => $colour{$_} } } sort { $colour{$a} cmp $colour{$b} } keys %colour;
+	my %rank;
+	my $r = 0;
+	$rank{$_} //= $r++ foreach (@{ $order || [] }, sort keys %colour);
+	my @legend = map { { profile => $_, colour => $colour{$_} } } sort { $rank{$a} <=> $rank{$b} } keys %colour;
 	return { bands => \@bands, switches => \@switches, rtt => \@rtt, svg => $svg, legend => \@legend };
 }
 
@@ -395,6 +421,12 @@ sub main {
 	push @errors, L('connectd internal error') unless $ok;
 
 	my ($st, $st_err) = ctrl_json('status');
+	# A supervisor that is just exiting (after a Disconnect) or starting may drop the
+	# connection: ask once more, connectd then answers from the files.
+	if (!$st) {
+		sleep 1;
+		($st, $st_err) = ctrl_json('status');
+	}
 	my ($hist) = ctrl_json('history');
 	my ($pol) = ctrl_json('policy');
 	my $now = time();
@@ -564,7 +596,8 @@ sub render {
 	if (ref $hist eq 'HASH') {
 		my @order = map { $_->{'profile'} } grep { ref $_ eq 'HASH' && defined $_->{'profile'} } @$chain;
 		my $tl = timeline($hist, $hist->{'now'} // $now, \@order);
-		$b = $tl->{'svg'} . '<p class="connectd-legend">';
+		my $hour = timeline($hist, $hist->{'now'} // $now, \@order, 3600);
+		$b = $tl->{'svg'} . '<p><small>' . h(L('connectd last hour')) . "</small></p>\n" . $hour->{'svg'} . '<p class="connectd-legend">';
 		foreach my $l (@{ $tl->{'legend'} }) {
 			$b .= '<span style="background-color:' . h($l->{'colour'}) . '">&nbsp;&nbsp;&nbsp;</span> ' . h($l->{'profile'}) . ' &nbsp; ';
 		}

@@ -117,7 +117,20 @@ impl History {
                 if last.profile.as_deref() == profile {
                     return;
                 }
-                last.to = Some(now.max(last.from));
+                if last.from >= now {
+                    // Changed again within the same second: that one never carried.
+                    self.intervals.pop_back();
+                    if let Some(prev) = self.intervals.back_mut() {
+                        if prev.profile.as_deref() == profile && prev.to == Some(now) {
+                            prev.to = None;
+                            self.dirty = true;
+                            self.urgent = true;
+                            return;
+                        }
+                    }
+                } else {
+                    last.to = Some(now);
+                }
             }
         }
         self.intervals.push_back(Interval {
@@ -293,6 +306,10 @@ mod tests {
         h.carrying(110, Some("1"));
         h.carrying(120, None);
         h.carrying(130, Some("2"));
+        h.carrying(140, Some("3"));
+        h.carrying(140, Some("2"));
+        h.carrying(150, None);
+        h.carrying(150, Some("2"));
         let got: Vec<_> = h
             .intervals
             .iter()
@@ -304,7 +321,8 @@ mod tests {
                 (Some("1".into()), 100, Some(120)),
                 (None, 120, Some(130)),
                 (Some("2".into()), 130, None)
-            ]
+            ],
+            "a change that lasted no second leaves no interval"
         );
     }
 

@@ -1054,6 +1054,8 @@ impl<'a> Supervisor<'a> {
                 serde_json::to_value(snap.next_failback_in_secs).unwrap_or_default(),
             );
             o.insert("attempts".into(), snap.attempts.into());
+            // RED's throughput (read by `status`, the HTTP API and the web UI page).
+            o.insert("traffic".into(), self.traffic.to_json());
             o.insert(
                 "health".into(),
                 match &self.last_health {

@@ -7,6 +7,7 @@
 'connectd health' => 'Zustand der aktiven Verbindung',
 'connectd chain' => 'Ausweichkette',
 'connectd last 24 hours' => 'Die letzten 24 Stunden',
+'connectd last hour' => 'Die letzte Stunde',
 'connectd last switches' => 'Letzte Umschaltungen',
 'connectd policy' => 'Regeln der Ausfallsicherung',
 'connectd done' => 'Erledigt',

@@ -7,6 +7,7 @@
 'connectd health' => 'Health of the active uplink',
 'connectd chain' => 'Failover chain',
 'connectd last 24 hours' => 'The last 24 hours',
+'connectd last hour' => 'The last hour',
 'connectd last switches' => 'Last switches',
 'connectd policy' => 'Failover policy',
 'connectd done' => 'Done',

@@ -52,6 +52,12 @@ is(state_words($backup, $now),
 	'on a backup: since, why and the next failback try');
 my $hist = { intervals => [ { profile => '2', from => 14 * 3600 + 3 * 60, to => undef } ] };
 like(state_words($backup, $now, $hist), qr/^on backup 2 \(LTE\) since 14:03,/, 'since: when the backup began to carry traffic');
+my $core = { transitions => [
+	{ from => 'Online(1)', to => 'Pretesting(2)', reason => '3/3 probe rounds failed on ppp0 on 1: up but no traffic' },
+	{ from => 'Pretesting(2)', to => 'Online(2)', reason => '2 pre-test passed (1/1)' } ] };
+is(state_words({ %$backup, core => $core }, $now),
+	'on backup 2 (LTE) since 14:02, primary 1 (DSL) failed: 3/3 probe rounds failed on ppp0 on 1: up but no traffic; next failback try 14:32',
+	'why the primary failed comes from the supervisor\'s own move away from it');
 is(state_words({ %$backup, pinned => 1, next_failback_in_secs => undef }, $now),
 	'on backup 2 (LTE) since 14:02, primary 1 (DSL) failed: no traffic; pinned by a manual failover (no automatic failback)');
 is(state_words({ %$backup, active_profile => '1', active_display_name => 'DSL' }, $now),
@@ -109,7 +115,14 @@ is(scalar @{ $tl->{rtt} }, 3, 'RTT points without the missing sample');
 is($tl->{rtt}[1][1], sprintf('%.1f', 128 - 20 * 76 / 22), 'the highest RTT is drawn at 1/1.1 of the scale');
 like($tl->{svg}, qr/&lt;b&gt;no traffic&lt;\/b&gt;/, 'reasons are escaped inside the SVG');
 unlike($tl->{svg}, qr/<b>/, 'no markup from a reason');
-is(scalar(() = $tl->{svg} =~ /<polyline/g), 2, 'a missing RTT sample breaks the line in two');
+is(scalar(() = $tl->{svg} =~ /<polyline/g), 1, 'a missing RTT sample breaks the line');
+is(scalar(() = $tl->{svg} =~ /<circle class="rtt"/g), 1, 'a lone point after the gap is a dot');
+is_deeply([ map { $_->{profile} } @{ $tl->{legend} } ], [ '1', '2' ], 'the legend in chain order');
+my $short = timeline({ intervals => [ { profile => '2', from => $t0 - 30, to => undef } ] }, $t0, ['1', '2']);
+is($short->{bands}[0]{w}, '1.0', 'half a minute is still a visible band');
+my $hour = timeline({ intervals => [ { profile => '2', from => $t0 - 1800, to => undef } ] }, $t0, ['1', '2'], 3600);
+is($hour->{bands}[0]{x}, '375.0', 'the last hour: half an hour ago is the middle');
+like($hour->{svg}, qr/>\Q@{[ hhmm($t0 - 1800) ]}\E</, 'ticks every quarter of the span');
 my $evil = timeline({ intervals => [ { profile => '"><script>x</script>', from => $t0 - 100, to => undef } ] }, $t0, []);
 unlike($evil->{svg}, qr/<script>/, 'a hostile profile name cannot break out of the SVG');
 
