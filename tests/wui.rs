@@ -746,7 +746,7 @@ fn wui_page_in_a_browser_during_a_lab_story() {
     let line = state_line(&dom);
     assert!(
         line.starts_with("on backup 2 (ISP2 cable) since ")
-            && line.contains(", primary 1 (ISP1 DSL) failed: ")
+            && line.contains(", primary 1 (ISP1 DSL) failed: up but no traffic")
             && line.contains("; next failback try "),
         "{line}"
     );

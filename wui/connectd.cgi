@@ -160,6 +160,15 @@ sub primary_failure {
 	return L('connectd unknown');
 }
 
+# The last clause of a reason, for the headline ("... on 1: up but no traffic" gives
+# "up but no traffic"); the whole reason is shown beneath it.
+sub short_reason {
+	my $r = shift;
+	return '' unless defined $r;
+	return $1 if $r =~ /:\s*([^:()]{3,80})$/;
+	return $r;
+}
+
 # The state in words an administrator understands, e.g. "on backup 2 (LTE) since 14:02,
 # primary 1 (DSL) failed: no traffic; next failback try 14:32". Unescaped text.
 # $now: unix time of the status; $hist: the history (for "since"), may be undef.
@@ -196,7 +205,7 @@ sub state_words {
 		return sprintf(L('connectd words online primary'), $primary, $since);
 	}
 	if ($state eq 'online') {
-		my $why = primary_failure($st, $last);
+		my $why = short_reason(primary_failure($st, $last));
 		my $words = sprintf(L('connectd words on backup'), $active, $since, $primary, $why);
 		if ($st->{'pinned'}) {
 			$words .= '; ' . L('connectd words pinned');
@@ -531,6 +540,11 @@ sub render {
 	# Status: the state in words, then the facts.
 	my $words = state_words($st, $now, $hist);
 	my $b = qq{<p class="connectd-state"><strong>} . h($words) . "</strong></p>\n";
+	my $on_backup = defined $st->{'active_profile'} && defined $st->{'primary_profile'} && $st->{'active_profile'} ne $st->{'primary_profile'};
+	if ($st->{'running'} && $on_backup) {
+		my $full = primary_failure($st, last_failover($st));
+		$b .= '<p class="connectd-why"><small>' . h($full) . "</small></p>\n" if $full ne short_reason($full);
+	}
 	$b .= qq{<table class="tbl" width="100%">\n};
 	my $row = sub { $b .= '<tr><td width="30%">' . h($_[0]) . '</td><td>' . $_[1] . "</td></tr>\n" };
 	$row->(L('connectd active profile'), h(profile_label($st->{'active_profile'}, $st->{'active_display_name'})));

@@ -56,7 +56,7 @@ my $core = { transitions => [
 	{ from => 'Online(1)', to => 'Pretesting(2)', reason => '3/3 probe rounds failed on ppp0 on 1: up but no traffic' },
 	{ from => 'Pretesting(2)', to => 'Online(2)', reason => '2 pre-test passed (1/1)' } ] };
 is(state_words({ %$backup, core => $core }, $now),
-	'on backup 2 (LTE) since 14:02, primary 1 (DSL) failed: 3/3 probe rounds failed on ppp0 on 1: up but no traffic; next failback try 14:32',
+	'on backup 2 (LTE) since 14:02, primary 1 (DSL) failed: up but no traffic; next failback try 14:32',
 	'why the primary failed comes from the supervisor\'s own move away from it');
 is(state_words({ %$backup, pinned => 1, next_failback_in_secs => undef }, $now),
 	'on backup 2 (LTE) since 14:02, primary 1 (DSL) failed: no traffic; pinned by a manual failover (no automatic failback)');
@@ -69,6 +69,9 @@ like(state_words({ %$backup, state => 'trial', core => { grace_left_secs => 4 } 
 is(state_words({ running => 0, active_profile => '2', red => { active => 0 } }, $now),
 	'not connected (profile 2); connectd is not supervising');
 is(state_words(undef, $now), 'connectd cannot be reached');
+
+is(short_reason('3 consecutive failed rounds: 0 of 4 targets answered (203.0.113.1: no reply) on ppp0 on 1: up but no traffic'), 'up but no traffic');
+is(short_reason('pppd exited'), 'pppd exited');
 
 # --- policy form
 my $current = [ { key => 'FAILBACK_DELAY', value => '300' }, { key => 'FAILOVER_ENABLED', value => 'on' } ];
