@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 
 use crate::lab::{Lab, alive, cannot_run, pid_in, repo, supervised, wait_for};
 use crate::util::is_root;
+use crate::util::supervised::{Box_, skip, start};
 
 const URL: &str = "http://127.0.0.1:81/cgi-bin/connectd.cgi";
 const DRIVER: &str = "http://127.0.0.1:9515";
@@ -608,6 +609,93 @@ fn wui_page_logic_and_helper_checks() {
         assert!(o.status.success(), "{o:?}");
         assert!(marker.exists(), "an accepted command runs connectd");
     }
+}
+
+/// `connectd policy` / `policy set` / `history` as the page calls them, through the real
+/// binary: a refused value writes nothing and names the key (exit 2); an accepted one is
+/// written and the running supervisor reloads; the history is written while it runs.
+#[test]
+fn wui_policy_and_history_commands() {
+    let b = Box_::new();
+    let policy = b.t.path("var/ipfire/connectd/settings");
+    let before = std::fs::read(&policy).expect("policy");
+    let o = b.connectd(&[
+        "policy",
+        "set",
+        "FAILBACK_DELAY=900",
+        "FAILOVER_CHECK_INTERVAL=fast",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("FAILOVER_CHECK_INTERVAL") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&policy).expect("policy"),
+        before,
+        "nothing written"
+    );
+    let o = b.connectd(&["policy", "set", "NO_SUCH_KEY=1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("NO_SUCH_KEY"));
+
+    let o = b.connectd(&["policy", "set", "FAILBACK_DELAY=900"]);
+    let out = ok(&o, "policy set");
+    assert!(
+        out.contains("policy saved: FAILBACK_DELAY; connectd is not running"),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(&policy).expect("policy");
+    assert!(text.contains("\nFAILBACK_DELAY=900\n") && !text.contains("FAILBACK_DELAY=3600"));
+    let v: Value =
+        serde_json::from_str(&ok(&b.connectd(&["policy", "--json"]), "policy")).expect("json");
+    let key = |k: &str| {
+        v["keys"]
+            .as_array()
+            .and_then(|ks| ks.iter().find(|x| x["key"] == k).cloned())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(key("FAILBACK_DELAY")["value"], "900");
+    assert_eq!(key("FAILBACK_DELAY")["default"], "300");
+    assert_eq!(key("FAILOVER_WINDOW")["in_file"], false);
+    let h: Value =
+        serde_json::from_str(&ok(&b.connectd(&["history", "--json"]), "history")).expect("json");
+    assert_eq!(
+        h["intervals"],
+        json!([]),
+        "no history before a supervisor ran"
+    );
+
+    if skip() {
+        return;
+    }
+    start(&b);
+    b.wait_for("RED carried by profile 1 in the history", |b| {
+        let h: Value =
+            serde_json::from_slice(&b.connectd(&["history", "--json"]).stdout).unwrap_or_default();
+        h["intervals"]
+            .as_array()
+            .and_then(|i| i.last())
+            .is_some_and(|i| i["profile"] == "1" && i["to"].is_null())
+    });
+    let st = b.status();
+    assert_eq!(st["chain"][0]["profile"], "1", "{st}");
+    assert_eq!(st["chain"][1]["type"], "DHCP", "{st}");
+    assert!(st["traffic"].is_object(), "{st}");
+    let pid = b.pid().expect("supervisor");
+    let out = ok(
+        &b.connectd(&["policy", "set", "FAILOVER_CHECK_INTERVAL=0.7"]),
+        "policy set",
+    );
+    assert!(out.contains("connectd reloaded it"), "{out}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        b.pid(),
+        Some(pid),
+        "the supervisor reloads, it does not restart"
+    );
+    assert_eq!(b.status()["running"], true);
 }
 
 #[test]

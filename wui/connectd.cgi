@@ -321,7 +321,7 @@ sub timeline {
 		my $anchor = $k == 0 ? 'start' : $k == 4 ? 'end' : 'middle';
 		$svg .= qq{<text x="$tx" y="} . ($H - 6) . qq{" font-size="11" text-anchor="$anchor">} . h(hhmm($t)) . qq{</text>\n};
 	}
-	$svg .= qq{<text x="2" y="} . ($rtt_top + 4) . qq{" font-size="10">} . h(sprintf('%.0f ms', $scale)) . qq{</text>\n};
+	$svg .= qq{<text x="2" y="} . ($rtt_top + 4) . qq{" font-size="10">} . h(sprintf($scale < 10 ? '%.1f ms' : '%.0f ms', $scale)) . qq{</text>\n};
 	$svg .= qq{<text x="2" y="$rtt_bottom" font-size="10">0 ms</text>\n};
 	$svg .= qq{<text x="2" y="} . ($band_y + 15) . qq{" font-size="10">} . h(L('connectd uplink')) . qq{</text>\n};
 	$svg .= "</svg>\n";

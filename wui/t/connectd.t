@@ -23,6 +23,15 @@ do $cgi or die "cannot load $cgi: " . ($@ || $!);
 require POSIX;
 POSIX::tzset();
 
+# --- the German strings cover exactly the English keys
+{
+	my %en = %Lang::tr;
+	local %Lang::tr = ();
+	{ package Lang; do("$dir/../lang/connectd.de.pl") or die "lang de: $@ $!"; }
+	is_deeply([ sort keys %Lang::tr ], [ sort keys %en ], 'de has every en key and no other');
+	is($Lang::tr{'connectd disconnect'}, 'Trennen', 'de is German');
+}
+
 # --- escaping
 is(h(q{<script>alert("x")</script>&'}), '&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;', 'h escapes text and attributes');
 is(h(undef), '', 'h of undef');
@@ -116,6 +125,8 @@ is(scalar @{ $tl->{switches} }, 1, 'switches outside the 24 h are left out');
 is($tl->{switches}[0]{x}, '375.0', 'the switch is marked where it happened');
 is(scalar @{ $tl->{rtt} }, 3, 'RTT points without the missing sample');
 is($tl->{rtt}[1][1], sprintf('%.1f', 128 - 20 * 76 / 22), 'the highest RTT is drawn at 1/1.1 of the scale');
+like($tl->{svg}, qr/>22 ms</, 'the RTT scale is 1.1 times the highest RTT');
+like(timeline({ rtt => [ [ $t0 - 60, 0.3 ] ] }, $t0, [])->{svg}, qr/>0\.3 ms</, 'a sub-millisecond scale keeps a decimal');
 like($tl->{svg}, qr/&lt;b&gt;no traffic&lt;\/b&gt;/, 'reasons are escaped inside the SVG');
 unlike($tl->{svg}, qr/<b>/, 'no markup from a reason');
 is(scalar(() = $tl->{svg} =~ /<polyline/g), 1, 'a missing RTT sample breaks the line');
