@@ -390,7 +390,9 @@ sub ctrl {
 sub ctrl_json {
 	my ($rc, $out, $err) = ctrl(@_);
 	return (undef, $err || "exit $rc") if $rc != 0;
-	my $v = eval { JSON::PP->new->utf8->decode($out) };
+	# Decoded as bytes, like every other string of the page (the language files are UTF-8
+	# bytes too): a name with umlauts is printed back as the same UTF-8.
+	my $v = eval { JSON::PP->new->decode($out) };
 	return (undef, 'not JSON: ' . ($@ || '')) unless ref $v;
 	return ($v, undef);
 }
