@@ -104,6 +104,7 @@ impl Lab {
             .env("LAB_PREFIX", &self.prefix)
             .env("LAB_DIR", &self.dir)
             .env("CONNECTD_BIN", connectd_bin())
+            .env("MWP_BIN", env!("CARGO_BIN_EXE_manage-wan-profiles"))
             .env("LAB_PPPOE_BIN", lab_pppoe_bin())
             .stdin(Stdio::null());
         c
@@ -357,9 +358,9 @@ fn up_then_down_leaves_no_namespace_process_or_file() {
     let Some(mut lab) = Lab::up("lab_up_down") else {
         return;
     };
-    // Something running in every corner: RED up on the DHCP profile, a LAN client.
+    // Something running in every corner: RED up on the DHCP profile (`profile` is
+    // `manage-wan-profiles activate`: it runs `network start red`), a LAN client.
     lab.ok(&["profile", "2"]);
-    lab.ok(&["red", "start"]);
     lab.start_client();
     let mut pids = Vec::new();
     for n in NAMESPACES {
@@ -418,8 +419,8 @@ fn network_start_stop_dhcp() {
     let Some(lab) = Lab::up("network_dhcp") else {
         return;
     };
+    // `manage-wan-profiles activate 2`: network stop red, the files, network start red.
     lab.ok(&["profile", "2"]);
-    lab.ok(&["red", "start"]);
     assert!(
         wait_for(Duration::from_secs(15), || lab.red("active").exists()),
         "red/active within 15 s; dhcpcd log:\n{}",
@@ -464,8 +465,8 @@ fn network_start_stop_qmi() {
     let Some(lab) = Lab::up("network_qmi") else {
         return;
     };
+    // `manage-wan-profiles activate 3` runs `network start red`.
     lab.ok(&["profile", "3"]);
-    lab.ok(&["red", "start"]);
     assert!(
         wait_for(Duration::from_secs(15), || lab.red("active").exists()),
         "red/active"
@@ -479,6 +480,51 @@ fn network_start_stop_qmi() {
     assert!(out.contains("Registration state: 'registered'"), "{out}");
     lab.ok(&["red", "stop"]);
     assert!(lab.pids_in("fw").is_empty(), "nothing left in fw");
+}
+
+/// `tools/lab profile` is `manage-wan-profiles activate`: a password with `'` and `$` (and
+/// `"`, `\`, a space), which the bash profile switch it replaced quoted wrongly, reaches
+/// ppp/secrets as pppd's `getword()` reads it, and the box comes up on the profile.
+#[test]
+fn lab_profile_activates_a_password_with_quote_and_dollar() {
+    let Some(lab) = Lab::up("lab_profile_password") else {
+        return;
+    };
+    let user = "dsl-user@isp1.example";
+    let pw = r#"it's $HOME "x" a\b"#;
+    let mut create = Command::new(env!("CARGO_BIN_EXE_manage-wan-profiles"));
+    create
+        .arg("--root")
+        .arg(lab.root())
+        .args(["create", "quoted", "--type", "pppoe", "--device", "red0"])
+        .args(["--profile-name", "Quoted DSL", "--username", user])
+        .arg("--password-stdin");
+    let out = crate::util::run_with_stdin(create, &format!("{pw}\n"));
+    assert!(
+        out.status.success(),
+        "create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = lab.ok(&["profile", "quoted"]);
+    assert!(said.contains("activated profile quoted"), "{said}");
+    assert!(lab.red("active").exists(), "RED up on the profile: {said}");
+    lab.assert_consistent("quoted", "PPPOE", "red0");
+    let secrets = lab.read("var/ipfire/ppp/secrets");
+    let lines: Vec<&str> = secrets.lines().collect();
+    assert_eq!(lines.len(), 1, "{secrets}");
+    assert_eq!(
+        crate::util::pppd_words(lines[0]),
+        [user, "*", pw],
+        "{secrets}"
+    );
+    // And back to the WUI's profile 1, whose plain password is written plainly.
+    lab.ok(&["profile", "1"]);
+    lab.assert_consistent("1", "PPPOE", "red0");
+    assert_eq!(
+        lab.read("var/ipfire/ppp/secrets"),
+        "'dsl-user@isp1.example' * 'Lab-pass1'\n"
+    );
+    lab.ok(&["red", "stop"]);
 }
 
 #[test]
