@@ -21,8 +21,8 @@
 //! ```
 //!
 //! The figure commands print `SCENARIO<TAB>METRIC<TAB>VALUE` lines (the raw data of
-//! `results.tsv`); `flap` also prints `# failovers ...` and `# failbacks ...` lines with the
-//! times, for the shell's progress line. Times (T_*) are `$EPOCHREALTIME` values; connectd's
+//! `results.tsv`); `flap` also prints `# failovers_at ...` and `# failbacks_at ...` lines
+//! with the times, for the shell's progress line. Times (T_*) are `$EPOCHREALTIME` values; connectd's
 //! log lines start with the local time of day `HH:MM:SS.mmm` (`--foreground`), the ping log's
 //! with `[EPOCH]` (`ping -D`). Numbers are printed as `awk`'s printf printed them before
 //! (`%g`, `%.3f`, ...), so a table rendered again from old raw data is the same.
@@ -456,8 +456,8 @@ fn flap(log: &str, ping: &str, from: &str, to: &str, window: &str) -> Res<String
     );
     rec(&mut o, "flap", "outage_s", format!("{out:.2}"));
     rec(&mut o, "flap", "longest_gap_s", format!("{longest:.2}"));
-    let _ = writeln!(o, "# failovers {}", fo.join(" "));
-    let _ = writeln!(o, "# failbacks {}", fb.join(" "));
+    let _ = writeln!(o, "# failovers_at {}", fo.join(" "));
+    let _ = writeln!(o, "# failbacks_at {}", fb.join(" "));
     Ok(o)
 }
 
