@@ -16,6 +16,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::ipfire::ethernet::RedValues;
 use crate::ipfire::fsutil;
+use crate::ipfire::history::History;
 use crate::ipfire::paths::Paths;
 use crate::ipfire::profile::{Kind, Profile, ProfileName};
 use crate::ipfire::state::{self, State};
@@ -78,6 +79,8 @@ pub(crate) struct Effects<'a> {
     pub(crate) pending_client: Option<UnixStream>,
     /// RED's throughput, sampled once a second.
     pub(crate) traffic: Traffic,
+    /// The last 24 hours, for the web UI (`connectd history`).
+    pub(crate) history: History,
     /// `Exit(code)` was executed.
     pub(crate) exit: Option<u8>,
 }
@@ -106,6 +109,7 @@ impl<'a> Effects<'a> {
             old_red_ip: None,
             pending_client: None,
             traffic: Traffic::new(),
+            history: History::load(paths),
             exit: None,
         }
     }
@@ -388,6 +392,14 @@ impl<'a> Effects<'a> {
                 .pretester
                 .pretest(&p, &device, active_dev.as_deref());
             log::info!("pre-test {}/{attempts} of {profile}: {outcome:?}", i + 1);
+            let (result, detail) = match &outcome {
+                PretestOutcome::Passed(d) => ("passed", d.to_string()),
+                PretestOutcome::Failed(d) => ("failed", d.to_string()),
+                PretestOutcome::CannotTest(d) => ("cannot test", d.to_string()),
+            };
+            let wall = state::unix(self.seams.clock.wall());
+            self.history
+                .pretest(wall, profile.as_str(), result, &detail);
             match outcome {
                 PretestOutcome::Passed(_) => passed += 1,
                 PretestOutcome::Failed(_) => failed += 1,
@@ -432,6 +444,29 @@ impl<'a> Effects<'a> {
         }
     }
 
+    /// Who carries the traffic now (RED up: the active profile), into the history; the
+    /// history file is written when that changed, else at most once a minute.
+    pub(crate) fn record_history(&mut self) {
+        let wall = state::unix(self.seams.clock.wall());
+        let carrying = self
+            .obs
+            .red_active()
+            .then(|| self.state.active.clone())
+            .flatten();
+        self.history.carrying(wall, carrying.as_deref());
+        if let Err(e) = self.history.save_if_due(self.paths, wall) {
+            log::warn!("{e}");
+        }
+    }
+
+    /// Writes the history file now (at the exit).
+    pub(crate) fn save_history(&mut self) {
+        let wall = state::unix(self.seams.clock.wall());
+        if let Err(e) = self.history.save(self.paths, wall) {
+            log::warn!("{e}");
+        }
+    }
+
     /// Writes the state file with the core's persisted part. `state.active` is the files'
     /// truth, set by the switch itself, not the core's view.
     pub(crate) fn save_state(&mut self, core: &Core) {
@@ -469,6 +504,8 @@ impl<'a> Effects<'a> {
                 serde_json::to_value(snap.next_failback_in_secs).unwrap_or_default(),
             );
             o.insert("attempts".into(), snap.attempts.into());
+            // RED's throughput (read by `status`, the HTTP API and the web UI page).
+            o.insert("traffic".into(), self.traffic.to_json());
             o.insert(
                 "health".into(),
                 match &self.last_health {
@@ -528,5 +565,6 @@ pub fn status_from_files(paths: &Paths, state: &State) -> serde_json::Value {
         "health": {"healthy": false, "verdict": "unknown", "targets": []},
         "transitions": state.transitions,
         "journal": state.journal,
+        "chain": crate::ipfire::chain_view::chain_view(paths, state),
     })
 }

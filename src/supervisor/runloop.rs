@@ -255,6 +255,7 @@ impl<'a> Supervisor<'a> {
             self.sample_passive(now, queue);
         }
         self.sample_traffic(now);
+        self.fx.record_history();
         if self.fx.obs.red_active() {
             if let Some(ev) = self.probe_if_due(now) {
                 self.fx.step(&mut self.core, ev, queue);
@@ -463,7 +464,14 @@ impl<'a> Supervisor<'a> {
         let results = fx.seams.prober.round(&iface, &m.targets, timeout);
         let after = fx.seams.clock.now();
         let verdict = m.monitor.record(&results, after);
-        fx.last_health = Some(m.monitor.status());
+        let status = m.monitor.status();
+        let answered: Vec<f64> = status.targets.iter().filter_map(|t| t.rtt_ms).collect();
+        let wall = crate::ipfire::state::unix(fx.seams.clock.wall());
+        fx.history.round(
+            wall,
+            (!answered.is_empty()).then(|| answered.iter().sum::<f64>() / answered.len() as f64),
+        );
+        fx.last_health = Some(status);
         if let Verdict::Down { reason } = &verdict {
             if m.sent != Some(false) {
                 log::info!("uplink {} on {iface} is down: {reason}", m.profile);
@@ -474,6 +482,7 @@ impl<'a> Supervisor<'a> {
 
     fn shutdown(&mut self, services: &mut dyn Services) {
         self.fx.save_state(&self.core);
+        self.fx.save_history();
         services.stop();
         let _ = std::fs::remove_file(self.fx.paths.control_socket());
         if let Some(h) = self.fx.hooks.take() {
