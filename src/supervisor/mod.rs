@@ -2,26 +2,30 @@
 //! that execute it, its control socket and its process (pid file, lock, fork) (DESIGN.md
 //! 4, 6).
 //!
-//! * [`machine`]: `Core::step(event, now) -> actions`, no I/O;
+//! * `machine`: `Core::step(event, now) -> actions`, no I/O;
 //! * `observe`: the pure step from sampled levels (files, pppd, the link, verdicts) to
 //!   the machine's events;
-//! * `effects`: executes the machine's actions through the [`Seams`];
-//! * [`runloop`]: poll, signals, the control socket, the [`Supervisor`];
+//! * `effects`: executes the machine's actions through the seams (`Seams`, built by the
+//!   front that starts the daemon);
+//! * `runloop`: poll, signals, the control socket, the `Supervisor`;
 //! * `setup`: the policy and profiles, typed into the machine's config;
-//! * [`offline`]: the control commands under the lock when no supervisor runs;
-//! * [`control`], [`daemon`], [`hooks`]: the socket's protocol, the process, the
-//!   `failover.d` hooks.
+//! * `offline`: the control commands under the lock when no supervisor runs;
+//! * [`control`] (the socket's protocol), `daemon` (the process), `hooks` (the
+//!   `failover.d` hooks).
+//!
+//! Only [`control`] and [`status_from_files`] are public (the integration tests use them);
+//! the rest is the crate's.
 
 pub mod control;
-pub mod daemon;
+pub(crate) mod daemon;
 mod effects;
-pub mod hooks;
-pub mod machine;
+pub(crate) mod hooks;
+pub(crate) mod machine;
 #[cfg(test)]
 mod machine_prop;
 mod observe;
-pub mod offline;
-pub mod runloop;
+pub(crate) mod offline;
+pub(crate) mod runloop;
 #[cfg(test)]
 mod scenario;
 mod setup;
@@ -30,5 +34,6 @@ mod sim;
 #[cfg(test)]
 mod soak;
 
-pub use effects::{Seams, status_from_files};
-pub use runloop::{NoServices, Services, Supervisor};
+pub(crate) use effects::Seams;
+pub use effects::status_from_files;
+pub(crate) use runloop::{Services, Supervisor};

@@ -46,10 +46,12 @@ pub trait Services {
     fn stop(&mut self);
 }
 
-/// No services beside the supervisor.
+/// No services beside the supervisor (tests).
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub struct NoServices;
 
+#[cfg(test)]
 impl Services for NoServices {
     fn start(&mut self, _paths: &Paths, _policy: &Policy) {}
     fn stop(&mut self) {}

@@ -636,17 +636,20 @@ impl Core {
         }
     }
 
-    /// The config in force.
+    /// The config in force (tests).
+    #[cfg(test)]
     pub fn config(&self) -> &Config {
         &self.config
     }
 
-    /// The profile the files describe, as the core believes.
+    /// The profile the files describe, as the core believes (tests).
+    #[cfg(test)]
     pub fn active(&self) -> &ProfileName {
         &self.active
     }
 
-    /// Whether `Exit` was emitted.
+    /// Whether `Exit` was emitted (tests).
+    #[cfg(test)]
     pub fn exited(&self) -> bool {
         self.phase == Phase::Exited
     }
