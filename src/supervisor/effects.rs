@@ -49,6 +49,8 @@ pub struct Seams {
     pub passive: Passive,
     /// Timeouts of a switch.
     pub switch: SwitchOptions,
+    /// Where RED's counters are read (`/sys`; a fake tree in tests).
+    pub sys_root: std::path::PathBuf,
 }
 
 /// Health probing of the active uplink.

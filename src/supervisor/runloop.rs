@@ -443,7 +443,7 @@ impl<'a> Supervisor<'a> {
         self.next_traffic = Some(now + Duration::from_secs(1));
         let fx = &mut self.fx;
         match health::red_iface(fx.paths).filter(|_| fx.obs.red_active()) {
-            Some(iface) => fx.traffic.poll(std::path::Path::new("/sys"), &iface, now),
+            Some(iface) => fx.traffic.poll(&fx.seams.sys_root, &iface, now),
             None => fx.traffic.reset(),
         }
     }

@@ -260,6 +260,7 @@ fn failover_failback_and_rollback_leave_the_files_and_commands_right() {
             stop_wait: Duration::ZERO,
             proc_root: dir.path().join("proc"),
         },
+        sys_root: dir.path().join("sys"),
     };
     let eth_primary = fs::read_to_string(paths.ethernet_settings()).unwrap();
     let mut sup = Supervisor::new(&paths, seams).unwrap();

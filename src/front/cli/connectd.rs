@@ -326,6 +326,7 @@ fn real_seams(paths: &Paths) -> Seams {
         pretester: Box::new(RealPreTester::new(Box::new(DuctRunner))),
         passive: Passive::new(paths),
         switch: SwitchOptions::default(),
+        sys_root: PathBuf::from("/sys"),
     }
 }
 
