@@ -101,13 +101,10 @@ impl Signals {
     }
 }
 
+/// The keepconnected counter; `None` when the file is absent or empty.
 fn read_attempts(paths: &Paths) -> Option<u32> {
     // Never evaluated: a counter that is not a small number counts as 0.
-    fsutil_word(paths).map(|w| w.parse::<u32>().unwrap_or(0))
-}
-
-fn fsutil_word(paths: &Paths) -> Option<String> {
-    crate::ipfire::fsutil::read_word(&paths.keepconnected())
+    crate::ipfire::fsutil::read_word(&paths.keepconnected()).map(|w| w.parse::<u32>().unwrap_or(0))
 }
 
 /// The supervisor: the core, the effects executor and the observer.
