@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use connectd::front::api::{self, ApiHandle};
 use connectd::ipfire::paths::Paths;
+use connectd::ipfire::profile::ProfileName;
 use connectd::supervisor::control::{self, Reply, Request};
+use connectd::supervisor::status::{self, Status};
 use serde_json::{Value, json};
 
 use crate::util::TestRoot;
@@ -27,7 +29,7 @@ struct FakeSupervisor {
 }
 
 impl FakeSupervisor {
-    fn start(paths: &Paths, status: Value) -> FakeSupervisor {
+    fn start(paths: &Paths, status: Status) -> FakeSupervisor {
         let listener = control::bind(&paths.control_socket()).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -87,34 +89,44 @@ impl Drop for FakeSupervisor {
     }
 }
 
-/// The status object as the supervisor builds it (from the files), with a live health
-/// object and traffic, on profile `active`.
-fn canned_status(t: &TestRoot, active: &str) -> Value {
+/// The status as the supervisor builds it (from the files), with a live health object
+/// and traffic, on profile `active`.
+fn canned_status(t: &TestRoot, active: &str) -> Status {
+    let name = |n: &str| ProfileName::new(n).unwrap();
     let state = connectd::ipfire::state::State {
-        primary: Some("1".into()),
-        active: Some(active.into()),
+        primary: Some(name("1")),
+        active: Some(name(active)),
         switch_count: 4,
         ..Default::default()
     };
-    let mut s = connectd::supervisor::shell::status_from_files(&t.paths(), &state);
-    s["running"] = true.into();
-    s["state"] = "online".into();
-    s["active_profile"] = active.into();
-    s["active_display_name"] = if active == "1" {
-        "Telekom DSL"
-    } else {
-        "LTE stick"
-    }
-    .into();
-    s["auto"] = true.into();
-    s["red"] = json!({"iface": if active == "1" {"ppp0"} else {"wwan0"}, "active": true,
-        "since": null, "local_ip": "198.51.100.7", "gateway": "198.51.100.1"});
-    s["health"] = json!({"healthy": true, "verdict": "healthy", "reason": null,
+    let mut s = status::from_files(&t.paths(), &state);
+    s.running = true;
+    s.state = "online".into();
+    s.active_profile = Some(name(active));
+    s.active_display_name = Some(
+        if active == "1" {
+            "Telekom DSL"
+        } else {
+            "LTE stick"
+        }
+        .into(),
+    );
+    s.auto = true;
+    s.red = serde_json::from_value(
+        json!({"iface": if active == "1" {"ppp0"} else {"wwan0"}, "active": true,
+        "since": null, "local_ip": "198.51.100.7", "gateway": "198.51.100.1"}),
+    )
+    .unwrap();
+    s.health = serde_json::from_value(json!({"healthy": true, "verdict": "healthy", "reason": null,
         "failed_rounds": 0, "rounds": 12,
         "targets": [{"host": "192.0.2.10", "rtt_ms": 11.2, "avg_rtt_ms": 10.9, "loss_pct": 0.0, "samples": 12, "error": null},
                     {"host": "192.0.2.11", "rtt_ms": null, "avg_rtt_ms": null, "loss_pct": 100.0, "samples": 12, "error": "timeout"}],
-        "gateway": {"host": "198.51.100.1", "rtt_ms": 0.8, "avg_rtt_ms": 0.9, "loss_pct": 0.0, "samples": 12, "error": null}});
-    s["traffic"] = json!({"iface": "ppp0", "rx_mbps": 12.5, "tx_mbps": 1.25, "rx_mbps_avg": 10.0, "tx_mbps_avg": 1.0});
+        "gateway": {"host": "198.51.100.1", "rtt_ms": 0.8, "avg_rtt_ms": 0.9, "loss_pct": 0.0, "samples": 12, "error": null}}))
+    .unwrap();
+    s.traffic = serde_json::from_value(
+        json!({"iface": "ppp0", "rx_mbps": 12.5, "tx_mbps": 1.25, "rx_mbps_avg": 10.0, "tx_mbps_avg": 1.0}),
+    )
+    .unwrap();
     s
 }
 

@@ -3,68 +3,69 @@
 use std::fmt::Write as _;
 use std::io::Read;
 
-use serde_json::Value;
-
 use crate::error::{Error, IoContext, Result};
 use crate::ipfire::fsutil;
 use crate::ipfire::paths::Paths;
+use crate::ipfire::profile::ProfileName;
+use crate::supervisor::status::{Status, TrafficStatus};
 
-fn s(v: &Value, key: &str) -> String {
-    match v.get(key) {
-        Some(Value::String(x)) => x.clone(),
-        Some(Value::Null) | None => "-".into(),
-        Some(other) => other.to_string(),
+/// A value or `-`.
+fn or_dash<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_string(), |x| x.to_string())
+}
+
+/// `NAME (DISPLAY NAME)`, or just the name.
+fn named(name: Option<&ProfileName>, display: Option<&str>) -> String {
+    match display {
+        Some(d) => format!("{} ({d})", or_dash(name)),
+        None => or_dash(name),
     }
 }
 
-/// Renders the status object as lines for a terminal.
-pub fn human(v: &Value) -> String {
+/// The throughput line: `"rx 12.5 Mbit/s (60 s avg 10.0), tx 1.3 Mbit/s (60 s avg 1.0)"`.
+pub fn traffic_line(t: &TrafficStatus) -> String {
+    format!(
+        "rx {:.1} Mbit/s (60 s avg {:.1}), tx {:.1} Mbit/s (60 s avg {:.1})",
+        t.rx_mbps, t.rx_mbps_avg, t.tx_mbps, t.tx_mbps_avg
+    )
+}
+
+/// Renders the status as lines for a terminal.
+pub fn human(v: &Status) -> String {
     let mut out = String::new();
-    let running = v.get("running").and_then(Value::as_bool).unwrap_or(false);
     let _ = writeln!(
         out,
         "connectd:    {}",
-        if running {
+        if v.running {
             "supervising"
         } else {
             "not running"
         }
     );
-    let _ = writeln!(out, "state:       {} {}", s(v, "state"), {
-        let p = s(v, "phase");
-        if p == "-" {
-            String::new()
-        } else {
-            format!("({p})")
-        }
-    });
-    let name = |key: &str, display: &str| {
-        let d = s(v, display);
-        if d == "-" {
-            s(v, key)
-        } else {
-            format!("{} ({d})", s(v, key))
-        }
-    };
+    let phase = v
+        .phase
+        .as_deref()
+        .map(|p| format!("({p})"))
+        .unwrap_or_default();
+    let _ = writeln!(out, "state:       {} {phase}", v.state);
     let _ = writeln!(
         out,
         "active:      {}",
-        name("active_profile", "active_display_name")
+        named(v.active_profile.as_ref(), v.active_display_name.as_deref())
     );
     let _ = writeln!(
         out,
         "primary:     {}",
-        name("primary_profile", "primary_display_name")
+        named(
+            v.primary_profile.as_ref(),
+            v.primary_display_name.as_deref()
+        )
     );
     let _ = writeln!(
         out,
         "automatic:   {}{}",
-        if v.get("auto").and_then(Value::as_bool).unwrap_or(true) {
-            "on"
-        } else {
-            "off"
-        },
-        if v.get("pinned").and_then(Value::as_bool).unwrap_or(false) {
+        if v.auto { "on" } else { "off" },
+        if v.pinned {
             ", pinned by a manual failover"
         } else {
             ""
@@ -73,73 +74,58 @@ pub fn human(v: &Value) -> String {
     let _ = writeln!(
         out,
         "switches:    {} (last {})",
-        s(v, "switch_count"),
-        s(v, "last_switch")
+        v.switch_count,
+        or_dash(v.last_switch.as_deref())
     );
-    if let Some(n) = v.get("next_failback_in_secs").and_then(Value::as_u64) {
+    if let Some(n) = v.next_failback_in_secs {
         let _ = writeln!(out, "failback:    next attempt in {n}s");
     }
-    if let Some(red) = v.get("red") {
-        let _ = writeln!(
-            out,
-            "RED:         {} {} since {}, address {}, gateway {}",
-            s(red, "iface"),
-            if red.get("active").and_then(Value::as_bool).unwrap_or(false) {
-                "up"
-            } else {
-                "down"
-            },
-            s(red, "since"),
-            s(red, "local_ip"),
-            s(red, "gateway"),
-        );
+    let red = &v.red;
+    let _ = writeln!(
+        out,
+        "RED:         {} {} since {}, address {}, gateway {}",
+        or_dash(red.iface.as_deref()),
+        if red.active { "up" } else { "down" },
+        or_dash(red.since.as_deref()),
+        or_dash(red.local_ip.as_deref()),
+        or_dash(red.gateway.as_deref()),
+    );
+    if let Some(t) = &v.traffic {
+        let _ = writeln!(out, "traffic:     {}", traffic_line(t));
     }
-    if let Some(line) = crate::uplink::traffic::human_line(v.get("traffic")) {
-        let _ = writeln!(out, "traffic:     {line}");
+    let h = &v.health;
+    let _ = writeln!(out, "health:      {}", h.verdict);
+    if let Some(g) = &h.gateway {
+        let reach = match g.rtt_ms {
+            Some(r) => format!("reachable, {r:.1} ms"),
+            None => "not reachable".to_string(),
+        };
+        let _ = writeln!(out, "gateway:     {} {reach}", g.host);
     }
-    if let Some(h) = v.get("health") {
-        let _ = writeln!(out, "health:      {}", s(h, "verdict"));
-        if let Some(g) = h.get("gateway").filter(|g| !g.is_null()) {
-            let reach = match g.get("rtt_ms").and_then(Value::as_f64) {
-                Some(r) => format!("reachable, {r:.1} ms"),
-                None => "not reachable".to_string(),
-            };
-            let _ = writeln!(out, "gateway:     {} {reach}", s(g, "host"));
-        }
-        if let Some(ts) = h.get("targets").and_then(Value::as_array) {
-            for t in ts {
-                let rtt = t
-                    .get("rtt_ms")
-                    .and_then(Value::as_f64)
-                    .map_or_else(|| "no reply".to_string(), |r| format!("{r:.1} ms"));
-                let loss = t.get("loss_pct").and_then(Value::as_f64).unwrap_or(0.0);
-                let _ = writeln!(out, "  {:<24} {rtt:>10}  loss {loss:.0}%", s(t, "host"));
-            }
-        }
+    for t in &h.targets {
+        let rtt = t
+            .rtt_ms
+            .map_or_else(|| "no reply".to_string(), |r| format!("{r:.1} ms"));
+        let _ = writeln!(out, "  {:<24} {rtt:>10}  loss {:.0}%", t.host, t.loss_pct);
     }
-    if let Some(ts) = v.get("transitions").and_then(Value::as_array) {
-        if !ts.is_empty() {
-            let _ = writeln!(out, "last switches:");
-            for t in ts.iter().rev().take(5) {
-                let at = t
-                    .get("at")
-                    .and_then(Value::as_i64)
-                    .and_then(|a| chrono::DateTime::from_timestamp(a, 0))
-                    .map(|d| {
-                        d.with_timezone(&chrono::Local)
-                            .format("%Y-%m-%d %H:%M:%S")
-                            .to_string()
-                    })
-                    .unwrap_or_default();
-                let _ = writeln!(
-                    out,
-                    "  {at}  {} -> {} ({}): {}",
-                    s(t, "from"),
-                    s(t, "to"),
-                    s(t, "kind"),
-                    s(t, "reason")
-                );
-            }
+    if !v.transitions.is_empty() {
+        let _ = writeln!(out, "last switches:");
+        for t in v.transitions.iter().rev().take(5) {
+            let at = chrono::DateTime::from_timestamp(t.at, 0)
+                .map(|d| {
+                    d.with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M:%S")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {at}  {} -> {} ({}): {}",
+                or_dash(t.from.as_ref()),
+                t.to,
+                t.kind,
+                t.reason
+            );
         }
     }
     out

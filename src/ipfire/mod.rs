@@ -4,6 +4,7 @@
 
 pub mod ethernet;
 pub mod fsutil;
+pub mod journal;
 pub mod paths;
 pub mod policy;
 pub mod profile;

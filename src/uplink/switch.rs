@@ -63,49 +63,8 @@ use crate::sys::exec::{CmdOutcome, CommandSpec, Runner};
 /// The environment variable of the crash-injection seam: a [`Step::name`].
 pub const CRASH_ENV: &str = "CONNECTD_CRASH_AT";
 
-/// A finished step of [`activate`], in order.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Step {
-    /// The switch is about to start; nothing has changed.
-    Intent,
-    /// `network stop red` ran and pppd/dhcpcd of RED are gone (or the wait ran out).
-    Stopped,
-    /// `ethernet/settings` describes the new profile (or needed no change).
-    EthernetWritten,
-    /// `ppp/settings` is a hard link to the new profile.
-    Linked,
-    /// `ppp/secrets` holds the new profile's credentials (or was left alone: ethernet types).
-    SecretsWritten,
-    /// `network start red` ran.
-    Started,
-}
-
-impl Step {
-    /// Every step, in order.
-    pub const ALL: [Step; 6] = [
-        Step::Intent,
-        Step::Stopped,
-        Step::EthernetWritten,
-        Step::Linked,
-        Step::SecretsWritten,
-        Step::Started,
-    ];
-
-    /// The step's name, as in the journal and [`CRASH_ENV`].
-    pub fn name(self) -> &'static str {
-        match self {
-            Step::Intent => "intent",
-            Step::Stopped => "stopped",
-            Step::EthernetWritten => "ethernet_written",
-            Step::Linked => "linked",
-            Step::SecretsWritten => "secrets_written",
-            Step::Started => "started",
-        }
-    }
-}
+/// A finished step of [`activate`], in order (defined with the journal that stores it).
+pub use crate::ipfire::journal::Step;
 
 /// How [`activate`] runs the network script and waits for the old session to end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -664,28 +623,6 @@ mod tests {
         assert!(secrets_line("u\n", "x").is_err());
         let e = secrets_line("u", "hunter2\r").unwrap_err().to_string();
         assert!(e.contains("PASSWORD") && !e.contains("hunter2"), "{e}");
-    }
-
-    #[test]
-    fn steps_have_stable_names_in_order() {
-        let names: Vec<&str> = Step::ALL.iter().map(|s| s.name()).collect();
-        assert_eq!(
-            names,
-            [
-                "intent",
-                "stopped",
-                "ethernet_written",
-                "linked",
-                "secrets_written",
-                "started"
-            ]
-        );
-        for s in Step::ALL {
-            assert_eq!(
-                serde_json::to_string(&s).unwrap(),
-                format!("\"{}\"", s.name())
-            );
-        }
     }
 
     #[test]

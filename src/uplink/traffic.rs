@@ -128,37 +128,6 @@ impl Traffic {
             tx_mbps_avg: mbps(tx, dur),
         }
     }
-
-    /// The `traffic` object of the status: `{"iface", "rx_mbps", "tx_mbps", "rx_mbps_avg",
-    /// "tx_mbps_avg"}` (all rates 0 before two samples).
-    pub fn to_json(&self) -> serde_json::Value {
-        traffic_json(self.iface(), &self.rates())
-    }
-}
-
-/// The `traffic` object of the status for `iface` and `rates`.
-pub fn traffic_json(iface: Option<&str>, rates: &Rates) -> serde_json::Value {
-    serde_json::json!({
-        "iface": iface,
-        "rx_mbps": rates.rx_mbps,
-        "tx_mbps": rates.tx_mbps,
-        "rx_mbps_avg": rates.rx_mbps_avg,
-        "tx_mbps_avg": rates.tx_mbps_avg,
-    })
-}
-
-/// The throughput line of `connectd status` from the status object's `traffic`:
-/// `"rx 12.5 Mbit/s (60 s avg 10.0), tx 1.3 Mbit/s (60 s avg 1.0)"`; `None` without one.
-pub fn human_line(traffic: Option<&serde_json::Value>) -> Option<String> {
-    let t = traffic?.as_object()?;
-    let f = |k: &str| t.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
-    Some(format!(
-        "rx {:.1} Mbit/s (60 s avg {:.1}), tx {:.1} Mbit/s (60 s avg {:.1})",
-        f("rx_mbps"),
-        f("rx_mbps_avg"),
-        f("tx_mbps"),
-        f("tx_mbps_avg")
-    ))
 }
 
 fn mbps(bytes: u64, dur: Duration) -> f64 {
@@ -320,14 +289,8 @@ mod tests {
         std::fs::write(stats.join("rx_bytes"), "1123456").unwrap();
         t.poll(d.path(), "red0", secs(t0, 1));
         assert_eq!(t.rates().rx_mbps, 8.0);
-        let j = t.to_json();
-        assert_eq!(j["iface"], "red0");
-        assert_eq!(j["rx_mbps_avg"], 8.0);
-        assert_eq!(
-            human_line(Some(&j)).unwrap(),
-            "rx 8.0 Mbit/s (60 s avg 8.0), tx 0.0 Mbit/s (60 s avg 0.0)"
-        );
-        assert_eq!(human_line(None), None);
+        assert_eq!(t.iface(), Some("red0"));
+        assert_eq!(t.rates().rx_mbps_avg, 8.0);
         // The interface vanishes: everything resets.
         t.poll(d.path(), "ppp0", secs(t0, 2));
         assert_eq!(t.rates(), Rates::default());

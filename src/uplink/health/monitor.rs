@@ -69,8 +69,10 @@ pub struct HealthStatus {
     /// The reason of a suspect or down verdict.
     pub reason: Option<String>,
     /// Consecutive failed rounds.
+    #[serde(default)]
     pub failed_rounds: u32,
     /// Rounds recorded since the monitor started.
+    #[serde(default)]
     pub rounds: u64,
     /// The internet targets, in policy order.
     pub targets: Vec<TargetStatus>,
