@@ -150,3 +150,95 @@ pub fn api_key(paths: &Paths) -> Result<u8> {
     println!("{token}");
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipfire::journal::SwitchKind;
+    use crate::ipfire::state::SwitchRecord;
+    use crate::uplink::health::TargetStatus;
+
+    fn name(n: &str) -> ProfileName {
+        ProfileName::new(n).unwrap()
+    }
+
+    #[test]
+    fn files_only_status_reads_as_not_running() {
+        let text = human(&Status::default());
+        assert!(text.contains("connectd:    not running\n"), "{text}");
+        assert!(text.contains("active:      -\n"), "{text}");
+        assert!(text.contains("switches:    0 (last -)\n"), "{text}");
+        assert!(text.contains("RED:         - down since -"), "{text}");
+        assert!(text.contains("health:      unknown\n"), "{text}");
+        assert!(!text.contains("traffic:"), "{text}");
+        assert!(!text.contains("last switches:"), "{text}");
+    }
+
+    #[test]
+    fn supervised_status_shows_every_part() {
+        let mut s = Status {
+            running: true,
+            state: "online".into(),
+            phase: Some("Online(2)".into()),
+            active_profile: Some(name("2")),
+            active_display_name: Some("LTE stick".into()),
+            primary_profile: Some(name("1")),
+            auto: false,
+            pinned: true,
+            switch_count: 3,
+            next_failback_in_secs: Some(120),
+            traffic: Some(TrafficStatus {
+                iface: Some("wwan0".into()),
+                rx_mbps: 8.0,
+                tx_mbps: 0.0,
+                rx_mbps_avg: 8.0,
+                tx_mbps_avg: 0.0,
+            }),
+            ..Status::default()
+        };
+        s.red.iface = Some("wwan0".into());
+        s.red.active = true;
+        s.health.verdict = "healthy".into();
+        s.health.targets.push(TargetStatus {
+            host: "192.0.2.1".into(),
+            rtt_ms: Some(12.5),
+            avg_rtt_ms: Some(12.0),
+            loss_pct: 25.0,
+            samples: 4,
+            error: None,
+        });
+        s.health.gateway = Some(TargetStatus {
+            host: "203.0.113.1".into(),
+            rtt_ms: None,
+            avg_rtt_ms: None,
+            loss_pct: 100.0,
+            samples: 4,
+            error: Some("timeout".into()),
+        });
+        s.transitions.push(SwitchRecord {
+            at: 1_700_000_000,
+            from: None,
+            to: name("2"),
+            kind: SwitchKind::ChainPass,
+            reason: "whole chain failed".into(),
+        });
+        let text = human(&s);
+        for line in [
+            "connectd:    supervising\n",
+            "state:       online (Online(2))\n",
+            "active:      2 (LTE stick)\n",
+            "primary:     1\n",
+            "automatic:   off, pinned by a manual failover\n",
+            "switches:    3 (last -)\n",
+            "failback:    next attempt in 120s\n",
+            "RED:         wwan0 up since -",
+            "traffic:     rx 8.0 Mbit/s (60 s avg 8.0), tx 0.0 Mbit/s (60 s avg 0.0)\n",
+            "health:      healthy\n",
+            "gateway:     203.0.113.1 not reachable\n",
+            "12.5 ms  loss 25%\n",
+            "  - -> 2 (chain-pass): whole chain failed\n",
+        ] {
+            assert!(text.contains(line), "{line:?} in\n{text}");
+        }
+    }
+}

@@ -277,6 +277,8 @@ pub(crate) fn parse_head(head: &[u8]) -> std::result::Result<HttpRequest, Respon
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -302,5 +304,49 @@ mod tests {
                 .status,
             400
         );
+    }
+
+    fn request_head() -> impl Strategy<Value = (String, String, Vec<(String, String)>)> {
+        let token = "[A-Z]{1,7}";
+        let path = "/[!-~]{0,40}";
+        let name = "[!-9;-~]{1,20}";
+        let value = "[ -~]{0,40}";
+        (token, path, proptest::collection::vec((name, value), 0..8))
+    }
+
+    proptest! {
+        /// Any bytes: an answer (a request or an error response), never a panic; what is
+        /// accepted is a well-formed head.
+        #[test]
+        fn any_bytes_give_a_request_or_an_error(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+            match parse_head(&data) {
+                Ok(r) => {
+                    prop_assert!(r.path.starts_with('/'));
+                    prop_assert!(!r.method.is_empty() && r.method.bytes().all(|b| b.is_ascii_uppercase()));
+                    for (n, _) in &r.headers {
+                        prop_assert!(!n.is_empty() && !n.bytes().any(|b| b.is_ascii_uppercase()));
+                    }
+                }
+                Err(resp) => prop_assert!(matches!(resp.status, 400 | 505)),
+            }
+        }
+
+        /// A well-formed head reads back exactly: method, target, headers in order with
+        /// lower-case names and trimmed values.
+        #[test]
+        fn well_formed_heads_read_back((method, path, headers) in request_head()) {
+            let mut text = format!("{method} {path} HTTP/1.1");
+            for (n, v) in &headers {
+                text.push_str(&format!("\r\n{n}:{v}"));
+            }
+            let r = parse_head(text.as_bytes()).unwrap();
+            prop_assert_eq!(r.method, method);
+            prop_assert_eq!(r.path, path);
+            let want: Vec<(String, String)> = headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.trim().to_string()))
+                .collect();
+            prop_assert_eq!(r.headers, want);
+        }
     }
 }
