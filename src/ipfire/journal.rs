@@ -54,7 +54,7 @@ impl Step {
     }
 
     /// The step called `name`.
-    pub fn from_name(name: &str) -> Option<Step> {
+    pub(crate) fn from_name(name: &str) -> Option<Step> {
         Step::ALL.into_iter().find(|s| s.name() == name)
     }
 }
@@ -120,7 +120,7 @@ pub struct Journal {
 impl Journal {
     /// Whether the switch was interrupted before the old RED was stopped: nothing changed
     /// yet, the files still describe the old profile.
-    pub fn nothing_changed(&self) -> bool {
+    pub(crate) fn nothing_changed(&self) -> bool {
         matches!(self.step, None | Some(Step::Intent))
     }
 }

@@ -21,7 +21,7 @@ use crate::ipfire::paths::Paths;
 use crate::ipfire::profile::ProfileName;
 
 /// Most recent switches kept in the state file's history.
-pub const MAX_TRANSITIONS: usize = 50;
+pub(crate) const MAX_TRANSITIONS: usize = 50;
 
 /// One completed switch of the files from a profile to another, for the history in the
 /// state file and `status` (`"transitions"`). Not to be confused with the core's phase
@@ -57,7 +57,7 @@ pub struct State {
     /// Completed switches: the one switch counter. While a supervisor runs, its core
     /// counts (a switch is complete when RED came up on the new profile) and every save
     /// stores the core's count here; the core starts from it again. With no supervisor,
-    /// the command-line switch counts it ([`State::count_switch`]).
+    /// the command-line switch counts it (`State::count_switch`).
     pub switch_count: u64,
     /// Current failback delay in seconds (doubles after each rollback).
     pub failback_delay_secs: Option<u64>,
@@ -93,7 +93,7 @@ impl Default for State {
 }
 
 /// Unix seconds of a wall-clock time.
-pub fn unix(t: SystemTime) -> i64 {
+pub(crate) fn unix(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
@@ -119,7 +119,7 @@ impl State {
     }
 
     /// Reads the state file, moving a corrupt one aside (`state.corrupt`) with a log line.
-    pub fn load_or_reset(paths: &Paths) -> State {
+    pub(crate) fn load_or_reset(paths: &Paths) -> State {
         match State::load(paths) {
             Ok(s) => s,
             Err(e) => {
@@ -132,7 +132,7 @@ impl State {
     }
 
     /// Writes the state file atomically (0644: it holds no secret).
-    pub fn save(&self, paths: &Paths) -> Result<()> {
+    pub(crate) fn save(&self, paths: &Paths) -> Result<()> {
         fsutil::ensure_dir(&paths.connectd_dir())?;
         let mut data = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::Failed(format!("cannot serialize state: {e}")))?;
@@ -142,7 +142,7 @@ impl State {
 
     /// Records a switch of the files (the active profile, when, the history, bounded).
     /// The switch counter is not touched: see [`State::switch_count`].
-    pub fn record_switch(&mut self, t: SwitchRecord) {
+    pub(crate) fn record_switch(&mut self, t: SwitchRecord) {
         self.active = Some(t.to.clone());
         self.since = Some(t.at);
         self.last_switch = Some(t.at);
@@ -155,14 +155,18 @@ impl State {
 
     /// Counts a completed switch made with no supervisor running (the supervisor's core
     /// counts its own and stores the count with every save).
-    pub fn count_switch(&mut self) {
+    pub(crate) fn count_switch(&mut self) {
         self.switch_count += 1;
     }
 }
 
 /// Updates the older failover scripts' files: `red/current-profile` (the active profile's
 /// name) and `red/failover-time` (unix time of the last switch).
-pub fn write_legacy_files(paths: &Paths, active: &str, switched_at: Option<i64>) -> Result<()> {
+pub(crate) fn write_legacy_files(
+    paths: &Paths,
+    active: &str,
+    switched_at: Option<i64>,
+) -> Result<()> {
     fsutil::ensure_dir(&paths.red_dir())?;
     fsutil::replace_atomically(&paths.current_profile(), active.as_bytes(), 0o644)?;
     if let Some(t) = switched_at {

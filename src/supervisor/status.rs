@@ -3,7 +3,7 @@
 //! Assistant view and `/metrics` are rendered from.
 //!
 //! A [`Status`] is built in one of two ways: [`from_files`] when no supervisor runs (the
-//! box's files and the state file only), or [`supervised`] by the supervisor, which adds
+//! box's files and the state file only), or `supervised` by the supervisor, which adds
 //! its core's view ([`Snapshot`]), the last health verdict and the RED throughput. Both give
 //! the same shape: every key is always present (`null` when that source has nothing), so a
 //! reader of `status --json` sees one schema.
@@ -158,7 +158,7 @@ pub struct TrafficStatus {
 
 impl TrafficStatus {
     /// The rates of `iface`.
-    pub fn new(iface: Option<&str>, r: &Rates) -> TrafficStatus {
+    pub(crate) fn new(iface: Option<&str>, r: &Rates) -> TrafficStatus {
         TrafficStatus {
             iface: iface.map(String::from),
             rx_mbps: r.rx_mbps,
@@ -169,13 +169,13 @@ impl TrafficStatus {
     }
 
     /// What the supervisor's meter measured.
-    pub fn of(meter: &Traffic) -> TrafficStatus {
+    pub(crate) fn of(meter: &Traffic) -> TrafficStatus {
         TrafficStatus::new(meter.iface(), &meter.rates())
     }
 }
 
 /// The health object before any round: not healthy, verdict `unknown`, no targets.
-pub fn unknown_health() -> HealthStatus {
+pub(crate) fn unknown_health() -> HealthStatus {
     HealthStatus {
         healthy: false,
         verdict: "unknown".into(),
@@ -233,7 +233,7 @@ pub fn from_files(paths: &Paths, state: &State) -> Status {
 /// The status a running supervisor answers: the files, then its core's view (`snap`,
 /// whose active and primary profile and switch counter win), the last health verdict
 /// (`None`: no round yet) and RED's throughput.
-pub fn supervised(
+pub(crate) fn supervised(
     paths: &Paths,
     state: &State,
     snap: Snapshot,

@@ -18,13 +18,14 @@
 //! compared in constant time; the token lives in `/var/ipfire/connectd/api-token` (0600,
 //! created by `connectd api-key`).
 //!
-//! The pieces: this module starts and stops the server; [`http`] is the server's threads
-//! and the wire (request parsing, responses); [`routes`] authenticates and answers each
-//! endpoint; [`ha`] renders the supervisor's [`Status`](crate::supervisor::status::Status)
-//! in the Home Assistant shape and [`metrics`] as Prometheus text.
+//! The pieces: this module runs the server (the accept thread, one bounded thread per
+//! connection); `http` is the wire (request parsing, responses); `routes` authenticates
+//! and answers each endpoint; `ha` renders the supervisor's
+//! [`Status`](crate::supervisor::status::Status) in the Home Assistant shape and `metrics`
+//! as Prometheus text.
 //!
 //! Why our own parser and not `httparse`: the request head we accept is one request line
-//! and `Name: value` headers, parsed in about 40 lines ([`http`]'s `parse_head`) that are
+//! and `Name: value` headers, parsed in about 40 lines (`http::parse_head`) that are
 //! property-tested against arbitrary bytes; `httparse` would replace only those lines, not
 //! the deadline, size and body handling around them, and would be one more crate for
 //! IPFire to package.
@@ -105,7 +106,7 @@ impl Drop for ApiHandle {
 
 /// Reads the API token from `paths.api_token()`: an error naming the file when it is
 /// missing or empty (the API must then not start).
-pub fn load_token(paths: &Paths) -> Result<String> {
+pub(crate) fn load_token(paths: &Paths) -> Result<String> {
     let path = paths.api_token();
     match fsutil::read_word(&path) {
         Some(t) if !t.is_empty() => Ok(t),
