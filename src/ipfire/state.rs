@@ -1,10 +1,15 @@
 //! The supervisor's persistent state: `/var/ipfire/connectd/state` (JSON, atomic writes).
 //!
 //! It holds what must survive a restart or a crash (DESIGN.md section 6): the primary and
-//! active profile, the failback backoff, switch counters, recent transitions, the primary's
-//! saved RED_* values (restored exactly on failback) and the journal of a switch in progress.
-//! A journal entry found at start means a switch was interrupted; the supervisor finishes it
-//! so `settings`, `secrets` and `ethernet/settings` never disagree.
+//! active profile, the failback backoff, the switch counter, the recent switches, the
+//! primary's saved RED_* values (restored exactly on failback) and the journal of a switch
+//! in progress (`ipfire::journal`). A journal entry found at start means a switch was
+//! interrupted; the supervisor finishes it so `settings`, `secrets` and `ethernet/settings`
+//! never disagree.
+//!
+//! Everything is typed (profile names, journal steps, switch kinds) and written as the
+//! same strings earlier versions wrote, so a state file reads both ways across an upgrade
+//! or a downgrade (tested below).
 //!
 //! The files of older failover scripts, `red/current-profile` and `red/failover-time`, are
 //! kept up to date here too.
