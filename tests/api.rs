@@ -535,3 +535,50 @@ fn no_supervisor_no_token_no_api() {
     let (policy, _) = connectd::ipfire::policy::Policy::load(&paths, Some("1")).unwrap();
     assert!(api::start_from_policy(&paths, &policy).is_none());
 }
+
+/// The status a real supervisor sends: RED's measured traffic is in it (also in the Home
+/// Assistant view and `/metrics`, rendered from the same value), and the switch counter is
+/// one number whether the supervisor or the command line (no supervisor) switched.
+#[test]
+fn a_supervisor_reports_traffic_and_one_switch_counter() {
+    use crate::util::supervised::{Box_, skip, start};
+    if skip() {
+        return;
+    }
+    let b = Box_::new();
+    let state_count = |b: &Box_| -> u64 {
+        let v: Value = serde_json::from_slice(&b.t.read("var/ipfire/connectd/state")).unwrap();
+        v["switch_count"].as_u64().unwrap()
+    };
+    start(&b);
+    b.wait_for("traffic of lo", |b| b.status()["traffic"]["iface"] == "lo");
+    let s = b.status();
+    for key in ["rx_mbps", "tx_mbps", "rx_mbps_avg", "tx_mbps_avg"] {
+        assert!(s["traffic"][key].is_number(), "traffic.{key}: {s}");
+    }
+    assert!(s["core"]["transitions"].is_array(), "{s}");
+
+    // A supervised switch: counted by the supervisor, stored in the state file.
+    let o = b.connectd(&["failover", "2"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    b.wait_for("online on 2", |b| {
+        let s = b.status();
+        s["state"] == "online" && s["active_profile"] == "2" && s["switch_count"] == 1
+    });
+    b.wait_for("the count saved", |b| state_count(b) == 1);
+    let o = b.connectd(&["stop"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    b.wait_for("the supervisor gone", |b| b.status()["running"] == false);
+    assert_eq!(b.status()["switch_count"], 1, "the files say what it said");
+    assert_eq!(b.status()["transitions"][0]["kind"], "manual");
+
+    // A switch from the command line, no supervisor: the same counter goes on.
+    let o = b.connectd(&["failback", "--force"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(state_count(&b), 2);
+    start(&b);
+    let s = b.status();
+    assert_eq!(s["switch_count"], 2, "{s}");
+    assert_eq!(s["core"]["switch_count"], 2, "{s}");
+    assert_eq!(s["transitions"][1]["kind"], "failback", "{s}");
+}
