@@ -16,6 +16,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ipfire::chain_view::{ChainEntry, chain_view};
 use crate::ipfire::fsutil;
 use crate::ipfire::journal::Journal;
 use crate::ipfire::paths::Paths;
@@ -72,6 +73,8 @@ pub struct Status {
     pub transitions: Vec<SwitchRecord>,
     /// A switch in progress (or interrupted, before the next start finishes it).
     pub journal: Option<Journal>,
+    /// The failover chain: each profile's role, name, type and RED device.
+    pub chain: Vec<ChainEntry>,
     /// The core's whole view, with its recent phase changes.
     pub core: Option<Snapshot>,
 }
@@ -99,6 +102,7 @@ impl Default for Status {
             traffic: None,
             transitions: Vec::new(),
             journal: None,
+            chain: Vec::new(),
             core: None,
         }
     }
@@ -226,6 +230,7 @@ pub fn from_files(paths: &Paths, state: &State) -> Status {
         },
         transitions: state.transitions.clone(),
         journal: state.journal.clone(),
+        chain: chain_view(paths, state),
         ..Status::default()
     }
 }
@@ -317,7 +322,7 @@ mod tests {
     }
 
     /// The keys of DESIGN.md 7 and every key `status --json` had before it was typed.
-    const KEYS: [&str; 21] = [
+    const KEYS: [&str; 22] = [
         "running",
         "state",
         "phase",
@@ -338,6 +343,7 @@ mod tests {
         "traffic",
         "transitions",
         "journal",
+        "chain",
         "core",
     ];
 
