@@ -14,6 +14,7 @@ use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use connectd::ipfire::paths::Paths;
 use connectd::ipfire::policy::Policy;
 use connectd::uplink::health::{Monitor, Passive, Prober, RealProber, Target, Verdict};
 
@@ -39,6 +40,11 @@ fn pause(d: Duration) {
     );
 }
 
+/// The host's own `/sys` and `/proc` (the root `/`).
+fn host_root() -> Paths {
+    Paths::new("/").expect("/ is a directory")
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -50,7 +56,7 @@ fn main() -> ExitCode {
             let Some(ts) = targets(&args[3..]) else {
                 return ExitCode::from(2);
             };
-            let mut p = RealProber::new();
+            let mut p = RealProber::new(&host_root());
             let (mut answered, mut sent) = (0u64, 0u64);
             let mut worst = Duration::ZERO;
             let start = Instant::now();
@@ -77,8 +83,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             };
             let policy = Policy::default();
-            let passive = Passive::with_roots("/sys", "/proc", "/nonexistent");
-            let mut p = RealProber::new();
+            let host = host_root();
+            let passive = Passive::with_roots(host.sys(), host.proc(), "/nonexistent");
+            let mut p = RealProber::new(&host);
             let mut m = Monitor::new(&policy, Instant::now());
             let mut last = String::new();
             let mut link_lost = false;

@@ -26,7 +26,7 @@ fn opts(t: &TestRoot) -> SwitchOptions {
     SwitchOptions {
         network_timeout: Duration::from_secs(10),
         stop_wait: Duration::from_millis(300),
-        proc_root: t.proc_root(),
+        proc_root: Some(t.proc_root()),
     }
 }
 

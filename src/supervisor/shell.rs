@@ -688,7 +688,7 @@ impl<'a> Supervisor<'a> {
         }
         self.next_traffic = Some(now + Duration::from_secs(1));
         match health::red_iface(self.paths).filter(|_| self.red_active) {
-            Some(iface) => self.traffic.poll(std::path::Path::new("/sys"), &iface, now),
+            Some(iface) => self.traffic.poll(&self.paths.sys(), &iface, now),
             None => self.traffic.reset(),
         }
     }
@@ -1201,7 +1201,7 @@ pub fn network(paths: &Paths, runner: &dyn Runner, opts: &SwitchOptions, verb: &
     let had_kc = ppp && paths.keepconnected().exists();
     let out = switch::network(runner, paths, verb, opts.network_timeout);
     if verb == "stop" {
-        switch::wait_gone(opts, red.as_ref().and_then(|r| r.get("RED_DEV")));
+        switch::wait_gone(paths, opts, red.as_ref().and_then(|r| r.get("RED_DEV")));
         // Only our own stop is undone: a keepconnected that vanishes at any other moment
         // is the user's Disconnect and must stay gone.
         if had_kc && !paths.keepconnected().exists() {

@@ -5,7 +5,7 @@
 //!   `FAILOVER_CHECK_HOST` are resolved there, never on the probe path;
 //! * a [`Prober`] runs one round: every target probed in parallel, on one socket per probe
 //!   kind, bound to the RED interface. [`RealProber`] is the native one (ICMP echo, a DNS
-//!   query, TCP connect); [`ScriptedProber`] replays canned results for tests;
+//!   query, TCP connect); `ScriptedProber` (tests only) replays canned results;
 //! * the [`Monitor`] is pure: it turns round results into a [`Verdict`] (RELIABILITY of N,
 //!   immediate confirm rounds, FAILURES consecutive failed rounds, quality triggers over a
 //!   sliding window). The gateway is reported, never voted;
@@ -28,8 +28,10 @@ pub use check::{red_iface, run_check};
 pub(crate) use icmp::inet_checksum;
 pub use monitor::{HealthStatus, Monitor, TargetStatus, Verdict};
 pub use passive::{Passive, PassiveState};
+pub use probe::RealProber;
+#[cfg(any(test, feature = "test-util"))]
+pub use probe::ScriptedProber;
 pub(crate) use probe::seed16 as probe_seed;
-pub use probe::{RealProber, ScriptedProber};
 
 /// The name a DNS probe asks for (type A). Any well-formed answer with our ID counts.
 pub const DNS_PROBE_NAME: &str = "ipfire.org";

@@ -89,9 +89,9 @@ fn read_trim(p: &Path) -> Option<String> {
 }
 
 impl Passive {
-    /// The real system: `/sys`, `/proc` and the box's `red/active`.
+    /// The box under `paths`: its `/sys`, `/proc` and `red/active`.
     pub fn new(paths: &Paths) -> Passive {
-        Passive::with_roots("/sys", "/proc", paths.red_active())
+        Passive::with_roots(paths.sys(), paths.proc(), paths.red_active())
     }
 
     /// Custom roots (tests).
