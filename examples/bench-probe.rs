@@ -93,7 +93,7 @@ fn main() -> ExitCode {
             loop {
                 // Passive sampling until the next round is due.
                 loop {
-                    let lost = passive.link(dev).lost();
+                    let lost = passive.device(dev).lost();
                     if lost.is_some() != link_lost {
                         link_lost = lost.is_some();
                         let what = match &lost {

@@ -663,7 +663,7 @@ impl<'a> Supervisor<'a> {
                 let dev = if dev.is_empty() { iface.clone() } else { dev };
                 let uses_pppd = kind.is_some_and(Kind::uses_pppd);
                 let sample = self.seams.passive.sample(&iface, &dev);
-                if let Some(reason) = sample.link_lost(uses_pppd) {
+                if let Some(reason) = sample.line_lost(uses_pppd) {
                     self.link_lost_sent = true;
                     // No carrier on the device itself: the line is dead, a redial is futile.
                     let carrier_lost = sample.device.lost().is_some();

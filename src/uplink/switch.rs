@@ -355,7 +355,7 @@ pub fn adopt_handmade(paths: &Paths) -> Result<Option<ProfileName>> {
     let Some(name) = save_handmade(paths, true)? else {
         return Ok(None);
     };
-    link(paths, &name)?;
+    hard_link_settings(paths, &name)?;
     Ok(Some(name))
 }
 
@@ -396,7 +396,9 @@ fn write_ethernet(paths: &Paths, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-fn link(paths: &Paths, to: &ProfileName) -> Result<()> {
+/// Makes `ppp/settings` a hard link to `settings-TO` (a hand-made `settings` saved first):
+/// the step [`Step::Linked`].
+fn hard_link_settings(paths: &Paths, to: &ProfileName) -> Result<()> {
     save_handmade(paths, true)?;
     let target = paths.profile(to.as_str());
     let settings = paths.ppp_settings();
@@ -427,7 +429,7 @@ pub fn apply_files(
 ) -> Result<RedValues> {
     let plan = plan(paths, policy, to, restore)?;
     write_ethernet(paths, &plan)?;
-    link(paths, to)?;
+    hard_link_settings(paths, to)?;
     write_secrets(paths, &plan)?;
     Ok(plan.red_after)
 }
@@ -595,7 +597,7 @@ pub fn activate(
     let plan = plan(paths, policy, to, restore)?;
     write_ethernet(paths, &plan)?;
     done(Step::EthernetWritten)?;
-    link(paths, to)?;
+    hard_link_settings(paths, to)?;
     done(Step::Linked)?;
     write_secrets(paths, &plan)?;
     done(Step::SecretsWritten)?;
