@@ -14,12 +14,13 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use connectd::ipfire::paths::Paths;
 use connectd::ipfire::policy::Policy;
 use connectd::ipfire::profile::{Profile, ProfileName};
 use connectd::ipfire::readhash::Document;
+use connectd::sys::clock::{Clock, SystemClock};
 use connectd::uplink::health::{Monitor, Probe, Prober, RealProber, Role, Target, Verdict};
 use connectd::uplink::pretest::{PreTester, PretestOutcome, RealPreTester};
 
@@ -190,12 +191,12 @@ fn lab_pppoe() -> Option<PathBuf> {
 }
 
 fn wait_for(path: &Path, needle: &str) {
-    let end = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < end {
+    let end = SystemClock.now() + Duration::from_secs(5);
+    while SystemClock.now() < end {
         if std::fs::read_to_string(path).is_ok_and(|s| s.contains(needle)) {
             return;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        SystemClock.sleep(Duration::from_millis(20));
     }
     panic!(
         "{} never said {needle:?}: {:?}",
@@ -269,7 +270,7 @@ fn reachable_targets_answer_with_an_rtt_over_icmp_dns_and_tcp() {
         // dnsmasq may need a moment to bind: a few rounds at most.
         let mut r = Vec::new();
         for _ in 0..20 {
-            let t = Instant::now();
+            let t = SystemClock.now();
             r = prober.round("a0", &targets, Duration::from_millis(500));
             if r[1].answered() && r[2].answered() {
                 assert!(
@@ -302,8 +303,8 @@ fn reachable_targets_answer_with_an_rtt_over_icmp_dns_and_tcp() {
         results[4]
     );
     assert!(results[5].answered() && results[5].role == Role::Gateway);
-    let mut m = Monitor::new(&Policy::default(), Instant::now());
-    assert_eq!(m.record(&results, Instant::now()), Verdict::Healthy);
+    let mut m = Monitor::new(&Policy::default(), SystemClock.now());
+    assert_eq!(m.record(&results, SystemClock.now()), Verdict::Healthy);
 }
 
 #[test]
@@ -329,8 +330,8 @@ fn blackholed_target_is_down_after_failures_rounds() {
     let first = lab.inside(&c, move || {
         RealProber::new(&host()).round("a0", &ts, pol.check_timeout)
     });
-    let mut m = Monitor::new(&policy, Instant::now());
-    assert_eq!(m.record(&first, Instant::now()), Verdict::Healthy);
+    let mut m = Monitor::new(&policy, SystemClock.now());
+    assert_eq!(m.record(&first, SystemClock.now()), Verdict::Healthy);
 
     // The gateway keeps answering; nothing beyond it does.
     lab.exec(&p, &["nft", "add table ip cdh"]);
@@ -351,11 +352,14 @@ fn blackholed_target_is_down_after_failures_rounds() {
         for round in 1..=10u32 {
             let r = prober.round("a0", &targets, policy.check_timeout);
             assert!(r[1].answered(), "gateway still answers: {:?}", r[1]);
-            let v = m.record(&r, Instant::now());
+            let v = m.record(&r, SystemClock.now());
             if let Verdict::Down { .. } = v {
                 return (round, v, m);
             }
-            assert!(m.next_round_at() <= Instant::now(), "confirm round at once");
+            assert!(
+                m.next_round_at() <= SystemClock.now(),
+                "confirm round at once"
+            );
         }
         panic!("never down");
     });
@@ -514,7 +518,7 @@ fn dhcp_pretest_gets_an_offer_and_leaves_nothing_behind() {
         "dhcp.log",
     );
     let before = output(&["ip", "-n", &c, "-4", "route", "show", "table", "all"]);
-    let started = Instant::now();
+    let started = SystemClock.now();
     let o = lab.inside(&c, move || {
         let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner), &host());
         t.dhcp_timeout = Duration::from_secs(8);
