@@ -3,7 +3,9 @@
 use std::io::Write;
 use std::time::Duration;
 
-use super::{Monitor, Prober, RealProber, Role, TargetResult, Verdict, build_targets};
+use super::monitor::{Monitor, Verdict};
+use super::probe::RealProber;
+use super::target::{Prober, Role, TargetResult, build_targets};
 use crate::error::{Error, Result};
 use crate::ipfire::paths::Paths;
 use crate::ipfire::policy::Policy;

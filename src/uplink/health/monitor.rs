@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::{Role, TargetResult};
+use super::target::{Role, TargetResult};
 use crate::ipfire::policy::Policy;
 
 /// What the monitor concludes after a round.
@@ -334,7 +334,7 @@ impl Monitor {
 mod tests {
     use super::*;
     use crate::sys::clock::{Clock, SystemClock};
-    use crate::uplink::health::Target;
+    use crate::uplink::health::target::Target;
     use std::net::Ipv4Addr;
 
     const RTT: Duration = Duration::from_millis(20);

@@ -10,7 +10,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::part::{Outcomes, Piece, bound_socket, io_reason};
 use crate::sys::clock::{Clock, SystemClock};
-use crate::uplink::health::Probe;
+use crate::uplink::health::target::Probe;
 
 /// The connects of one round still in progress: (target index, socket, started at).
 pub(super) struct Connect {

@@ -14,7 +14,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use super::part::{Outcomes, Piece, bound_socket, io_reason, recv_one};
 use crate::sys::clock::{Clock, SystemClock};
 use crate::uplink::health::icmp::{self, Reply};
-use crate::uplink::health::{Probe, Target};
+use crate::uplink::health::target::{Probe, Target};
 
 /// The ICMP socket of a round: raw when we may, else an unprivileged ping socket (the kernel
 /// then picks the identifier and delivers only our own replies, without IP header).

@@ -31,7 +31,7 @@ use self::part::{Outcomes, Piece};
 use self::query::Query;
 #[cfg(any(test, feature = "test-util"))]
 pub use self::scripted::ScriptedProber;
-use super::{Probe, Prober, Target, TargetResult};
+use super::target::{Probe, Prober, Target, TargetResult};
 use crate::ipfire::paths::Paths;
 use crate::sys::clock::{Clock, SystemClock};
 
@@ -228,12 +228,12 @@ mod tests {
             Target {
                 host: "dns".into(),
                 probe: Probe::Dns(vec![Ipv4Addr::new(203, 0, 113, 53)], "ipfire.org".into()),
-                role: crate::uplink::health::Role::Internet,
+                role: crate::uplink::health::target::Role::Internet,
             },
             Target {
                 host: "tcp".into(),
                 probe: Probe::Tcp("203.0.113.1:443".parse().unwrap()),
-                role: crate::uplink::health::Role::Internet,
+                role: crate::uplink::health::target::Role::Internet,
             },
         ];
         let root = tempfile::tempdir().unwrap();

@@ -10,7 +10,7 @@ use nix::poll::PollFd;
 use nix::sys::socket::{SockaddrIn, recvfrom};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::uplink::health::{Target, TargetResult};
+use crate::uplink::health::target::{Target, TargetResult};
 
 /// One probe kind's part of a round, once its probes are sent: the sockets to wait on and
 /// what to do with the replies.

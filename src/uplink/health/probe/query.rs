@@ -11,7 +11,8 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::part::{Outcomes, Piece, bound_socket, io_reason, recv_one};
 use crate::sys::clock::{Clock, SystemClock};
-use crate::uplink::health::{Probe, dns};
+use crate::uplink::health::dns;
+use crate::uplink::health::target::Probe;
 
 /// The DNS queries of one round.
 pub(super) struct Query {

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::uplink::health::{Prober, Target, TargetResult};
+use crate::uplink::health::target::{Prober, Target, TargetResult};
 
 /// A prober that replays scripted rounds (for tests of the monitor and the supervisor).
 ///
