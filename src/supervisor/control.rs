@@ -18,7 +18,11 @@ use crate::error::{Error, IoContext, Result};
 /// Largest request or reply accepted.
 const MAX_MESSAGE: u64 = 256 * 1024;
 /// How long a client may take to send its request.
-const SERVER_IO_TIMEOUT: Duration = Duration::from_millis(500);
+// Long enough for a client on a loaded box to get from connect() to write() (at 500 ms a
+// busy test machine saw the request read time out and the client's late request reset the
+// connection, losing the reply); short enough that a stuck root client cannot stall the
+// loop for long. The socket is 0600: only root connects.
+const SERVER_IO_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A request to the supervisor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +129,8 @@ pub fn write_reply(stream: &mut UnixStream, reply: &Reply) {
 /// Sends `req` to the supervisor at `path` and waits up to `timeout` for the reply.
 /// `Ok(None)` when no supervisor listens there.
 pub fn call(path: &Path, req: &Request, timeout: Duration) -> Result<Option<Reply>> {
+    // Serialized before connecting: the supervisor times a connection from its accept().
+    let data = serde_json::to_vec(req).map_err(|e| Error::Failed(e.to_string()))?;
     let mut stream = match UnixStream::connect(path) {
         Ok(s) => s,
         Err(e)
@@ -139,7 +145,6 @@ pub fn call(path: &Path, req: &Request, timeout: Duration) -> Result<Option<Repl
     };
     stream.set_read_timeout(Some(timeout)).at(path)?;
     stream.set_write_timeout(Some(timeout)).at(path)?;
-    let data = serde_json::to_vec(req).map_err(|e| Error::Failed(e.to_string()))?;
     stream.write_all(&data).at(path)?;
     stream.shutdown(std::net::Shutdown::Write).at(path)?;
     let mut buf = Vec::new();
