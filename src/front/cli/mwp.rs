@@ -425,22 +425,21 @@ fn load(paths: &Paths, name: &ProfileName) -> Result<Profile> {
 fn test(paths: &Paths, name: &ProfileName) -> Result<u8> {
     load(paths, name)?;
     let runner = Box::new(crate::sys::exec::DuctRunner);
-    Ok(
-        match crate::uplink::pretest::test_profile(paths, name, runner)? {
-            PretestOutcome::Passed(d) => {
-                println!("PASSED: {d}");
-                0
-            }
-            PretestOutcome::Failed(d) => {
-                println!("FAILED: {d}");
-                1
-            }
-            PretestOutcome::CannotTest(d) => {
-                println!("CANNOT TEST: {d}");
-                1
-            }
-        },
-    )
+    let outcome = crate::uplink::pretest::test_profile(paths, runner, name)?;
+    Ok(match outcome {
+        PretestOutcome::Passed(d) => {
+            println!("PASSED: {d}");
+            0
+        }
+        PretestOutcome::Failed(d) => {
+            println!("FAILED: {d}");
+            1
+        }
+        PretestOutcome::CannotTest(d) => {
+            println!("CANNOT TEST: {d}");
+            1
+        }
+    })
 }
 
 fn show(paths: &Paths, name: &ProfileName) -> Result<u8> {

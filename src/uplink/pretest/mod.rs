@@ -37,7 +37,7 @@ pub use self::seam::{PreTester, PretestOutcome};
 pub struct RealPreTester {
     runner: Box<dyn Runner>,
     /// Where interfaces' flags, carrier and modem are read (`/sys` under the root).
-    pub sys_root: PathBuf,
+    sys_root: PathBuf,
     /// Where `cdc-wdm*` control devices are looked for (`/dev`).
     pub dev_root: PathBuf,
     /// PPPoE discovery deadline.
@@ -260,8 +260,8 @@ fn box_red_dev(paths: &Paths) -> Option<String> {
 /// the box's RED_DEV); the active uplink's device is the box's RED_DEV (else `red/iface`).
 pub fn test_profile(
     paths: &Paths,
-    name: &ProfileName,
     runner: Box<dyn Runner>,
+    name: &ProfileName,
 ) -> Result<PretestOutcome> {
     let profile = Profile::load(paths, name)?;
     let (policy, _) = Policy::load(paths, None)?;
@@ -395,15 +395,15 @@ mod tests {
         std::fs::write(paths.profile("2"), "TYPE=DHCP\nDEVICE=cdh-nonexist1\n").unwrap();
         let o = test_profile(
             &paths,
-            &ProfileName::new("1").unwrap(),
             Box::new(DuctRunner),
+            &ProfileName::new("1").unwrap(),
         )
         .unwrap();
         assert!(matches!(o, PretestOutcome::CannotTest(_)), "{o:?}");
         let o = test_profile(
             &paths,
-            &ProfileName::new("2").unwrap(),
             Box::new(DuctRunner),
+            &ProfileName::new("2").unwrap(),
         )
         .unwrap();
         assert!(
@@ -412,8 +412,8 @@ mod tests {
         );
         let e = test_profile(
             &paths,
-            &ProfileName::new("9").unwrap(),
             Box::new(DuctRunner),
+            &ProfileName::new("9").unwrap(),
         )
         .unwrap_err();
         assert_eq!(e.exit_code(), 2);

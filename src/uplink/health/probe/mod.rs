@@ -57,7 +57,7 @@ pub struct RealProber {
     /// Devices whose carrier ends a round early (see [`Prober::watch`]).
     watch: Vec<String>,
     /// Where `class/net` is read for [`Prober::watch`] (`/sys` under the root).
-    pub sys_root: PathBuf,
+    sys_root: PathBuf,
 }
 
 /// How often a waiting round looks at the watched devices' carrier.
