@@ -108,3 +108,31 @@ pub(super) fn io_reason(e: &io::Error) -> String {
         _ => e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    #[test]
+    fn outcomes_keep_what_was_decided_and_name_the_rest() {
+        let t = [
+            Target::icmp(Ipv4Addr::new(203, 0, 113, 1)),
+            Target::icmp(Ipv4Addr::new(203, 0, 113, 2)),
+            Target::gateway(Ipv4Addr::new(198, 51, 100, 1)),
+        ];
+        let mut out = Outcomes::new(&t);
+        assert!(out.is_open(0) && !out.all_decided());
+        out.ok(0, Duration::from_millis(7));
+        out.fail_all(
+            |t| t.role == crate::uplink::health::target::Role::Gateway,
+            "no route",
+        );
+        assert!(!out.is_open(2) && out.is_open(1));
+        let r = out.finish(|i| format!("silent {i}"));
+        assert_eq!(r[0].rtt, Some(Duration::from_millis(7)));
+        assert_eq!(r[1].error.as_deref(), Some("silent 1"));
+        assert_eq!(r[2].error.as_deref(), Some("no route"));
+    }
+}
