@@ -37,6 +37,12 @@ _connectd() {
             connectd,help)
                 cmd="connectd__subcmd__help"
                 ;;
+            connectd,history)
+                cmd="connectd__subcmd__history"
+                ;;
+            connectd,policy)
+                cmd="connectd__subcmd__policy"
+                ;;
             connectd,reconnect)
                 cmd="connectd__subcmd__reconnect"
                 ;;
@@ -70,6 +76,12 @@ _connectd() {
             connectd__subcmd__help,help)
                 cmd="connectd__subcmd__help__subcmd__help"
                 ;;
+            connectd__subcmd__help,history)
+                cmd="connectd__subcmd__help__subcmd__history"
+                ;;
+            connectd__subcmd__help,policy)
+                cmd="connectd__subcmd__help__subcmd__policy"
+                ;;
             connectd__subcmd__help,reconnect)
                 cmd="connectd__subcmd__help__subcmd__reconnect"
                 ;;
@@ -82,6 +94,21 @@ _connectd() {
             connectd__subcmd__help,stop)
                 cmd="connectd__subcmd__help__subcmd__stop"
                 ;;
+            connectd__subcmd__help__subcmd__policy,set)
+                cmd="connectd__subcmd__help__subcmd__policy__subcmd__set"
+                ;;
+            connectd__subcmd__policy,help)
+                cmd="connectd__subcmd__policy__subcmd__help"
+                ;;
+            connectd__subcmd__policy,set)
+                cmd="connectd__subcmd__policy__subcmd__set"
+                ;;
+            connectd__subcmd__policy__subcmd__help,help)
+                cmd="connectd__subcmd__policy__subcmd__help__subcmd__help"
+                ;;
+            connectd__subcmd__policy__subcmd__help,set)
+                cmd="connectd__subcmd__policy__subcmd__help__subcmd__set"
+                ;;
             *)
                 ;;
         esac
@@ -89,7 +116,7 @@ _connectd() {
 
     case "${cmd}" in
         connectd)
-            opts="-v -h -V --root --verbose --help --version start stop reconnect failover failback auto status check api-key completions help"
+            opts="-v -h -V --root --verbose --help --version start stop reconnect failover failback auto status check history policy api-key completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -215,7 +242,7 @@ _connectd() {
             return 0
             ;;
         connectd__subcmd__help)
-            opts="start stop reconnect failover failback auto status check api-key completions help"
+            opts="start stop reconnect failover failback auto status check history policy api-key completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -326,6 +353,48 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        connectd__subcmd__help__subcmd__history)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        connectd__subcmd__help__subcmd__policy)
+            opts="set"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        connectd__subcmd__help__subcmd__policy__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         connectd__subcmd__help__subcmd__reconnect)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -375,6 +444,102 @@ _connectd() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        connectd__subcmd__history)
+            opts="-v -h --json --root --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        connectd__subcmd__policy)
+            opts="-v -h --json --root --verbose --help set help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        connectd__subcmd__policy__subcmd__help)
+            opts="set help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        connectd__subcmd__policy__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        connectd__subcmd__policy__subcmd__help__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        connectd__subcmd__policy__subcmd__set)
+            opts="-v -h --root --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

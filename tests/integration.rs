@@ -11,3 +11,4 @@ mod layers;
 mod profiles;
 mod reliability;
 mod supervisor;
+mod wui;
