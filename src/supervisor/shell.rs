@@ -665,7 +665,7 @@ impl<'a> Supervisor<'a> {
                 let dev = if dev.is_empty() { iface.clone() } else { dev };
                 let uses_pppd = kind.is_some_and(Kind::uses_pppd);
                 let sample = self.seams.passive.sample(&iface, &dev);
-                if let Some(reason) = sample.link_lost(uses_pppd) {
+                if let Some(reason) = sample.line_lost(uses_pppd) {
                     self.link_lost_sent = true;
                     // No carrier on the device itself: the line is dead, a redial is futile.
                     let carrier_lost = sample.device.lost().is_some();
@@ -690,7 +690,7 @@ impl<'a> Supervisor<'a> {
         }
         self.next_traffic = Some(now + Duration::from_secs(1));
         match health::red_iface(self.paths).filter(|_| self.red_active) {
-            Some(iface) => self.traffic.poll(std::path::Path::new("/sys"), &iface, now),
+            Some(iface) => self.traffic.poll(&self.paths.sys(), &iface, now),
             None => self.traffic.reset(),
         }
     }
@@ -1196,7 +1196,7 @@ pub fn network(paths: &Paths, runner: &dyn Runner, opts: &SwitchOptions, verb: &
     let had_kc = ppp && paths.keepconnected().exists();
     let out = switch::network(runner, paths, verb, opts.network_timeout);
     if verb == "stop" {
-        switch::wait_gone(opts, red.as_ref().and_then(|r| r.get("RED_DEV")));
+        switch::wait_gone(paths, opts, red.as_ref().and_then(|r| r.get("RED_DEV")));
         // Only our own stop is undone: a keepconnected that vanishes at any other moment
         // is the user's Disconnect and must stay gone.
         if had_kc && !paths.keepconnected().exists() {

@@ -1,5 +1,5 @@
 //! RX/TX throughput of the RED interface, from the kernel's interface counters
-//! (`/sys/class/net/IFACE/statistics/{rx,tx}_bytes`).
+//! (`/sys/class/net/IFACE/statistics/{rx,tx}_bytes` under the root, [`crate::ipfire::paths::Paths::sys`]).
 //!
 //! [`Traffic`] is pure: the supervisor loop reads the counters once a second
 //! ([`read_counters`]) and feeds them in with the loop's instant; [`Traffic::rates`] gives
@@ -102,7 +102,7 @@ impl Traffic {
     }
 
     /// Reads the counters of `iface` under `sys_root` and records them; an unreadable
-    /// counter (the interface is gone) resets. `sys_root` is `/sys` on a box.
+    /// counter (the interface is gone) resets. `sys_root` is `Paths::sys`.
     pub fn poll(&mut self, sys_root: &Path, iface: &str, now: Instant) {
         match read_counters(sys_root, iface) {
             Some((rx, tx)) => self.sample(iface, rx, tx, now),
@@ -158,6 +158,7 @@ pub fn read_counters(sys_root: &Path, iface: &str) -> Option<(u64, u64)> {
 #[allow(clippy::disallowed_methods)] // fixture files
 mod tests {
     use super::*;
+    use crate::sys::clock::{Clock, SystemClock};
 
     fn secs(t0: Instant, s: u64) -> Instant {
         t0 + Duration::from_secs(s)
@@ -165,7 +166,7 @@ mod tests {
 
     #[test]
     fn no_rate_before_two_samples() {
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut t = Traffic::new();
         assert_eq!(t.rates(), Rates::default());
         t.sample("ppp0", 1000, 1000, t0);
@@ -174,7 +175,7 @@ mod tests {
 
     #[test]
     fn now_is_the_last_interval_and_avg_the_minute() {
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut t = Traffic::new();
         // 1 MB/s = 8 Mbit/s down, 125 kB/s = 1 Mbit/s up, for 10 s.
         let (mut rx, mut tx) = (0u64, 0u64);
@@ -197,7 +198,7 @@ mod tests {
 
     #[test]
     fn the_average_forgets_what_is_older_than_a_minute() {
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut t = Traffic::new();
         let mut rx = 0u64;
         // 30 s at 8 Mbit/s, then 90 s idle.
@@ -216,7 +217,7 @@ mod tests {
 
     #[test]
     fn memory_is_bounded_with_fast_sampling() {
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut t = Traffic::new();
         for ms in 0..10_000u64 {
             t.sample("red0", ms * 100, ms, t0 + Duration::from_millis(ms));
@@ -229,7 +230,7 @@ mod tests {
 
     #[test]
     fn a_counter_reset_starts_over_without_a_spike() {
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut t = Traffic::new();
         t.sample("ppp0", 5_000_000_000, 10, t0);
         t.sample("ppp0", 5_001_000_000, 20, secs(t0, 1));
@@ -244,7 +245,7 @@ mod tests {
 
     #[test]
     fn a_new_interface_starts_over() {
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut t = Traffic::new();
         t.sample("red0", 0, 0, t0);
         t.sample("red0", 1_000_000, 0, secs(t0, 1));
@@ -255,7 +256,7 @@ mod tests {
 
     #[test]
     fn a_clock_that_does_not_advance_is_ignored() {
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut t = Traffic::new();
         t.sample("red0", 0, 0, t0);
         t.sample("red0", 1_000_000, 0, t0);
@@ -283,7 +284,7 @@ mod tests {
         assert_eq!(read_counters(d.path(), "red0"), None);
 
         std::fs::write(stats.join("tx_bytes"), "0").unwrap();
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut t = Traffic::new();
         t.poll(d.path(), "red0", t0);
         std::fs::write(stats.join("rx_bytes"), "1123456").unwrap();

@@ -312,8 +312,8 @@ fn real_seams(_paths: &Paths) -> Seams {
     Seams {
         runner: Box::new(DuctRunner),
         clock: Box::new(SystemClock),
-        prober: Box::new(RealProber::new()),
-        pretester: Box::new(RealPreTester::new(Box::new(DuctRunner))),
+        prober: Box::new(RealProber::new(_paths)),
+        pretester: Box::new(RealPreTester::new(Box::new(DuctRunner), _paths)),
         passive: Passive::new(_paths),
         switch: SwitchOptions::default(),
     }

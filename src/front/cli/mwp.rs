@@ -425,7 +425,9 @@ fn load(paths: &Paths, name: &ProfileName) -> Result<Profile> {
 
 fn test(paths: &Paths, name: &ProfileName) -> Result<u8> {
     load(paths, name)?;
-    Ok(match crate::uplink::pretest::test_profile(paths, name)? {
+    let runner = Box::new(crate::sys::exec::DuctRunner);
+    let outcome = crate::uplink::pretest::test_profile(paths, runner, name)?;
+    Ok(match outcome {
         PretestOutcome::Passed(d) => {
             println!("PASSED: {d}");
             0
