@@ -164,8 +164,21 @@ pub(crate) fn ha_status(status: &Status, links: &[Link]) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::{links, status};
+    use super::super::fixtures::status;
     use super::*;
+
+    pub(crate) fn links() -> Vec<Link> {
+        vec![
+            Link {
+                name: ProfileName::new("1").unwrap(),
+                display_name: "Telekom DSL".into(),
+            },
+            Link {
+                name: ProfileName::new("2").unwrap(),
+                display_name: "LTE stick".into(),
+            },
+        ]
+    }
 
     #[test]
     fn ha_shape_of_the_status() {
