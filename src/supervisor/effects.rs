@@ -17,6 +17,7 @@ use crate::error::Result;
 use crate::ipfire::ethernet::RedValues;
 use crate::ipfire::fsutil;
 use crate::ipfire::history::History;
+use crate::ipfire::journal::Step;
 use crate::ipfire::paths::Paths;
 use crate::ipfire::profile::{Kind, Profile, ProfileName};
 use crate::ipfire::state::{self, State};
@@ -33,6 +34,7 @@ use crate::uplink::traffic::Traffic;
 use super::machine::{Action, Core, Event, Persisted, SwitchKind};
 use super::observe::Observer;
 use super::setup::Setup;
+use super::status::{Status, TrafficStatus};
 
 /// The seams the supervisor acts through, built by the binary (real ones) or by a test
 /// (fakes).
@@ -49,8 +51,6 @@ pub struct Seams {
     pub passive: Passive,
     /// Timeouts of a switch.
     pub switch: SwitchOptions,
-    /// Where RED's counters are read (`/sys`; a fake tree in tests).
-    pub sys_root: std::path::PathBuf,
 }
 
 /// Health probing of the active uplink.
@@ -137,29 +137,28 @@ impl<'a> Effects<'a> {
         let Some(j) = self.state.journal.clone() else {
             return Ok(());
         };
-        let to = ProfileName::new(&j.to)?;
-        if j.step == "planned" || j.step == "intent" {
+        let to = j.to.clone();
+        let from = j.from.as_ref().map(ProfileName::as_str);
+        if j.nothing_changed() {
             log::warn!(
                 "a switch from {} to {} was interrupted before anything changed: staying on {}",
-                j.from.as_deref().unwrap_or("?"),
+                from.unwrap_or("?"),
                 j.to,
-                j.from.as_deref().unwrap_or("the current profile")
+                from.unwrap_or("the current profile")
             );
         } else {
             log::warn!(
                 "finishing the switch from {} to {} interrupted after step {}",
-                j.from.as_deref().unwrap_or("?"),
+                from.unwrap_or("?"),
                 j.to,
-                j.step
+                j.step.map_or("planned", Step::name)
             );
-            if j.from.as_deref() == self.state.primary.as_deref()
-                && self.state.primary_red.is_none()
-            {
+            if j.from == self.state.primary && self.state.primary_red.is_none() {
                 self.state.primary_red = j.previous_red.clone();
             }
             let restore = self.restore_for(&to);
             switch::apply_files(self.paths, &self.setup.policy, &to, restore.as_ref())?;
-            self.state.active = Some(j.to.clone());
+            self.state.active = Some(j.to);
         }
         self.state.journal = None;
         self.state.save(self.paths)?;
@@ -167,7 +166,7 @@ impl<'a> Effects<'a> {
     }
 
     fn restore_for(&self, to: &ProfileName) -> Option<RedValues> {
-        (self.state.primary.as_deref() == Some(to.as_str()))
+        (self.state.primary.as_ref() == Some(to))
             .then(|| self.state.primary_red.clone())
             .flatten()
     }
@@ -183,10 +182,7 @@ impl<'a> Effects<'a> {
 
     /// The profile the files describe (the switch keeps `state.active` true to them).
     pub(crate) fn files_active(&self) -> Option<ProfileName> {
-        self.state
-            .active
-            .as_deref()
-            .and_then(|a| ProfileName::new(a).ok())
+        self.state.active.clone()
     }
 
     /// Feeds `event` to the core and queues its actions.
@@ -336,11 +332,7 @@ impl<'a> Effects<'a> {
         if let Some(ev) = self.obs.before_switch(self.paths.keepconnected().exists()) {
             return ev;
         }
-        let kind_name = serde_json::to_value(kind)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
-        log::warn!("switching to profile {to} ({kind_name}): {reason}");
+        log::warn!("switching to profile {to} ({kind}): {reason}");
         let wall = state::unix(self.seams.clock.wall());
         // The last address RED had (also after a drop: red/local-ipaddress stays).
         self.old_red_ip = read_ip(&self.paths.red_local_ip()).or(self.old_red_ip);
@@ -350,7 +342,7 @@ impl<'a> Effects<'a> {
             &self.setup.policy,
             &mut self.state,
             &to,
-            &kind_name,
+            kind,
             reason,
             &self.seams.switch,
             wall,
@@ -455,7 +447,8 @@ impl<'a> Effects<'a> {
             .red_active()
             .then(|| self.state.active.clone())
             .flatten();
-        self.history.carrying(wall, carrying.as_deref());
+        self.history
+            .carrying(wall, carrying.as_ref().map(ProfileName::as_str));
         if let Err(e) = self.history.save_if_due(self.paths, wall) {
             log::warn!("{e}");
         }
@@ -474,99 +467,23 @@ impl<'a> Effects<'a> {
     pub(crate) fn save_state(&mut self, core: &Core) {
         let p = core.persisted();
         self.state.failback_delay_secs = Some(p.failback_delay_secs);
-        self.state.pinned = p.pinned.then(|| p.active.to_string());
+        self.state.pinned = p.pinned.then(|| p.active.clone());
+        self.state.switch_count = p.switch_count;
         self.state.auto = p.auto;
         if let Err(e) = self.state.save(self.paths) {
             log::error!("{e}");
         }
     }
 
-    /// The `status --json` object (DESIGN.md 7): the files, the core's snapshot, health.
-    pub(crate) fn status_json(&self, core: &Core) -> serde_json::Value {
-        let now = self.seams.clock.now();
-        let snap = core.snapshot(now);
-        let mut v = status_from_files(self.paths, &self.state);
-        let obj = v.as_object_mut();
-        if let Some(o) = obj {
-            o.insert("running".into(), true.into());
-            o.insert("state".into(), snap.state.clone().into());
-            o.insert("phase".into(), snap.phase.clone().into());
-            o.insert("failover_enabled".into(), snap.failover_enabled.into());
-            o.insert("active_profile".into(), snap.active.to_string().into());
-            o.insert("primary_profile".into(), snap.primary.to_string().into());
-            o.insert("auto".into(), snap.auto.into());
-            o.insert("pinned".into(), snap.pinned.into());
-            o.insert("switch_count".into(), snap.switch_count.into());
-            o.insert(
-                "failback_delay_secs".into(),
-                snap.failback_delay_secs.into(),
-            );
-            o.insert(
-                "next_failback_in_secs".into(),
-                serde_json::to_value(snap.next_failback_in_secs).unwrap_or_default(),
-            );
-            o.insert("attempts".into(), snap.attempts.into());
-            // RED's throughput (read by `status`, the HTTP API and the web UI page).
-            o.insert("traffic".into(), self.traffic.to_json());
-            o.insert(
-                "health".into(),
-                match &self.last_health {
-                    Some(h) => serde_json::to_value(h).unwrap_or_default(),
-                    None => {
-                        serde_json::json!({"healthy": false, "verdict": "unknown", "targets": []})
-                    }
-                },
-            );
-            o.insert(
-                "core".into(),
-                serde_json::to_value(&snap).unwrap_or_default(),
-            );
-        }
-        v
+    /// The status (DESIGN.md 7): the files, the core's view, health and traffic.
+    pub(crate) fn status(&self, core: &Core) -> Status {
+        let snap = core.snapshot(self.seams.clock.now());
+        super::status::supervised(
+            self.paths,
+            &self.state,
+            snap,
+            self.last_health.clone(),
+            TrafficStatus::of(&self.traffic),
+        )
     }
-}
-
-/// The status object from the files alone (no supervisor running, or as the base).
-pub fn status_from_files(paths: &Paths, state: &State) -> serde_json::Value {
-    let active = switch::active_profile(paths).ok().flatten();
-    let red_active = paths.red_active().exists();
-    let since = std::fs::metadata(paths.red_active())
-        .and_then(|m| m.modified())
-        .ok()
-        .map(|t| chrono::DateTime::<chrono::Local>::from(t).to_rfc3339());
-    let iso = |t: Option<i64>| {
-        t.and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-            .map(|d| d.with_timezone(&chrono::Local).to_rfc3339())
-    };
-    let display = |n: Option<&str>| -> Option<String> {
-        let n = ProfileName::new(n?).ok()?;
-        Profile::load(paths, &n).ok().map(|p| p.display_name)
-    };
-    let active_s = active
-        .as_ref()
-        .map(ToString::to_string)
-        .or_else(|| state.active.clone());
-    serde_json::json!({
-        "running": false,
-        "state": if red_active { "online" } else { "offline" },
-        "active_profile": active_s,
-        "active_display_name": display(active_s.as_deref()),
-        "primary_profile": state.primary,
-        "primary_display_name": display(state.primary.as_deref()),
-        "auto": state.auto,
-        "pinned": state.pinned.is_some(),
-        "switch_count": state.switch_count,
-        "last_switch": iso(state.last_switch),
-        "red": {
-            "iface": health::red_iface(paths),
-            "active": red_active,
-            "since": since,
-            "local_ip": fsutil::read_word(&paths.red_local_ip()),
-            "gateway": fsutil::read_word(&paths.red_remote_ip()),
-        },
-        "health": {"healthy": false, "verdict": "unknown", "targets": []},
-        "transitions": state.transitions,
-        "journal": state.journal,
-        "chain": crate::ipfire::chain_view::chain_view(paths, state),
-    })
 }

@@ -10,11 +10,12 @@
 //! * `runloop`: poll, signals, the control socket, the `Supervisor`;
 //! * `setup`: the policy and profiles, typed into the machine's config;
 //! * `offline`: the control commands under the lock when no supervisor runs;
+//! * [`status`]: the one typed status (the files, the core's view, health, traffic);
 //! * [`control`] (the socket's protocol), `daemon` (the process), `hooks` (the
 //!   `failover.d` hooks).
 //!
-//! Only [`control`] and [`status_from_files`] are public (the integration tests use them);
-//! the rest is the crate's.
+//! Only [`control`] and [`status`] are public (the integration tests use them); the rest
+//! is the crate's.
 
 pub mod control;
 pub(crate) mod daemon;
@@ -33,7 +34,7 @@ mod setup;
 mod sim;
 #[cfg(test)]
 mod soak;
+pub mod status;
 
 pub(crate) use effects::Seams;
-pub use effects::status_from_files;
 pub(crate) use runloop::{Services, Supervisor};

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
 use crate::ipfire::fsutil;
+use crate::ipfire::journal::SwitchKind;
 use crate::ipfire::paths::Paths;
 use crate::ipfire::policy::Policy;
 use crate::ipfire::profile::{Profile, ProfileName};
@@ -28,9 +29,9 @@ fn busy(paths: &Paths) -> Error {
 /// The primary: from the state file (when that profile still exists), else the profile
 /// active now. The supervisor and the direct commands agree on it through this.
 pub fn primary(paths: &Paths, st: &State) -> Result<ProfileName> {
-    if let Some(Ok(p)) = st.primary.as_deref().map(ProfileName::new) {
+    if let Some(p) = &st.primary {
         if paths.profile(p.as_str()).exists() {
-            return Ok(p);
+            return Ok(p.clone());
         }
     }
     switch::active_profile(paths)?.ok_or_else(|| {
@@ -56,7 +57,7 @@ pub fn switch_to(
     runner: &dyn Runner,
     clock: &dyn Clock,
     to: &ProfileName,
-    kind: &str,
+    kind: SwitchKind,
     wait: bool,
 ) -> Result<u8> {
     match Profile::load(paths, to) {
@@ -71,7 +72,7 @@ pub fn switch_to(
     }
     let mut st = State::load_or_reset(paths);
     let primary = primary(paths, &st)?;
-    st.primary = Some(primary.to_string());
+    st.primary = Some(primary.clone());
     let (policy, _) = Policy::load(paths, Some(primary.as_str()))?;
     let old_addr: Option<Ipv4Addr> =
         fsutil::read_word(&paths.red_local_ip()).and_then(|s| s.parse().ok());
@@ -87,7 +88,8 @@ pub fn switch_to(
         &SwitchOptions::default(),
         state::unix(clock.wall()),
     )?;
-    st.pinned = (to != &primary && kind == "manual").then(|| to.to_string());
+    st.count_switch();
+    st.pinned = (to != &primary && kind == SwitchKind::Manual).then(|| to.clone());
     st.save(paths)?;
     // The older scripts' files only inform: the switch is done, so a failure to update
     // them (a full disk) is a warning, as in the supervisor, not a failed switch.

@@ -130,8 +130,8 @@ impl<'a> Supervisor<'a> {
             ))
         })?;
         let primary = super::offline::primary(paths, &state)?;
-        state.primary = Some(primary.to_string());
-        state.active = Some(active.to_string());
+        state.primary = Some(primary.clone());
+        state.active = Some(active.clone());
         let setup = load_setup(paths, seams.clock.as_ref(), &primary, &state)?;
         let mut core = Core::new(setup.config.clone());
         let obs = Observer::new(paths.red_active().exists(), paths.keepconnected().exists());
@@ -178,7 +178,7 @@ impl<'a> Supervisor<'a> {
                 self.reload(now, &mut queue);
             }
             if signals.usr1.swap(false, Ordering::SeqCst) {
-                log::info!("status: {}", self.fx.status_json(&self.core));
+                log::info!("status: {}", self.fx.status(&self.core));
             }
             // Control requests.
             while let Ok((mut stream, _)) = listener.accept() {
@@ -327,7 +327,7 @@ impl<'a> Supervisor<'a> {
         match req {
             Request::Status => {
                 let mut r = Reply::ok("status");
-                r.status = Some(self.fx.status_json(&self.core));
+                r.status = Some(self.fx.status(&self.core));
                 control::write_reply(stream, &r);
                 None
             }
@@ -401,7 +401,7 @@ impl<'a> Supervisor<'a> {
             let iface = m.iface.clone().unwrap_or_else(|| dev.clone());
             let dev = if dev.is_empty() { iface.clone() } else { dev };
             let sample = fx.seams.passive.sample(&iface, &dev);
-            let reason = sample.link_lost(uses_pppd)?;
+            let reason = sample.line_lost(uses_pppd)?;
             log::info!("link lost on {iface}: {reason}");
             Some(LinkLoss {
                 reason,
@@ -440,7 +440,7 @@ impl<'a> Supervisor<'a> {
         self.next_traffic = Some(now + Duration::from_secs(1));
         let fx = &mut self.fx;
         match health::red_iface(fx.paths).filter(|_| fx.obs.red_active()) {
-            Some(iface) => fx.traffic.poll(&fx.seams.sys_root, &iface, now),
+            Some(iface) => fx.traffic.poll(&fx.paths.sys(), &iface, now),
             None => fx.traffic.reset(),
         }
     }

@@ -169,11 +169,12 @@ fn root(dir: &Path) -> Paths {
         r.join("var/ipfire/ppp/settings"),
     )
     .unwrap();
+    // The root's own /sys and /proc: RED's devices up, no processes.
     for dev in ["red0", "red1"] {
-        write(dir, &format!("sys/class/net/{dev}/carrier"), "1\n");
-        write(dir, &format!("sys/class/net/{dev}/operstate"), "up\n");
+        write(&r, &format!("sys/class/net/{dev}/carrier"), "1\n");
+        write(&r, &format!("sys/class/net/{dev}/operstate"), "up\n");
     }
-    fs::create_dir_all(dir.join("proc")).unwrap();
+    fs::create_dir_all(r.join("proc")).unwrap();
     Paths::new(r).unwrap()
 }
 
@@ -250,17 +251,12 @@ fn failover_failback_and_rollback_leave_the_files_and_commands_right() {
         pretester: Box::new(ScriptedPreTester::always(PretestOutcome::Passed(
             "a DHCP offer".into(),
         ))),
-        passive: Passive::with_roots(
-            dir.path().join("sys"),
-            dir.path().join("proc"),
-            paths.red_active(),
-        ),
+        passive: Passive::new(&paths),
         switch: SwitchOptions {
             network_timeout: Duration::from_secs(5),
             stop_wait: Duration::ZERO,
-            proc_root: dir.path().join("proc"),
+            proc_root: None,
         },
-        sys_root: dir.path().join("sys"),
     };
     let eth_primary = fs::read_to_string(paths.ethernet_settings()).unwrap();
     let mut sup = Supervisor::new(&paths, seams).unwrap();
@@ -289,7 +285,7 @@ fn failover_failback_and_rollback_leave_the_files_and_commands_right() {
     );
     assert_eq!(fs::read_to_string(paths.keepconnected()).unwrap(), "0");
     let st = State::load_or_reset(&paths);
-    assert_eq!(st.active.as_deref(), Some("2"));
+    assert_eq!(st.active.as_ref().map(|p| p.as_str()), Some("2"));
     assert!(st.journal.is_none());
     assert_eq!(kinds(&paths), ["failover:2"]);
 
@@ -346,7 +342,7 @@ fn failover_failback_and_rollback_leave_the_files_and_commands_right() {
         "a failed trial doubles the delay"
     );
     let st = State::load_or_reset(&paths);
-    assert_eq!(st.active.as_deref(), Some("2"));
+    assert_eq!(st.active.as_ref().map(|p| p.as_str()), Some("2"));
     assert_eq!(st.failback_delay_secs, Some(120));
     assert_eq!(st.switch_count, 5);
     if let Some(h) = d.sup.fx.hooks.take() {

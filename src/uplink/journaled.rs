@@ -11,10 +11,11 @@
 use crate::error::{Error, Result};
 use crate::ipfire::ethernet::RedValues;
 use crate::ipfire::fsutil;
+use crate::ipfire::journal::{Journal, SwitchKind};
 use crate::ipfire::paths::Paths;
 use crate::ipfire::policy::Policy;
 use crate::ipfire::profile::ProfileName;
-use crate::ipfire::state::{Journal, State, Transition};
+use crate::ipfire::state::{State, SwitchRecord};
 use crate::sys::exec::Runner;
 use crate::uplink::switch::{self, SwitchOptions};
 
@@ -59,7 +60,7 @@ pub fn journaled_activate(
     policy: &Policy,
     state: &mut State,
     to: &ProfileName,
-    kind: &str,
+    kind: SwitchKind,
     reason: &str,
     opts: &SwitchOptions,
     wall: i64,
@@ -67,13 +68,13 @@ pub fn journaled_activate(
     let from = state.active.clone();
     state.journal = Some(Journal {
         from: from.clone(),
-        to: to.to_string(),
-        step: "planned".into(),
+        to: to.clone(),
+        step: None,
         started: wall,
-        kind: kind.to_string(),
+        kind,
         previous_red: None,
     });
-    let restore = (state.primary.as_deref() == Some(to.as_str()))
+    let restore = (state.primary.as_ref() == Some(to))
         .then(|| state.primary_red.clone())
         .flatten();
     let mut kc = KeepconnectedStop::default();
@@ -91,7 +92,7 @@ pub fn journaled_activate(
                 | switch::Step::Started => {}
             }
             if let Some(j) = &mut state.journal {
-                j.step = step.name().to_string();
+                j.step = Some(step);
                 if j.previous_red.is_none() {
                     j.previous_red = Some(report.previous_red.clone());
                 }
@@ -110,19 +111,16 @@ pub fn journaled_activate(
     };
     match result {
         Ok(report) => {
-            let from_name = report.from.as_ref().map(ToString::to_string).or(from);
-            if from_name.is_some()
-                && from_name.as_deref() == state.primary.as_deref()
-                && from_name.as_deref() != Some(to.as_str())
-            {
+            let from_name = report.from.clone().or(from);
+            if from_name.is_some() && from_name == state.primary && from_name.as_ref() != Some(to) {
                 state.primary_red = Some(report.previous_red.clone());
             }
             state.journal = None;
-            state.record_switch(Transition {
+            state.record_switch(SwitchRecord {
                 at: wall,
                 from: from_name,
-                to: to.to_string(),
-                kind: kind.to_string(),
+                to: to.clone(),
+                kind,
                 reason: reason.to_string(),
             });
             state.save(paths)?;
@@ -131,13 +129,12 @@ pub fn journaled_activate(
         Err(e) => {
             log::error!("switch to {to} failed: {e}");
             if let Some(j) = state.journal.take() {
-                if j.step != "planned" && j.step != "intent" {
-                    if j.from.as_deref() == state.primary.as_deref() && state.primary_red.is_none()
-                    {
+                if !j.nothing_changed() {
+                    if j.from == state.primary && state.primary_red.is_none() {
                         state.primary_red = j.previous_red.clone();
                     }
                     match switch::apply_files(paths, policy, to, restore.as_ref()) {
-                        Ok(_) => state.active = Some(to.to_string()),
+                        Ok(_) => state.active = Some(to.clone()),
                         Err(e2) => log::error!("cannot complete the files of {to}: {e2}"),
                     }
                 }
@@ -157,7 +154,7 @@ pub fn network(paths: &Paths, runner: &dyn Runner, opts: &SwitchOptions, verb: &
     let kc = KeepconnectedStop::before(paths, red.as_ref());
     let out = switch::network(runner, paths, verb, opts.network_timeout);
     if verb == "stop" {
-        switch::wait_gone(opts, red.as_ref().and_then(|r| r.get("RED_DEV")));
+        switch::wait_gone(paths, opts, red.as_ref().and_then(|r| r.get("RED_DEV")));
         kc.after(paths);
     }
     if out?.timed_out {

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::ipfire::journal::SwitchKind;
 use crate::ipfire::paths::Paths;
 use crate::ipfire::policy::Policy;
 use crate::ipfire::profile::ProfileName;
@@ -15,7 +16,8 @@ use crate::ipfire::state::State;
 use crate::supervisor::control::{self, Reply, Request};
 use crate::supervisor::daemon;
 use crate::supervisor::offline;
-use crate::supervisor::{Seams, Services, Supervisor, status_from_files};
+use crate::supervisor::status;
+use crate::supervisor::{Seams, Services, Supervisor};
 use crate::sys::clock::SystemClock;
 use crate::sys::exec::DuctRunner;
 use crate::uplink::health::{Passive, RealProber};
@@ -192,9 +194,14 @@ fn run(args: Args) -> Result<u8> {
             };
             match control::call(&paths.control_socket(), &req, CALL_WAIT)? {
                 Some(r) => Ok(print_reply(&r)),
-                None => {
-                    offline::switch_to(&paths, &DuctRunner, &SystemClock, &name, "manual", true)
-                }
+                None => offline::switch_to(
+                    &paths,
+                    &DuctRunner,
+                    &SystemClock,
+                    &name,
+                    SwitchKind::Manual,
+                    true,
+                ),
             }
         }
         Command::Failback { force } => {
@@ -216,7 +223,7 @@ fn run(args: Args) -> Result<u8> {
                         &DuctRunner,
                         &SystemClock,
                         &primary,
-                        "failback",
+                        SwitchKind::Failback,
                         true,
                     )
                 }
@@ -240,7 +247,7 @@ fn run(args: Args) -> Result<u8> {
                     status: Some(s), ..
                 }) => s,
                 Some(r) => return Ok(print_reply(&r)),
-                None => status_from_files(&paths, &State::load_or_reset(&paths)),
+                None => status::from_files(&paths, &State::load_or_reset(&paths)),
             };
             if json {
                 println!(
@@ -322,11 +329,10 @@ fn real_seams(paths: &Paths) -> Seams {
     Seams {
         runner: std::sync::Arc::new(DuctRunner),
         clock: Box::new(SystemClock),
-        prober: Box::new(RealProber::new()),
-        pretester: Box::new(RealPreTester::new(Box::new(DuctRunner))),
+        prober: Box::new(RealProber::new(paths)),
+        pretester: Box::new(RealPreTester::new(Box::new(DuctRunner), paths)),
         passive: Passive::new(paths),
         switch: SwitchOptions::default(),
-        sys_root: PathBuf::from("/sys"),
     }
 }
 
