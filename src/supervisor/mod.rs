@@ -2,7 +2,7 @@
 //! that execute it, its control socket and its process (pid file, lock, fork) (DESIGN.md
 //! 4, 6).
 //!
-//! * `machine`: `Core::step(event, now) -> actions`, no I/O;
+//! * [`machine`]: `Core::step(event, now) -> actions`, no I/O;
 //! * `observe`: the pure step from sampled levels (files, pppd, the link, verdicts) to
 //!   the machine's events;
 //! * `effects`: executes the machine's actions through the seams (`Seams`, built by the
@@ -14,14 +14,14 @@
 //! * [`control`] (the socket's protocol), `daemon` (the process), `hooks` (the
 //!   `failover.d` hooks).
 //!
-//! Only [`control`] and [`status`] are public (the integration tests use them); the rest
-//! is the crate's.
+//! Only [`control`], [`status`] and the [`machine`] (whose snapshot is part of the status)
+//! are public; the rest is the crate's.
 
 pub mod control;
 pub(crate) mod daemon;
 mod effects;
 pub(crate) mod hooks;
-pub(crate) mod machine;
+pub mod machine;
 #[cfg(test)]
 mod machine_prop;
 mod observe;
