@@ -20,7 +20,7 @@ pub fn red_iface(paths: &Paths) -> Option<String> {
 
 fn line(r: &TargetResult) -> String {
     let label = match r.role {
-        Role::Internet => "target ",
+        Role::Internet | Role::Corroborating => "target ",
         Role::Gateway => "gateway",
     };
     match (&r.rtt, &r.error) {
@@ -76,13 +76,18 @@ pub fn run_check(paths: &Paths, json: bool) -> Result<u8> {
         }
         let answered = results
             .iter()
-            .filter(|r| r.role == Role::Internet && r.answered())
+            .filter(|r| r.role.votes() && r.answered())
             .count();
-        let total = results.iter().filter(|r| r.role == Role::Internet).count();
-        let summary = format!(
+        let total = results.iter().filter(|r| r.role.votes()).count();
+        let mut summary = format!(
             "{answered} of {total} targets answered, {} required",
             policy.reliability.min(total)
         );
+        let path = results.iter().filter(|r| r.role == Role::Internet);
+        if answered > 0 && path.clone().count() > 0 && !path.clone().any(TargetResult::answered) {
+            // DNS (and proxied TCP ports) only corroborate: see monitor.
+            summary.push_str(", but no ICMP/TCP target");
+        }
         w(
             &mut out,
             match &verdict {
