@@ -450,6 +450,23 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn any_bytes_are_judged_without_panicking() {
+        // Every truncation and every single-byte change of a valid denial: a result, never
+        // a panic (the parser reads untrusted datagrams).
+        let r = Reply::new(7, Q, 3).soa(ZONE).nsec(Q, "\\000.x").bytes();
+        for cut in 0..r.len() {
+            let _ = proves_path(&r[..cut], Q, ZONE);
+        }
+        for i in 0..r.len() {
+            for v in [0u8, 1, 0x3f, 0x40, 0x80, 0xc0, 0xff] {
+                let mut m = r.clone();
+                m[i] = v;
+                let _ = proves_path(&m, Q, ZONE);
+            }
+        }
+    }
+
+    #[test]
     fn servfail_refused_and_broken_responses_are_not_proof() {
         for (rcode, want) in [(2, "SERVFAIL"), (5, "REFUSED"), (1, "RCODE 1")] {
             let r = Reply::new(7, Q, rcode).soa(ZONE).bytes();
