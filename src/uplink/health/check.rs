@@ -23,10 +23,16 @@ fn line(r: &TargetResult) -> String {
         Role::Internet | Role::Corroborating => "target ",
         Role::Gateway => "gateway",
     };
+    // DNS and proxied TCP ports never pass a round without an ICMP/TCP target: say so.
+    let note = if r.role == Role::Corroborating {
+        " (corroborates only)"
+    } else {
+        ""
+    };
     match (&r.rtt, &r.error) {
-        (Some(rtt), _) => format!("{label} {:<24} ok    {:.1} ms", r.host, ms(*rtt)),
+        (Some(rtt), _) => format!("{label} {:<24} ok    {:.1} ms{note}", r.host, ms(*rtt)),
         (None, e) => format!(
-            "{label} {:<24} FAIL  {}",
+            "{label} {:<24} FAIL  {}{note}",
             r.host,
             e.as_deref().unwrap_or("no reply")
         ),

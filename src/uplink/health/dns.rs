@@ -34,7 +34,9 @@
 //!   which rule a server's answer broke).
 //! * **SERVFAIL, REFUSED, any other RCODE, a truncated or malformed response, or an
 //!   answer to another question**: not proof. SERVFAIL is what a resolver on the gateway
-//!   answers when everything beyond it is black-holed.
+//!   answers when everything beyond it is black-holed. A resolver that does not speak EDNS
+//!   answers FORMERR (`RCODE 1`): rare since the DNS flag day of 2019, and with DNS only
+//!   corroborating it costs nothing but the corroboration.
 //!
 //! Even a proven answer only shows that the resolver reached the zone's authority (the
 //! resolver's path, which may differ from ours), so DNS only corroborates the ICMP and TCP
