@@ -14,8 +14,8 @@ use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use connectd::health::{Monitor, Passive, Prober, RealProber, Target, Verdict};
-use connectd::policy::Policy;
+use connectd::ipfire::policy::Policy;
+use connectd::uplink::health::{Monitor, Passive, Prober, RealProber, Target, Verdict};
 
 fn epoch_ms() -> u128 {
     SystemTime::now()

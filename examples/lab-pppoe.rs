@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use connectd::pretest::pppoe::{AccessConcentrator, open_session};
+use connectd::uplink::pretest::pppoe::{AccessConcentrator, open_session};
 
 fn usage() -> ExitCode {
     eprintln!(

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use connectd::policy::Policy;
-use connectd::profile::{LoadError, Profile, ProfileName};
-use connectd::readhash::Document;
+use connectd::ipfire::policy::Policy;
+use connectd::ipfire::profile::{LoadError, Profile, ProfileName};
+use connectd::ipfire::readhash::Document;
 
 /// Values the set/get round trip tries, besides the input's own lines.
 const VALUES: [&str; 6] = ["", "on", "9.9.9.9,1.1.1.1", "a b c", "x;y", "Xy7-qP2@z"];

@@ -3,36 +3,24 @@
 //! A drop-in replacement for IPFire's `connectd` shell script. It supervises the RED
 //! (internet) connection, fails over along a chain of backup profiles when the uplink dies
 //! or stops carrying traffic, and fails back once the primary has proven itself. See
-//! DESIGN.md for the IPFire contract; the modules below own one concern each:
+//! DESIGN.md for the IPFire contract. The folders are the layers, each importing only from
+//! the layers listed before it (checked by `tests/layers.rs`):
 //!
-//! * [`readhash`], [`fsutil`], [`paths`]: IPFire's files, read losslessly, written atomically;
-//! * [`profile`], [`switch`]: profiles and the one way the active profile ever changes;
-//! * [`policy`]: the failover policy (`/var/ipfire/connectd/settings`);
-//! * [`health`], [`pretest`]: native probes of the uplink and of resting profiles;
-//! * [`supervisor`]: the pure decision core and the loop that executes it;
-//! * [`exec`], [`clock`]: the seams to the outside world.
+//! * [`sys`]: seams to the operating system (clock, command runner, logging);
+//! * [`ipfire`]: the box's files: readhash, paths under the root, profiles, the failover
+//!   policy, our state file; read losslessly, written atomically;
+//! * [`uplink`]: the line: the journaled profile switch, health probes and the monitor,
+//!   pre-tests of resting profiles, traffic counters;
+//! * [`supervisor`]: the pure decision machine, the loop that executes it, its control
+//!   socket and its process;
+//! * [`front`]: what people and programs talk to: the command lines, the status, the HTTP
+//!   API.
 
-pub mod api;
-pub mod cli;
-pub mod clock;
-pub mod completions;
-pub mod control;
-pub mod daemon;
 pub mod error;
-pub mod exec;
-pub mod fsutil;
-pub mod health;
-pub mod hooks;
-pub mod log;
-pub mod paths;
-pub mod policy;
-pub mod pretest;
-pub mod profile;
-pub mod readhash;
-pub mod state;
-pub mod status;
+pub mod front;
+pub mod ipfire;
 pub mod supervisor;
-pub mod switch;
-pub mod traffic;
+pub mod sys;
+pub mod uplink;
 
 pub use error::{Error, Result};

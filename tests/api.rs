@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use connectd::api::{self, ApiHandle};
-use connectd::control::{self, Reply, Request};
-use connectd::paths::Paths;
+use connectd::front::api::{self, ApiHandle};
+use connectd::ipfire::paths::Paths;
+use connectd::supervisor::control::{self, Reply, Request};
 use serde_json::{Value, json};
 
 use crate::util::TestRoot;
@@ -90,7 +90,7 @@ impl Drop for FakeSupervisor {
 /// The status object as the supervisor builds it (from the files), with a live health
 /// object and traffic, on profile `active`.
 fn canned_status(t: &TestRoot, active: &str) -> Value {
-    let state = connectd::state::State {
+    let state = connectd::ipfire::state::State {
         primary: Some("1".into()),
         active: Some(active.into()),
         switch_count: 4,
@@ -501,7 +501,7 @@ fn no_supervisor_no_token_no_api() {
         "var/ipfire/connectd/settings",
         "FAILOVER_ENABLED=on\nBACKUPPROFILE=2\nAPI_ENABLED=on\nAPI_LISTEN=127.0.0.1:0\n",
     );
-    let (policy, _) = connectd::policy::Policy::load(&paths, Some("1")).unwrap();
+    let (policy, _) = connectd::ipfire::policy::Policy::load(&paths, Some("1")).unwrap();
     assert!(
         api::start_from_policy(&paths, &policy).is_none(),
         "no token file, no API"
@@ -520,6 +520,6 @@ fn no_supervisor_no_token_no_api() {
     assert!(TcpStream::connect(addr).is_err(), "stopped means closed");
     // Disabled: nothing starts.
     root.write("var/ipfire/connectd/settings", "FAILOVER_ENABLED=on\n");
-    let (policy, _) = connectd::policy::Policy::load(&paths, Some("1")).unwrap();
+    let (policy, _) = connectd::ipfire::policy::Policy::load(&paths, Some("1")).unwrap();
     assert!(api::start_from_policy(&paths, &policy).is_none());
 }

@@ -16,11 +16,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use connectd::health::{Monitor, Probe, Prober, RealProber, Role, Target, Verdict};
-use connectd::policy::Policy;
-use connectd::pretest::{PreTester, PretestOutcome, RealPreTester};
-use connectd::profile::{Profile, ProfileName};
-use connectd::readhash::Document;
+use connectd::ipfire::policy::Policy;
+use connectd::ipfire::profile::{Profile, ProfileName};
+use connectd::ipfire::readhash::Document;
+use connectd::uplink::health::{Monitor, Probe, Prober, RealProber, Role, Target, Verdict};
+use connectd::uplink::pretest::{PreTester, PretestOutcome, RealPreTester};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -415,7 +415,7 @@ fn pppoe_discovery_passes_against_the_lab_ac_and_fails_when_it_is_silent() {
 
     let test = |lab: &Lab, text: &'static str| {
         lab.inside(&c, move || {
-            let mut t = RealPreTester::new(Box::new(connectd::exec::DuctRunner));
+            let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner));
             t.pppoe_timeout = Duration::from_millis(1200);
             t.pretest(&profile(text), "p0", Some("red9"))
         })
@@ -510,7 +510,7 @@ fn dhcp_pretest_gets_an_offer_and_leaves_nothing_behind() {
     let before = output(&["ip", "-n", &c, "-4", "route", "show", "table", "all"]);
     let started = Instant::now();
     let o = lab.inside(&c, move || {
-        let mut t = RealPreTester::new(Box::new(connectd::exec::DuctRunner));
+        let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner));
         t.dhcp_timeout = Duration::from_secs(8);
         t.pretest(&profile("TYPE=DHCP\n"), "p0", Some("red9"))
     });
@@ -531,7 +531,7 @@ fn dhcp_pretest_gets_an_offer_and_leaves_nothing_behind() {
 
     // No server: no offer.
     let o = lab.inside(&p, move || {
-        let mut t = RealPreTester::new(Box::new(connectd::exec::DuctRunner));
+        let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner));
         t.dhcp_timeout = Duration::from_millis(700);
         t.pretest(&profile("TYPE=DHCP\n"), "q0", None)
     });
@@ -552,7 +552,7 @@ fn arp_pretest_needs_the_gateway_on_the_line() {
     let test = |lab: &Lab, gw: &'static str| {
         let text = format!("TYPE=STATIC\nIP=192.0.2.10\nNETMASK=255.255.255.0\nGATEWAY={gw}\n");
         lab.inside(&c, move || {
-            let mut t = RealPreTester::new(Box::new(connectd::exec::DuctRunner));
+            let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner));
             t.arp_timeout = Duration::from_millis(700);
             t.pretest(&profile(&text), "p0", None)
         })

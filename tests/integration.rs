@@ -7,6 +7,7 @@ mod api;
 mod health_netns;
 mod install;
 mod lab;
+mod layers;
 mod pak;
 mod profiles;
 mod reliability;

@@ -10,10 +10,11 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use connectd::exec::{CmdOutcome, CommandSpec, DuctRunner, Runner};
-use connectd::policy::Policy;
-use connectd::profile::{self, ProfileName};
-use connectd::switch::{self, RedValues, Step, SwitchOptions};
+use connectd::ipfire::ethernet::{self, RedValues};
+use connectd::ipfire::policy::Policy;
+use connectd::ipfire::profile::{self, ProfileName};
+use connectd::sys::exec::{CmdOutcome, CommandSpec, DuctRunner, Runner};
+use connectd::uplink::switch::{self, Step, SwitchOptions};
 
 use crate::util::{TestRoot, pppd_words};
 
@@ -62,7 +63,7 @@ fn stderr_line(o: &Output) -> String {
 fn non_red_lines(s: &str) -> Vec<String> {
     s.lines()
         .filter(|l| {
-            !switch::RED_KEYS
+            !ethernet::RED_KEYS
                 .iter()
                 .any(|k| l.starts_with(&format!("{k}=")))
         })
@@ -215,7 +216,7 @@ fn password_with_quotes_backslash_hash_and_spaces_reaches_pppd_intact() {
     let prof = text(&t.read("var/ipfire/ppp/settings-dsl2"));
     assert!(!prof.contains("PASSWORD"), "{prof}");
     assert!(
-        connectd::readhash::Document::parse(&prof)
+        connectd::ipfire::readhash::Document::parse(&prof)
             .shell_dropped()
             .is_empty()
     );

@@ -1,4 +1,4 @@
 //! The `connectd` binary: everything lives in the library.
 fn main() -> std::process::ExitCode {
-    connectd::cli::connectd::main()
+    connectd::front::cli::connectd::main()
 }

@@ -1,4 +1,4 @@
 //! The `manage-wan-profiles` binary: everything lives in the library.
 fn main() -> std::process::ExitCode {
-    connectd::cli::mwp::main()
+    connectd::front::cli::mwp::main()
 }

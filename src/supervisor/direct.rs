@@ -4,16 +4,16 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::clock::{Clock, SystemClock};
-use crate::daemon::Lock;
 use crate::error::{Error, Result};
-use crate::exec::DuctRunner;
-use crate::fsutil;
-use crate::paths::Paths;
-use crate::policy::Policy;
-use crate::profile::{Profile, ProfileName};
-use crate::state::{self, State};
-use crate::switch::{self, SwitchOptions};
+use crate::ipfire::fsutil;
+use crate::ipfire::paths::Paths;
+use crate::ipfire::policy::Policy;
+use crate::ipfire::profile::{Profile, ProfileName};
+use crate::ipfire::state::{self, State};
+use crate::supervisor::daemon::Lock;
+use crate::sys::clock::{Clock, SystemClock};
+use crate::sys::exec::DuctRunner;
+use crate::uplink::switch::{self, SwitchOptions};
 
 fn busy(paths: &Paths) -> Error {
     Error::Busy(format!(

@@ -21,21 +21,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::clock::Clock;
-use crate::control::{self, Reply, Request};
 use crate::error::{Error, Result};
-use crate::exec::Runner;
-use crate::fsutil;
-use crate::health::{self, HealthStatus, Monitor, Passive, Prober, Target, Verdict};
-use crate::hooks::{HookCall, HookRunner};
-use crate::paths::Paths;
-use crate::policy::Policy;
-use crate::pretest::{PreTester, PretestOutcome};
-use crate::profile::{Kind, LoadError, Profile, ProfileName, Reconnection};
-use crate::state::{self, Journal, State, Transition};
-use crate::switch::{self, RedValues, SwitchOptions};
+use crate::ipfire::ethernet::RedValues;
+use crate::ipfire::fsutil;
+use crate::ipfire::paths::Paths;
+use crate::ipfire::policy::Policy;
+use crate::ipfire::profile::{Kind, LoadError, Profile, ProfileName, Reconnection};
+use crate::ipfire::state::{self, Journal, State, Transition};
+use crate::supervisor::control::{self, Reply, Request};
+use crate::supervisor::hooks::{HookCall, HookRunner};
+use crate::sys::clock::Clock;
+use crate::sys::exec::Runner;
+use crate::uplink::health::{self, HealthStatus, Monitor, Passive, Prober, Target, Verdict};
+use crate::uplink::pretest::{PreTester, PretestOutcome};
+use crate::uplink::switch::{self, SwitchOptions};
 
-use super::core::{Action, Command, Config, Core, Event, Link, SwitchKind};
+use super::machine::{Action, Command, Config, Core, Event, Link, SwitchKind};
 
 /// How often the passive signals (red/active, keepconnected, carrier, pppd) are sampled:
 /// carrier loss is acted on within this, and a probe round in progress ends within 50 ms
@@ -148,10 +149,10 @@ pub struct Supervisor<'a> {
     /// The control client waiting for the core's `Reply`.
     pending_client: Option<UnixStream>,
     /// RED's throughput, sampled once a second.
-    traffic: crate::traffic::Traffic,
+    traffic: crate::uplink::traffic::Traffic,
     next_traffic: Option<Instant>,
     /// The optional HTTP API (its own thread).
-    api: Option<crate::api::ApiHandle>,
+    api: Option<crate::front::api::ApiHandle>,
     exit: Option<u8>,
 }
 
@@ -239,7 +240,7 @@ fn profile_chain(
     policy: &Policy,
 ) -> Result<Vec<ProfileName>> {
     if policy.enabled {
-        return crate::profile::resolve_chain(paths, primary, policy);
+        return crate::ipfire::profile::resolve_chain(paths, primary, policy);
     }
     let mut names = vec![primary.clone()];
     if let Ok(p) = Profile::load(paths, primary) {
@@ -310,7 +311,7 @@ impl<'a> Supervisor<'a> {
         state.active = Some(active.to_string());
         let setup = load_setup(paths, seams.clock.as_ref(), &primary, &state)?;
         let mut core = Core::new(setup.config.clone());
-        core.restore(&super::core::Persisted {
+        core.restore(&super::machine::Persisted {
             active: active.clone(),
             failback_delay_secs: state
                 .failback_delay_secs
@@ -334,7 +335,7 @@ impl<'a> Supervisor<'a> {
             dial_grace_until: None,
             old_red_ip: None,
             pending_client: None,
-            traffic: crate::traffic::Traffic::new(),
+            traffic: crate::uplink::traffic::Traffic::new(),
             next_traffic: None,
             api: None,
             exit: None,
@@ -402,7 +403,7 @@ impl<'a> Supervisor<'a> {
             self.paths.hooks_dir(),
             self.setup.policy.hook_timeout,
         ));
-        self.api = crate::api::start_from_policy(self.paths, &self.setup.policy);
+        self.api = crate::front::api::start_from_policy(self.paths, &self.setup.policy);
         let now = self.seams.clock.now();
         let active = switch::active_profile(self.paths)?
             .unwrap_or_else(|| self.setup.config.primary.name.clone());

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::core::{Action, Command, Config, Core, Event, Link, SwitchKind};
-use crate::profile::{ProfileName, Reconnection};
+use super::machine::{Action, Command, Config, Core, Event, Link, SwitchKind};
+use crate::ipfire::profile::{ProfileName, Reconnection};
 
 /// The state of a profile's line at a given second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -365,7 +365,7 @@ pub fn cmd(c: Command) -> Event {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::supervisor::core::HookEvent;
+    use crate::supervisor::machine::HookEvent;
 
     fn legacy(max_retries: u32, holdoff: u64, backup: Option<&str>) -> Config {
         let mut c = config(&[]);
@@ -1087,7 +1087,7 @@ mod tests {
     #[test]
     fn restore_and_snapshot_round_trip_through_json() {
         let mut core = Core::new(config(&["2"]));
-        let saved = crate::supervisor::core::Persisted {
+        let saved = crate::supervisor::machine::Persisted {
             active: name("2"),
             failback_delay_secs: 1200,
             switch_count: 7,
@@ -1095,7 +1095,7 @@ mod tests {
             auto: true,
         };
         let json = serde_json::to_string(&saved).unwrap();
-        let back: crate::supervisor::core::Persisted = serde_json::from_str(&json).unwrap();
+        let back: crate::supervisor::machine::Persisted = serde_json::from_str(&json).unwrap();
         core.restore(&back);
         let t = Instant::now();
         core.step(

@@ -7,11 +7,11 @@
 
 use std::time::{Duration, Instant};
 
-use super::core::{Action, TRANSITIONS_KEPT};
+use super::machine::{Action, TRANSITIONS_KEPT};
 use super::sim::{Line, Sim, config};
-use crate::health::{Monitor, Verdict};
-use crate::health::{Target, TargetResult};
-use crate::policy::Policy;
+use crate::ipfire::policy::Policy;
+use crate::uplink::health::{Monitor, Verdict};
+use crate::uplink::health::{Target, TargetResult};
 
 const DAY: u64 = 86_400;
 const DAYS: u64 = 30;

@@ -122,9 +122,9 @@ impl TestRoot {
         self.dir.path().join("proc")
     }
 
-    /// `connectd::paths::Paths` for the root.
-    pub fn paths(&self) -> connectd::paths::Paths {
-        connectd::paths::Paths::new(self.root()).unwrap()
+    /// `connectd::ipfire::paths::Paths` for the root.
+    pub fn paths(&self) -> connectd::ipfire::paths::Paths {
+        connectd::ipfire::paths::Paths::new(self.root()).unwrap()
     }
 
     /// A file under the root.

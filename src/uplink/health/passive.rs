@@ -1,0 +1,226 @@
+//! Passive signals: what the kernel already knows about the link, read without sending a
+//! packet. Cheap enough to sample every 100 ms between rounds: two small sysfs reads per
+//! device, one `comm` read for a known pppd (a scan of `/proc` only when it is gone).
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+
+use crate::ipfire::paths::Paths;
+
+/// The state of one network device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkState {
+    /// Device name.
+    pub name: String,
+    /// `/sys/class/net/NAME` exists.
+    pub present: bool,
+    /// `carrier` reads 1 (it cannot be read while the device is down: false then).
+    pub carrier: bool,
+    /// `operstate` (`up`, `down`, `unknown`, `lowerlayerdown`, ...); empty when absent.
+    pub operstate: String,
+}
+
+impl LinkState {
+    /// Why this link is lost, if it is.
+    pub fn lost(&self) -> Option<String> {
+        if !self.present {
+            return Some(format!("{} vanished", self.name));
+        }
+        if matches!(
+            self.operstate.as_str(),
+            "down" | "lowerlayerdown" | "notpresent"
+        ) {
+            return Some(format!("{} is {}", self.name, self.operstate));
+        }
+        if !self.carrier {
+            return Some(format!("carrier lost on {}", self.name));
+        }
+        None
+    }
+}
+
+/// One sample of the passive signals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassiveState {
+    /// The RED interface (`red/iface`: `ppp0`, `red0`, `wwan0`).
+    pub iface: LinkState,
+    /// The device under it (the PPPoE NIC); equal to `iface` for ethernet types.
+    pub device: LinkState,
+    /// A process named `pppd` runs.
+    pub pppd_running: bool,
+    /// `red/active` exists.
+    pub red_active: bool,
+}
+
+impl PassiveState {
+    /// Why the link itself is gone, if it is: the device vanished or lost carrier, or (for
+    /// pppd types) pppd exited or its interface vanished. `red/active` is not judged here:
+    /// the supervisor watches it appear and vanish.
+    pub fn link_lost(&self, uses_pppd: bool) -> Option<String> {
+        if let Some(r) = self.device.lost() {
+            return Some(r);
+        }
+        if uses_pppd {
+            if !self.pppd_running {
+                return Some("pppd exited".into());
+            }
+            if !self.iface.present {
+                return Some(format!("{} vanished", self.iface.name));
+            }
+            return None;
+        }
+        self.iface.lost()
+    }
+}
+
+/// Reads the passive signals under injectable roots.
+#[derive(Debug)]
+pub struct Passive {
+    sys_root: PathBuf,
+    proc_root: PathBuf,
+    red_active: PathBuf,
+    pppd_pid: Cell<Option<u32>>,
+}
+
+fn read_trim(p: &Path) -> Option<String> {
+    std::fs::read_to_string(p)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+impl Passive {
+    /// The real system: `/sys`, `/proc` and the box's `red/active`.
+    pub fn new(paths: &Paths) -> Passive {
+        Passive::with_roots("/sys", "/proc", paths.red_active())
+    }
+
+    /// Custom roots (tests).
+    pub fn with_roots(
+        sys_root: impl Into<PathBuf>,
+        proc_root: impl Into<PathBuf>,
+        red_active: impl Into<PathBuf>,
+    ) -> Passive {
+        Passive {
+            sys_root: sys_root.into(),
+            proc_root: proc_root.into(),
+            red_active: red_active.into(),
+            pppd_pid: Cell::new(None),
+        }
+    }
+
+    /// Carrier and operstate of `dev`.
+    pub fn link(&self, dev: &str) -> LinkState {
+        let base = self.sys_root.join("class/net").join(dev);
+        let present = !dev.is_empty() && !dev.contains('/') && base.is_dir();
+        LinkState {
+            name: dev.to_string(),
+            present,
+            carrier: present && read_trim(&base.join("carrier")).as_deref() == Some("1"),
+            operstate: if present {
+                read_trim(&base.join("operstate")).unwrap_or_default()
+            } else {
+                String::new()
+            },
+        }
+    }
+
+    /// A process named `pppd` in our own network namespace (a pppd of another namespace
+    /// carries no RED of ours; when `ns/net` cannot be read, the name alone decides).
+    fn is_pppd(&self, pid: &str) -> bool {
+        let dir = self.proc_root.join(pid);
+        if read_trim(&dir.join("comm")).as_deref() != Some("pppd") {
+            return false;
+        }
+        match (
+            std::fs::read_link(self.proc_root.join("self/ns/net")),
+            std::fs::read_link(dir.join("ns/net")),
+        ) {
+            (Ok(ours), Ok(theirs)) => ours == theirs,
+            _ => true,
+        }
+    }
+
+    /// The PID of a running pppd (cached; `/proc` is scanned only when the cached one is gone).
+    pub fn pppd_pid(&self) -> Option<u32> {
+        if let Some(pid) = self.pppd_pid.get() {
+            if self.is_pppd(&pid.to_string()) {
+                return Some(pid);
+            }
+        }
+        let found = std::fs::read_dir(&self.proc_root).ok().and_then(|rd| {
+            rd.flatten().find_map(|e| {
+                let name = e.file_name();
+                let name = name.to_str()?;
+                let pid: u32 = name.parse().ok()?;
+                self.is_pppd(name).then_some(pid)
+            })
+        });
+        self.pppd_pid.set(found);
+        found
+    }
+
+    /// Samples everything: `iface` is the RED interface, `dev` the device under it.
+    pub fn sample(&self, iface: &str, dev: &str) -> PassiveState {
+        PassiveState {
+            iface: self.link(iface),
+            device: self.link(dev),
+            pppd_running: self.pppd_pid().is_some(),
+            red_active: self.red_active.exists(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests build fixtures with plain writes
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn dev(root: &Path, name: &str, carrier: Option<&str>, oper: &str) {
+        let d = root.join("sys/class/net").join(name);
+        fs::create_dir_all(&d).unwrap();
+        if let Some(c) = carrier {
+            fs::write(d.join("carrier"), format!("{c}\n")).unwrap();
+        }
+        fs::write(d.join("operstate"), format!("{oper}\n")).unwrap();
+    }
+
+    #[test]
+    fn carrier_operstate_pppd_and_red_active() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        dev(r, "red0", Some("1"), "up");
+        dev(r, "ppp0", Some("1"), "unknown");
+        fs::create_dir_all(r.join("proc/123")).unwrap();
+        fs::write(r.join("proc/123/comm"), "dhcpcd\n").unwrap();
+        fs::create_dir_all(r.join("proc/self")).unwrap();
+        let p = Passive::with_roots(r.join("sys"), r.join("proc"), r.join("active"));
+
+        let s = p.sample("ppp0", "red0");
+        assert!(s.device.carrier && s.iface.present && !s.red_active);
+        assert_eq!(s.link_lost(false), None);
+        assert_eq!(s.link_lost(true).as_deref(), Some("pppd exited"));
+
+        fs::create_dir_all(r.join("proc/456")).unwrap();
+        fs::write(r.join("proc/456/comm"), "pppd\n").unwrap();
+        fs::write(r.join("active"), "").unwrap();
+        let s = p.sample("ppp0", "red0");
+        assert!(s.pppd_running && s.red_active);
+        assert_eq!(p.pppd_pid(), Some(456));
+        assert_eq!(s.link_lost(true), None);
+
+        // Carrier unreadable (device down) and a vanished device.
+        dev(r, "red0", None, "down");
+        let s = p.sample("ppp0", "red0");
+        assert_eq!(s.link_lost(true).as_deref(), Some("red0 is down"));
+        dev(r, "red0", Some("0"), "up");
+        assert_eq!(
+            p.sample("red0", "red0").link_lost(false).as_deref(),
+            Some("carrier lost on red0")
+        );
+        let s = p.sample("ppp0", "nic9");
+        assert_eq!(s.link_lost(true).as_deref(), Some("nic9 vanished"));
+        fs::remove_dir_all(r.join("proc/456")).unwrap();
+        assert_eq!(p.pppd_pid(), None);
+    }
+}

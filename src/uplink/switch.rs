@@ -1,0 +1,787 @@
+//! Activating a profile: the only way the active profile ever changes (DESIGN.md 2).
+//!
+//! [`activate`] runs the steps of DESIGN.md 2 in this order, reporting each finished
+//! [`Step`] to the caller's journal before it goes on:
+//!
+//! 1. [`Step::Intent`]: nothing has changed yet. The journal gets a [`SwitchReport`] with
+//!    the RED_* values of `ethernet/settings` as they are now, so that a crash after the
+//!    next steps can still restore them (and failback can restore them exactly).
+//! 2. `network stop red`, while `ethernet/settings` and `ppp/settings` still describe the OLD
+//!    profile (IPFire's script stops what they say), then a bounded wait until pppd and the
+//!    RED dhcpcd are gone ([`Step::Stopped`]).
+//! 3. `ethernet/settings`: only the RED_* keys, every other line byte for byte
+//!    ([`Step::EthernetWritten`]).
+//! 4. `ppp/settings` re-pointed at `settings-P` as a hard link, atomically; a hand-made
+//!    `settings` is first saved as `settings-primary` ([`Step::Linked`]).
+//! 5. `ppp/secrets` for P, 0600 from its creation ([`Step::SecretsWritten`]).
+//! 6. `network start red` ([`Step::Started`]). Its exit code means nothing; the caller
+//!    watches `red/active` (FAILOVER_CONNECT_TIMEOUT) and then calls [`flush_conntrack`]
+//!    with the old RED address (step 7).
+//!
+//! Why this order survives a crash between any two steps: every file write is atomic
+//! (temp + fsync + rename), so each file is wholly old or wholly new, and the three files
+//! are derived from `to` (plus the journaled `restore` values) alone, never from each
+//! other's new state. [`apply_files`] recomputes all three from `to` and rewrites whatever
+//! differs, so whether a crash left none, one, two or all of them done, running it (then
+//! `network stop red` and `start red`, which are idempotent) finishes the switch. Stopping
+//! before any write means the old pppd/dhcpcd is never orphaned by files that already name
+//! the new profile; a crash before [`Step::Stopped`] leaves every file old, so rolling back
+//! is simply "start red again". The one value a later step could not recompute, the
+//! primary's RED_* before the switch, is handed to the journal at [`Step::Intent`].
+//!
+//! `secrets` for ethernet types (DHCP, STATIC) is left as it is: pppd does not run, and the
+//! credentials the WUI wrote for the primary stay intact for the way back. A dial profile
+//! without `USERNAME` gets an empty secrets file. The line is `'USER' * 'PASS'`, as the WUI
+//! writes it, when both words carry no `'` and no `\`; otherwise the word is double-quoted
+//! with `\` and `"` escaped, which is what pppd's `getword()` reads back (it honours
+//! backslash escapes inside either kind of quotes, so `\` can never sit in a single-quoted
+//! word unescaped, and `'` cannot sit in one at all). `#` and spaces are literal inside
+//! quotes.
+//!
+//! A replaced `ethernet/settings` or `secrets` keeps its owner (the WUI runs as `nobody`
+//! and rewrites `secrets` on every Save) and its mode (`secrets` always 0600).
+//!
+//! Crash injection, for the reliability tests: when the environment variable
+//! [`CRASH_ENV`] (`CONNECTD_CRASH_AT`) equals a step's [`Step::name`], the process aborts
+//! right after that step was journaled.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::ErrorKind;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::ipfire::ethernet::{RED_KEYS, RedValues};
+use crate::ipfire::fsutil;
+use crate::ipfire::paths::Paths;
+use crate::ipfire::policy::Policy;
+use crate::ipfire::profile::{LoadError, Profile, ProfileName};
+use crate::sys::exec::{CmdOutcome, CommandSpec, Runner};
+
+/// The environment variable of the crash-injection seam: a [`Step::name`].
+pub const CRASH_ENV: &str = "CONNECTD_CRASH_AT";
+
+/// A finished step of [`activate`], in order.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// The switch is about to start; nothing has changed.
+    Intent,
+    /// `network stop red` ran and pppd/dhcpcd of RED are gone (or the wait ran out).
+    Stopped,
+    /// `ethernet/settings` describes the new profile (or needed no change).
+    EthernetWritten,
+    /// `ppp/settings` is a hard link to the new profile.
+    Linked,
+    /// `ppp/secrets` holds the new profile's credentials (or was left alone: ethernet types).
+    SecretsWritten,
+    /// `network start red` ran.
+    Started,
+}
+
+impl Step {
+    /// Every step, in order.
+    pub const ALL: [Step; 6] = [
+        Step::Intent,
+        Step::Stopped,
+        Step::EthernetWritten,
+        Step::Linked,
+        Step::SecretsWritten,
+        Step::Started,
+    ];
+
+    /// The step's name, as in the journal and [`CRASH_ENV`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Intent => "intent",
+            Step::Stopped => "stopped",
+            Step::EthernetWritten => "ethernet_written",
+            Step::Linked => "linked",
+            Step::SecretsWritten => "secrets_written",
+            Step::Started => "started",
+        }
+    }
+}
+
+/// How [`activate`] runs the network script and waits for the old session to end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwitchOptions {
+    /// Deadline of each `network stop red` / `network start red`.
+    pub network_timeout: Duration,
+    /// How long to wait for pppd / dhcpcd of RED to exit after `network stop red`.
+    pub stop_wait: Duration,
+    /// Where processes are looked up (`/proc`; a fake tree in tests).
+    pub proc_root: PathBuf,
+}
+
+impl Default for SwitchOptions {
+    fn default() -> Self {
+        SwitchOptions {
+            network_timeout: Duration::from_secs(90),
+            stop_wait: Duration::from_secs(15),
+            proc_root: PathBuf::from("/proc"),
+        }
+    }
+}
+
+/// What a switch did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SwitchReport {
+    /// The RED_* values of `ethernet/settings` before the switch.
+    pub previous_red: RedValues,
+    /// The profile active before (a hand-made `settings` counts as the profile it is saved
+    /// as, `primary`); `None` when `settings` was missing.
+    pub from: Option<ProfileName>,
+    /// The profile activated.
+    pub to: ProfileName,
+}
+
+/// Which `settings-*` shares the inode of `ppp/settings`; `None` when `settings` is missing
+/// or hand-made.
+pub fn active_profile(paths: &Paths) -> Result<Option<ProfileName>> {
+    let Some(id) = fsutil::file_id(&paths.ppp_settings()) else {
+        return Ok(None);
+    };
+    let dir = paths.ppp_dir();
+    let mut found = Vec::new();
+    for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+        let file_name = entry.file_name();
+        let Some(n) = file_name.to_str().and_then(|f| f.strip_prefix("settings-")) else {
+            continue;
+        };
+        let Ok(name) = ProfileName::new(n) else {
+            continue;
+        };
+        if fsutil::file_id(&entry.path()) == Some(id) {
+            found.push(name);
+        }
+    }
+    found.sort();
+    Ok(found.into_iter().next())
+}
+
+/// Quotes one word of pppd's secrets file (see the module documentation).
+fn pppd_word(word: &str) -> String {
+    if word.contains(['\'', '\\']) {
+        let mut s = String::with_capacity(word.len() + 2);
+        s.push('"');
+        for c in word.chars() {
+            if c == '"' || c == '\\' {
+                s.push('\\');
+            }
+            s.push(c);
+        }
+        s.push('"');
+        s
+    } else {
+        format!("'{word}'")
+    }
+}
+
+/// The secrets line for `user` and `password`, with its newline: `'USER' * 'PASS'` as the
+/// WUI writes it, or double-quoted with escapes where that cannot carry the word. Refuses
+/// control characters (by key, never showing the password).
+pub fn secrets_line(user: &str, password: &str) -> Result<String> {
+    if user.chars().any(char::is_control) {
+        return Err(Error::usage("USERNAME", "contains a control character"));
+    }
+    crate::ipfire::profile::check_password(password)?;
+    Ok(format!("{} * {}\n", pppd_word(user), pppd_word(password)))
+}
+
+/// Everything a switch to `to` will write, computed before anything is touched.
+struct Plan {
+    profile: Profile,
+    red_before: RedValues,
+    red_after: RedValues,
+    /// The new `ethernet/settings`, when it differs from the current one.
+    ethernet: Option<String>,
+    /// The new `secrets`, or `None` to leave it (ethernet types).
+    secrets: Option<String>,
+}
+
+fn load_target(paths: &Paths, to: &ProfileName) -> Result<Profile> {
+    match Profile::load(paths, to) {
+        Ok(p) => Ok(p),
+        Err(LoadError::Empty) => Err(Error::Parse {
+            file: paths.profile(to.as_str()),
+            line: None,
+            msg: "is empty (an unused WUI slot, or the WUI is writing it right now); \
+                  not activated"
+                .into(),
+        }),
+        Err(LoadError::Other(e)) => Err(e),
+    }
+}
+
+fn plan(
+    paths: &Paths,
+    policy: &Policy,
+    to: &ProfileName,
+    restore: Option<&RedValues>,
+) -> Result<Plan> {
+    let profile = load_target(paths, to)?;
+    let eth = paths.ethernet_settings();
+    let mut doc = fsutil::read_settings(&eth)?;
+    let before = doc.to_text();
+    let red_before = RedValues::from_doc(&doc);
+    let mut set = |key: &str, value: Option<&str>| -> Result<()> {
+        match value {
+            Some(v) => doc.set(key, v).map_err(|e| Error::BadValue {
+                file: eth.clone(),
+                key: key.into(),
+                value: v.into(),
+                msg: e.0,
+            }),
+            None => {
+                doc.remove(key);
+                Ok(())
+            }
+        }
+    };
+    match restore {
+        Some(saved) => {
+            for key in RED_KEYS {
+                if let Some(v) = saved.0.get(key) {
+                    set(key, v.as_deref())?;
+                }
+            }
+        }
+        None => {
+            set("RED_TYPE", Some(profile.kind.red_type()))?;
+            let dev = profile
+                .red_device(policy, red_before.get("RED_DEV"))
+                .map(String::from);
+            if let Some(dev) = dev {
+                set("RED_DEV", Some(&dev))?;
+            }
+            if let Some(s) = &profile.static_cfg {
+                let dns = |i: usize| s.dns.get(i).map(ToString::to_string).unwrap_or_default();
+                set("RED_ADDRESS", Some(&s.ip.to_string()))?;
+                set("RED_NETMASK", Some(&s.netmask.to_string()))?;
+                set("RED_NETADDRESS", Some(&s.netaddress().to_string()))?;
+                set("DEFAULT_GATEWAY", Some(&s.gateway.to_string()))?;
+                set("DNS1", Some(&dns(0)))?;
+                set("DNS2", Some(&dns(1)))?;
+            }
+        }
+    }
+    let after = doc.to_text();
+    let red_after = RedValues::from_doc(&doc);
+    let secrets = if profile.kind.is_dial() {
+        Some(match &profile.username {
+            Some(user) => secrets_line(user, &profile.password.0)?,
+            None => String::new(),
+        })
+    } else {
+        None
+    };
+    Ok(Plan {
+        profile,
+        red_before,
+        red_after,
+        ethernet: (after != before).then_some(after),
+        secrets,
+    })
+}
+
+/// A hand-made `settings` (one that shares no inode with a `settings-*`): the name it is,
+/// or will be, saved as. With `write`, saves it (copy, atomic). `primary`, or `primary-2`..
+/// `primary-9` when `settings-primary` already holds something else: nothing is overwritten.
+fn save_handmade(paths: &Paths, write: bool) -> Result<Option<ProfileName>> {
+    let settings = paths.ppp_settings();
+    if fsutil::file_id(&settings).is_none() || active_profile(paths)?.is_some() {
+        return Ok(None);
+    }
+    if let Ok(m) = fs::symlink_metadata(&settings) {
+        if m.file_type().is_symlink() {
+            // A symlink to a profile is handled above (it is that profile). Anything else:
+            // not IPFire's hard link: it may point anywhere (outside the root, at a file
+            // the web server's user controls). Never read through it, never adopt it.
+            let target = fs::read_link(&settings)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            return Err(Error::Failed(format!(
+                "{} links to no profile: it is a symbolic link to {target}, not IPFire's \
+                 hard link to a settings-N; refusing to follow it",
+                settings.display()
+            )));
+        }
+    }
+    let data = fsutil::read_bounded(&settings)?;
+    for i in 1..=9 {
+        let n = if i == 1 {
+            "primary".to_string()
+        } else {
+            format!("primary-{i}")
+        };
+        let name = ProfileName::new(&n)?;
+        let path = paths.profile(&n);
+        match fs::read(&path) {
+            Ok(existing) if existing == data => return Ok(Some(name)),
+            Ok(_) => continue,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                if write {
+                    replace_keeping_owner(&path, &data, fsutil::mode_or(&settings, 0o644))?;
+                    log::warn!(
+                        "{} was hand-made (a link to no profile): saved as {}",
+                        settings.display(),
+                        path.display()
+                    );
+                }
+                return Ok(Some(name));
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+    }
+    Err(Error::Failed(format!(
+        "{} is hand-made, and settings-primary..settings-primary-9 are all taken: \
+         not overwriting any of them",
+        settings.display()
+    )))
+}
+
+/// A hand-made `settings` at supervisor start: saves it as `settings-primary` (see
+/// `save_handmade`) and points `settings` at the copy, so the box runs the same
+/// configuration under a profile name. Nothing changes when `settings` is already a link.
+pub fn adopt_handmade(paths: &Paths) -> Result<Option<ProfileName>> {
+    let Some(name) = save_handmade(paths, true)? else {
+        return Ok(None);
+    };
+    link(paths, &name)?;
+    Ok(Some(name))
+}
+
+/// Owner of `path`, else of its directory.
+fn owner_of(path: &Path) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path)
+        .ok()
+        .or_else(|| path.parent().and_then(|d| fs::metadata(d).ok()))
+        .map(|m| (m.uid(), m.gid()))
+}
+
+/// [`fsutil::replace_atomically`], then the owner the file had (or its directory's). The
+/// WUI runs as `nobody` and writes `ppp/secrets` on every Save: a file we replaced must stay
+/// writable for it.
+fn replace_keeping_owner(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let owner = owner_of(path);
+    fsutil::replace_atomically(path, data, mode)?;
+    if let Some((uid, gid)) = owner {
+        if let Err(e) = std::os::unix::fs::chown(path, Some(uid), Some(gid)) {
+            log::debug!("{}: chown {uid}:{gid}: {e}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn write_ethernet(paths: &Paths, plan: &Plan) -> Result<()> {
+    if let Some(text) = &plan.ethernet {
+        let eth = paths.ethernet_settings();
+        replace_keeping_owner(&eth, text.as_bytes(), fsutil::mode_or(&eth, 0o644))?;
+        log::info!(
+            "{}: RED_TYPE={} RED_DEV={}",
+            eth.display(),
+            plan.red_after.get("RED_TYPE").unwrap_or("-"),
+            plan.red_after.get("RED_DEV").unwrap_or("-")
+        );
+    }
+    Ok(())
+}
+
+fn link(paths: &Paths, to: &ProfileName) -> Result<()> {
+    save_handmade(paths, true)?;
+    let target = paths.profile(to.as_str());
+    let settings = paths.ppp_settings();
+    if fsutil::file_id(&settings).is_none()
+        || fsutil::file_id(&settings) != fsutil::file_id(&target)
+    {
+        fsutil::link_atomically(&target, &settings)?;
+    }
+    Ok(())
+}
+
+fn write_secrets(paths: &Paths, plan: &Plan) -> Result<()> {
+    if let Some(text) = &plan.secrets {
+        replace_keeping_owner(&paths.ppp_secrets(), text.as_bytes(), 0o600)?;
+    }
+    Ok(())
+}
+
+/// Makes `ethernet/settings`, `ppp/settings` and `ppp/secrets` agree with profile `to`
+/// (steps 3 to 5), idempotently: for crash recovery, and for a switch whose network part
+/// the caller runs itself. `restore` (the primary's saved values) wins over the profile's
+/// RED_* as in [`activate`]. Returns the RED_* values `ethernet/settings` now holds.
+pub fn apply_files(
+    paths: &Paths,
+    policy: &Policy,
+    to: &ProfileName,
+    restore: Option<&RedValues>,
+) -> Result<RedValues> {
+    let plan = plan(paths, policy, to, restore)?;
+    write_ethernet(paths, &plan)?;
+    link(paths, to)?;
+    write_secrets(paths, &plan)?;
+    Ok(plan.red_after)
+}
+
+/// `<root>/etc/rc.d/init.d/network VERB red` with a deadline, its output logged. Its exit
+/// code means nothing (IPFire's script returns 0 whatever happened); the outcome is returned
+/// for callers that care whether it was killed at the deadline.
+pub(crate) fn network(
+    runner: &dyn Runner,
+    paths: &Paths,
+    verb: &str,
+    timeout: Duration,
+) -> Result<CmdOutcome> {
+    let argv: Vec<OsString> = vec![
+        paths.network_script().into_os_string(),
+        verb.into(),
+        "red".into(),
+    ];
+    let spec = CommandSpec::new(argv, timeout);
+    let out = runner.run(&spec)?;
+    if out.timed_out {
+        log::warn!("{}: killed after {:?}", spec.display(), timeout);
+    }
+    log::debug!(
+        "{}: exit {:?}: {}",
+        spec.display(),
+        out.code,
+        out.output.trim()
+    );
+    Ok(out)
+}
+
+/// PIDs under `proc_root` of pppd (any: on IPFire only RED runs pppd) and of a dhcpcd with
+/// `red_dev` among its arguments. Processes in another network namespace than ours are not
+/// RED's and are skipped (when `ns/net` is readable).
+pub fn red_daemons(proc_root: &Path, red_dev: Option<&str>) -> Vec<u32> {
+    let own_ns = fs::read_link(proc_root.join("self/ns/net")).ok();
+    let Ok(dir) = fs::read_dir(proc_root) else {
+        return Vec::new();
+    };
+    let mut pids = Vec::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let p = entry.path();
+        let Ok(comm) = fs::read_to_string(p.join("comm")) else {
+            continue;
+        };
+        let hit = match comm.trim_end() {
+            "pppd" => true,
+            "dhcpcd" => match (red_dev, fs::read(p.join("cmdline"))) {
+                (Some(dev), Ok(cmd)) => String::from_utf8_lossy(&cmd)
+                    .split(|c: char| c == '\0' || c.is_whitespace())
+                    .any(|w| w == dev),
+                _ => false,
+            },
+            _ => false,
+        };
+        if !hit {
+            continue;
+        }
+        if let (Some(own), Ok(theirs)) = (&own_ns, fs::read_link(p.join("ns/net"))) {
+            if *own != theirs {
+                continue;
+            }
+        }
+        pids.push(pid);
+    }
+    pids.sort_unstable();
+    pids
+}
+
+#[allow(clippy::disallowed_methods)] // a process exit has no fd to wait on; polls every 50 ms
+fn nap() {
+    std::thread::sleep(Duration::from_millis(50));
+}
+
+/// Waits, up to `opts.stop_wait`, until pppd and RED's dhcpcd are gone after a stop.
+pub(crate) fn wait_gone(opts: &SwitchOptions, red_dev: Option<&str>) {
+    let start = Instant::now();
+    loop {
+        let pids = red_daemons(&opts.proc_root, red_dev);
+        if pids.is_empty() {
+            return;
+        }
+        if start.elapsed() >= opts.stop_wait {
+            log::warn!(
+                "pppd/dhcpcd of RED still running after {:?} (pids {pids:?}); switching anyway",
+                opts.stop_wait
+            );
+            return;
+        }
+        nap();
+    }
+}
+
+fn crash_point(step: Step) {
+    if std::env::var(CRASH_ENV).as_deref() == Ok(step.name()) {
+        log::error!("{CRASH_ENV}={}: aborting on purpose", step.name());
+        std::process::abort();
+    }
+}
+
+/// Activates profile `to`: DESIGN.md 2 steps 1 to 6 (see the module documentation).
+///
+/// Everything that can be refused (missing or empty profile, bad values, an unreadable
+/// `ethernet/settings`, a password pppd cannot take) is refused before the journal sees
+/// [`Step::Intent`] and before anything runs or is written. `journal` is called after each
+/// step with the report; its error aborts the switch there. `restore`: the primary's RED_*
+/// values saved at the switch away from it (from [`SwitchReport::previous_red`]); when given
+/// they are written instead of the profile's. Returns once `network start red` returned;
+/// whether RED comes up is the caller's to watch (`red/active`).
+pub fn activate(
+    paths: &Paths,
+    runner: &dyn Runner,
+    policy: &Policy,
+    to: &ProfileName,
+    restore: Option<&RedValues>,
+    opts: &SwitchOptions,
+    journal: &mut dyn FnMut(Step, &SwitchReport) -> Result<()>,
+) -> Result<SwitchReport> {
+    let first = plan(paths, policy, to, restore)?;
+    for w in &first.profile.warnings {
+        log::warn!("{w}");
+    }
+    let from = match save_handmade(paths, false)? {
+        Some(n) => Some(n),
+        None => active_profile(paths)?,
+    };
+    let report = SwitchReport {
+        previous_red: first.red_before.clone(),
+        from,
+        to: to.clone(),
+    };
+    log::info!(
+        "activating profile {to} ({}) from {}",
+        first.profile.display_name,
+        report
+            .from
+            .as_ref()
+            .map_or_else(|| "no profile".to_string(), ToString::to_string)
+    );
+    let mut done = |step: Step| -> Result<()> {
+        journal(step, &report)?;
+        crash_point(step);
+        Ok(())
+    };
+    done(Step::Intent)?;
+
+    network(runner, paths, "stop", opts.network_timeout)?;
+    wait_gone(opts, report.previous_red.get("RED_DEV"));
+    done(Step::Stopped)?;
+
+    // Computed again: the stop may have taken a while, and the WUI may have saved meanwhile.
+    let plan = plan(paths, policy, to, restore)?;
+    write_ethernet(paths, &plan)?;
+    done(Step::EthernetWritten)?;
+    link(paths, to)?;
+    done(Step::Linked)?;
+    write_secrets(paths, &plan)?;
+    done(Step::SecretsWritten)?;
+
+    network(runner, paths, "start", opts.network_timeout)?;
+    done(Step::Started)?;
+    Ok(report)
+}
+
+/// Step 7 with the `conntrack` tool found in `PATH`: drops the conntrack entries still bound
+/// to the old RED address. Returns whether the tool was there to run.
+pub fn flush_conntrack(runner: &dyn Runner, old_addr: Ipv4Addr) -> Result<bool> {
+    match which::which("conntrack") {
+        Ok(prog) => {
+            flush_conntrack_with(runner, &prog, old_addr)?;
+            Ok(true)
+        }
+        Err(_) => {
+            log::debug!("conntrack not installed: entries of {old_addr} expire by themselves");
+            Ok(false)
+        }
+    }
+}
+
+/// [`flush_conntrack`] with the program given: `conntrack -D -q ADDR` (flows NATed to the
+/// old address: their replies go to it) and `conntrack -D -s ADDR` (flows the box itself
+/// opened from it). "Nothing to delete" is not an error.
+pub fn flush_conntrack_with(runner: &dyn Runner, program: &Path, old_addr: Ipv4Addr) -> Result<()> {
+    for flag in ["-q", "-s"] {
+        let spec = CommandSpec::new(
+            [
+                program.as_os_str().to_owned(),
+                "-D".into(),
+                flag.into(),
+                old_addr.to_string().into(),
+            ],
+            Duration::from_secs(10),
+        );
+        let out = runner.run(&spec)?;
+        log::debug!(
+            "{}: exit {:?}: {}",
+            spec.display(),
+            out.code,
+            out.output.trim()
+        );
+    }
+    log::info!("dropped conntrack entries of the old RED address {old_addr}");
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests build fixtures with plain writes
+mod tests {
+    use super::*;
+    use crate::ipfire::readhash::Document;
+
+    #[test]
+    fn secrets_line_is_the_wuis_when_it_can_be() {
+        assert_eq!(
+            secrets_line("0012#0001@t-online.de", "Xy7-qP2@z").unwrap(),
+            "'0012#0001@t-online.de' * 'Xy7-qP2@z'\n"
+        );
+        assert_eq!(
+            secrets_line("u", "a \"b\" #c").unwrap(),
+            "'u' * 'a \"b\" #c'\n"
+        );
+        // ' and \ cannot sit in a single-quoted pppd word: double quotes, \ and " escaped.
+        assert_eq!(
+            secrets_line("u", "it's a\\b \"c\"").unwrap(),
+            "'u' * \"it's a\\\\b \\\"c\\\"\"\n"
+        );
+        assert!(secrets_line("u", "a\nb").is_err());
+        assert!(secrets_line("u\n", "x").is_err());
+        let e = secrets_line("u", "hunter2\r").unwrap_err().to_string();
+        assert!(e.contains("PASSWORD") && !e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn steps_have_stable_names_in_order() {
+        let names: Vec<&str> = Step::ALL.iter().map(|s| s.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "intent",
+                "stopped",
+                "ethernet_written",
+                "linked",
+                "secrets_written",
+                "started"
+            ]
+        );
+        for s in Step::ALL {
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.name())
+            );
+        }
+    }
+
+    #[test]
+    fn red_values_keep_absent_keys_absent() {
+        let doc = Document::parse("GREEN_DEV=green0\nRED_TYPE=DHCP\nRED_DEV=red0\nDNS1=\n");
+        let r = RedValues::from_doc(&doc);
+        assert_eq!(r.get("RED_TYPE"), Some("DHCP"));
+        assert_eq!(r.get("DNS1"), Some(""));
+        assert_eq!(r.0.get("RED_ADDRESS"), Some(&None));
+        assert!(!r.0.contains_key("GREEN_DEV"));
+        let back: RedValues = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    fn fake_proc(dir: &Path, pid: u32, comm: &str, cmdline: &[&str], ns: Option<&str>) {
+        let p = dir.join(pid.to_string());
+        fs::create_dir_all(p.join("ns")).unwrap();
+        fs::write(p.join("comm"), format!("{comm}\n")).unwrap();
+        fs::write(p.join("cmdline"), cmdline.join("\0") + "\0").unwrap();
+        if let Some(ns) = ns {
+            std::os::unix::fs::symlink(ns, p.join("ns/net")).unwrap();
+        }
+    }
+
+    #[test]
+    fn red_daemons_are_pppd_by_comm_and_dhcpcd_on_the_red_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::create_dir_all(d.join("self/ns")).unwrap();
+        std::os::unix::fs::symlink("net:[1]", d.join("self/ns/net")).unwrap();
+        fake_proc(
+            d,
+            10,
+            "pppd",
+            &["/usr/sbin/pppd", "call", "dsl"],
+            Some("net:[1]"),
+        );
+        fake_proc(d, 11, "dhcpcd", &["dhcpcd", "-b", "red0"], None);
+        fake_proc(d, 12, "dhcpcd", &["dhcpcd", "green0"], Some("net:[1]"));
+        fake_proc(d, 13, "bash", &["bash", "-c", "pppd red0"], Some("net:[1]"));
+        fake_proc(d, 14, "pppd", &["pppd"], Some("net:[2]")); // another namespace
+        fake_proc(d, 15, "dhcpcd", &["dhcpcd: red0 [ip4]"], Some("net:[1]"));
+        assert_eq!(red_daemons(d, Some("red0")), [10, 11, 15]);
+        assert_eq!(red_daemons(d, None), [10]);
+        assert!(red_daemons(Path::new("/nonexistent/proc"), Some("red0")).is_empty());
+    }
+
+    #[test]
+    fn active_profile_is_the_one_sharing_the_inode() {
+        let dir = tempfile::tempdir().unwrap();
+        let ppp = dir.path().join("var/ipfire/ppp");
+        fs::create_dir_all(&ppp).unwrap();
+        let paths = Paths::new(dir.path()).unwrap();
+        assert_eq!(active_profile(&paths).unwrap(), None);
+        fs::write(ppp.join("settings-1"), "TYPE=pppoe\n").unwrap();
+        fs::write(ppp.join("settings-2"), "TYPE=pppoe\n").unwrap();
+        fs::write(ppp.join("settings"), "TYPE=pppoe\n").unwrap();
+        assert_eq!(active_profile(&paths).unwrap(), None, "hand-made");
+        assert_eq!(
+            save_handmade(&paths, false).unwrap().unwrap().as_str(),
+            "primary"
+        );
+        assert!(
+            !ppp.join("settings-primary").exists(),
+            "a dry run writes nothing"
+        );
+        fs::write(ppp.join("settings-primary"), "TYPE=DHCP\n").unwrap();
+        assert_eq!(
+            save_handmade(&paths, true).unwrap().unwrap().as_str(),
+            "primary-2",
+            "an existing settings-primary is never overwritten"
+        );
+        assert_eq!(
+            fs::read(ppp.join("settings-primary-2")).unwrap(),
+            b"TYPE=pppoe\n"
+        );
+        fs::remove_file(ppp.join("settings")).unwrap();
+        fs::hard_link(ppp.join("settings-2"), ppp.join("settings")).unwrap();
+        assert_eq!(active_profile(&paths).unwrap().unwrap().as_str(), "2");
+        assert_eq!(save_handmade(&paths, true).unwrap(), None);
+    }
+
+    #[test]
+    fn replaced_files_keep_their_owner() {
+        use std::os::unix::fs::MetadataExt;
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: chown needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("secrets");
+        fs::write(&f, "old").unwrap();
+        std::os::unix::fs::chown(&f, Some(65534), Some(65534)).unwrap();
+        replace_keeping_owner(&f, b"new", 0o600).unwrap();
+        let m = fs::metadata(&f).unwrap();
+        assert_eq!((m.uid(), m.gid(), m.mode() & 0o777), (65534, 65534, 0o600));
+        assert_eq!(fs::read(&f).unwrap(), b"new");
+    }
+}
