@@ -27,7 +27,6 @@ const UPWARD: &[(&str, &str)] = &[
 const KNOWN_CYCLES: &[&str] = &[
     "ipfire::policy <-> ipfire::profile",
     "supervisor::direct <-> supervisor::shell",
-    "front::cli::connectd <-> front::completions",
 ];
 
 /// A module path such as `uplink::health::probe` (the crate root is the empty path).

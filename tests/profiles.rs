@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use connectd::ipfire::ethernet::{self, RedValues};
 use connectd::ipfire::policy::Policy;
 use connectd::ipfire::profile::{self, ProfileName};
-use connectd::sys::exec::{CmdOutcome, CommandSpec, DuctRunner, Runner};
+use connectd::sys::exec::{CmdOutcome, CommandSpec, ProcessRunner, Runner};
 use connectd::uplink::switch::{self, Step, SwitchOptions};
 
 use crate::util::{TestRoot, pppd_words};
@@ -301,7 +301,7 @@ fn static_profile_writes_the_red_addresses_and_restore_brings_back_the_primary()
     let mut steps = Vec::new();
     let report = switch::activate(
         &paths,
-        &DuctRunner,
+        &ProcessRunner,
         &pol,
         &name("fibre"),
         None,
@@ -332,7 +332,7 @@ fn static_profile_writes_the_red_addresses_and_restore_brings_back_the_primary()
         serde_json::from_str(&serde_json::to_string(&report.previous_red).unwrap()).unwrap();
     switch::activate(
         &paths,
-        &DuctRunner,
+        &ProcessRunner,
         &pol,
         &name("1"),
         Some(&saved),
@@ -363,7 +363,7 @@ fn a_hundred_switches_back_and_forth_leave_the_primary_byte_identical() {
             let restore = if to == "1" { saved.as_ref() } else { None };
             let r = switch::activate(
                 &paths,
-                &DuctRunner,
+                &ProcessRunner,
                 &pol,
                 &name(to),
                 restore,

@@ -949,7 +949,7 @@ pub fn ha_status(status: &Value, links: &[Link]) -> Value {
                     let at = t
                         .get("at")
                         .and_then(Value::as_i64)
-                        .and_then(|a| chrono::DateTime::from_timestamp(a, 0))
+                        .and_then(|a| chrono::TimeZone::timestamp_opt(&chrono::Utc, a, 0).single())
                         .map(|d| d.to_rfc3339());
                     let g = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
                     json!({

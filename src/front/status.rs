@@ -124,7 +124,7 @@ pub fn human(v: &Value) -> String {
                 let at = t
                     .get("at")
                     .and_then(Value::as_i64)
-                    .and_then(|a| chrono::DateTime::from_timestamp(a, 0))
+                    .and_then(|a| chrono::TimeZone::timestamp_opt(&chrono::Utc, a, 0).single())
                     .map(|d| {
                         d.with_timezone(&chrono::Local)
                             .format("%Y-%m-%d %H:%M:%S")

@@ -1227,7 +1227,7 @@ pub fn status_from_files(paths: &Paths, state: &State) -> serde_json::Value {
         .ok()
         .map(|t| chrono::DateTime::<chrono::Local>::from(t).to_rfc3339());
     let iso = |t: Option<i64>| {
-        t.and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        t.and_then(|s| chrono::TimeZone::timestamp_opt(&chrono::Utc, s, 0).single())
             .map(|d| d.with_timezone(&chrono::Local).to_rfc3339())
     };
     let display = |n: Option<&str>| -> Option<String> {

@@ -16,7 +16,7 @@ use crate::supervisor::daemon;
 use crate::supervisor::direct;
 use crate::supervisor::shell::{self, Seams, Supervisor};
 use crate::sys::clock::SystemClock;
-use crate::sys::exec::DuctRunner;
+use crate::sys::exec::ProcessRunner;
 use crate::uplink::health::{Passive, RealProber};
 use crate::uplink::pretest::RealPreTester;
 use crate::uplink::switch::{self, SwitchOptions};
@@ -80,16 +80,6 @@ pub enum Command {
     },
     /// Create (or show) the HTTP API token.
     ApiKey,
-    /// Print a shell completion script (bash, zsh, fish) for connectd or
-    /// manage-wan-profiles.
-    #[command(hide = true)]
-    Completions {
-        /// bash, zsh or fish.
-        shell: String,
-        /// connectd or manage-wan-profiles.
-        #[arg(default_value = "connectd")]
-        command: String,
-    },
 }
 
 /// Parses the command line, runs the command, maps errors onto exit codes.
@@ -110,21 +100,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn unreachable_completions() -> Result<u8> {
-    Err(Error::Failed(
-        "completions are printed before the root is resolved".into(),
-    ))
-}
-
 fn run(args: Args) -> Result<u8> {
-    // Needs no IPFire root: works on a build machine too.
-    if let Command::Completions { shell, command } = &args.command {
-        print!(
-            "{}",
-            crate::front::completions::completions(shell, command)?
-        );
-        return Ok(0);
-    }
     let foreground = matches!(args.command, Command::Start { foreground: true });
     crate::sys::log::init(foreground || args.verbose, args.verbose);
     let paths = Paths::from_arg_or_env(args.root.as_deref())?;
@@ -153,8 +129,8 @@ fn run(args: Args) -> Result<u8> {
             // IPFire's `connectd reconnect` does, `network restart red` once pppd is gone;
             // the network script's own `connectd start` then supervises the dial.
             let opts = SwitchOptions::default();
-            shell::network(&paths, &DuctRunner, &opts, "stop")?;
-            shell::network(&paths, &DuctRunner, &opts, "start")?;
+            shell::network(&paths, &ProcessRunner, &opts, "stop")?;
+            shell::network(&paths, &ProcessRunner, &opts, "start")?;
             start(&paths, false)
         }
         Command::Failover { profile } => {
@@ -217,7 +193,6 @@ fn run(args: Args) -> Result<u8> {
         }
         Command::Check { json } => crate::uplink::health::run_check(&paths, json),
         Command::ApiKey => crate::front::status::api_key(&paths),
-        Command::Completions { .. } => unreachable_completions(),
     }
 }
 
@@ -277,10 +252,10 @@ fn start(paths: &Paths, foreground: bool) -> Result<u8> {
 
 fn real_seams(_paths: &Paths) -> Seams {
     Seams {
-        runner: Box::new(DuctRunner),
+        runner: Box::new(ProcessRunner),
         clock: Box::new(SystemClock),
         prober: Box::new(RealProber::new()),
-        pretester: Box::new(RealPreTester::new(Box::new(DuctRunner))),
+        pretester: Box::new(RealPreTester::new(Box::new(ProcessRunner))),
         passive: Passive::new(_paths),
         switch: SwitchOptions::default(),
     }

@@ -24,7 +24,7 @@ use crate::error::Result;
 use crate::ipfire::paths::Paths;
 use crate::ipfire::policy::Policy;
 use crate::ipfire::profile::{Kind, Profile, ProfileName};
-use crate::sys::exec::{CommandSpec, DuctRunner, Runner};
+use crate::sys::exec::{CommandSpec, ProcessRunner, Runner};
 
 /// The result of pre-testing one profile.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -320,7 +320,7 @@ pub fn test_profile(paths: &Paths, name: &ProfileName) -> Result<PretestOutcome>
     };
     let device = device.to_string();
     let active = red_dev.or_else(|| crate::uplink::health::red_iface(paths));
-    let mut tester = RealPreTester::new(Box::new(DuctRunner));
+    let mut tester = RealPreTester::new(Box::new(ProcessRunner));
     Ok(tester.pretest(&profile, &device, active.as_deref()))
 }
 
@@ -364,7 +364,7 @@ mod tests {
 
     #[test]
     fn same_device_and_untestable_types_are_cannot_test() {
-        let mut t = RealPreTester::new(Box::new(DuctRunner));
+        let mut t = RealPreTester::new(Box::new(ProcessRunner));
         let p = profile("TYPE=pppoe\n");
         let o = t.pretest(&p, "red0", Some("red0"));
         assert!(
