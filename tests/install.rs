@@ -154,7 +154,14 @@ fn install_twice_then_uninstall_twice_leaves_the_box_as_it_was() {
         fs::read(&sbin).unwrap(),
         fs::read(env!("CARGO_BIN_EXE_connectd")).unwrap()
     );
-    assert!(r.join("usr/sbin/manage-wan-profiles").is_file());
+    // One binary: manage-wan-profiles is a link to connectd, which answers to that name.
+    let mwp = r.join("usr/sbin/manage-wan-profiles");
+    assert_eq!(fs::read_link(&mwp).unwrap(), Path::new("connectd"));
+    let help = Command::new(&mwp).arg("--help").output().unwrap();
+    ok(&help);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("Usage: manage-wan-profiles"), "{help}");
+    assert!(help.contains("create"), "{help}");
     assert_eq!(
         fs::read(r.join("etc/rc.d/init.d/connectd")).unwrap(),
         fs::read(repo().join("initscripts/connectd")).unwrap()

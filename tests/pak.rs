@@ -178,6 +178,10 @@ fn check_installed(r: &Path, before: &BTreeSet<PathBuf>) {
         fs::read(env!("CARGO_BIN_EXE_connectd")).unwrap()
     );
     assert_eq!(fs::metadata(&sbin).unwrap().mode() & 0o7777, 0o755);
+    assert_eq!(
+        fs::read_link(r.join("usr/sbin/manage-wan-profiles")).unwrap(),
+        Path::new("connectd")
+    );
     let init = r.join("etc/rc.d/init.d/connectd");
     assert_eq!(
         fs::read_link(&init).unwrap(),
