@@ -187,6 +187,55 @@ fn install_twice_then_uninstall_twice_leaves_the_box_as_it_was() {
             .is_file()
     );
     assert!(r.join("var/ipfire/connectd/.installed").is_file());
+    // The web UI page, its menu entry, strings and setuid helper.
+    for (rel, src, mode) in [
+        (
+            "srv/web/ipfire/cgi-bin/connectd.cgi",
+            "wui/connectd.cgi",
+            0o755,
+        ),
+        (
+            "var/ipfire/menu.d/EX-connectd.menu",
+            "wui/EX-connectd.menu",
+            0o644,
+        ),
+        (
+            "var/ipfire/addon-lang/connectd.en.pl",
+            "wui/lang/connectd.en.pl",
+            0o644,
+        ),
+        (
+            "var/ipfire/addon-lang/connectd.de.pl",
+            "wui/lang/connectd.de.pl",
+            0o644,
+        ),
+    ] {
+        assert_eq!(
+            fs::read(r.join(rel)).unwrap(),
+            fs::read(repo().join(src)).unwrap(),
+            "{rel}"
+        );
+        assert_eq!(
+            fs::metadata(r.join(rel)).unwrap().mode() & 0o7777,
+            mode,
+            "{rel}"
+        );
+    }
+    let ctrl = fs::metadata(r.join("usr/local/bin/connectdctrl")).unwrap();
+    assert_eq!(
+        ctrl.mode() & 0o7777,
+        0o4750,
+        "setuid, group-executable only"
+    );
+    if crate::util::is_root() {
+        assert_eq!(ctrl.uid(), 0);
+        let nobody_gid = Command::new("id").args(["-g", "nobody"]).output().unwrap();
+        let gid: u32 = String::from_utf8_lossy(&nobody_gid.stdout)
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(ctrl.gid(), gid, "the web server's group (nobody's)");
+    }
     let once = snapshot(r);
 
     ok(&tool("install", r, &[]));

@@ -13,3 +13,4 @@ mod pak;
 mod profiles;
 mod reliability;
 mod supervisor;
+mod wui;

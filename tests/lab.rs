@@ -15,16 +15,16 @@ use std::time::{Duration, Instant};
 
 use crate::util::is_root;
 
-fn repo() -> &'static Path {
+pub(crate) fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn connectd_bin() -> PathBuf {
+pub(crate) fn connectd_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_connectd"))
 }
 
 /// `target/debug/examples/lab-pppoe`, next to the connectd binary.
-fn lab_pppoe_bin() -> PathBuf {
+pub(crate) fn lab_pppoe_bin() -> PathBuf {
     let bin = connectd_bin();
     bin.parent()
         .map(|d| d.join("examples/lab-pppoe"))
@@ -38,7 +38,7 @@ fn have(tool: &str) -> bool {
 }
 
 /// Why the lab cannot run here, if it cannot.
-fn cannot_run() -> Option<String> {
+pub(crate) fn cannot_run() -> Option<String> {
     if !is_root() {
         return Some("the lab needs root (network namespaces)".into());
     }
@@ -55,22 +55,22 @@ fn cannot_run() -> Option<String> {
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// One running copy of the lab; `tools/lab down` on drop.
-struct Lab {
-    prefix: String,
-    dir: PathBuf,
-    connectd: Option<Child>,
+pub(crate) struct Lab {
+    pub(crate) prefix: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) connectd: Option<Child>,
     client: Option<Child>,
 }
 
 impl Lab {
     /// Brings a fresh lab up, or prints why it cannot and returns None.
-    fn up(test: &str) -> Option<Lab> {
+    pub(crate) fn up(test: &str) -> Option<Lab> {
         Lab::up_with(test, false)
     }
 
     /// `connectd`: whether the box's own scripts call connectd (the network script's
     /// `connectd start`, ip-down's `connectd reconnect`), as on IPFire.
-    fn up_with(test: &str, connectd: bool) -> Option<Lab> {
+    pub(crate) fn up_with(test: &str, connectd: bool) -> Option<Lab> {
         if let Some(why) = cannot_run() {
             println!("skipped: {test}: {why}");
             return None;
@@ -98,7 +98,7 @@ impl Lab {
         Some(lab)
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(repo().join("tools/lab"));
         c.args(args)
             .env("LAB_PREFIX", &self.prefix)
@@ -109,14 +109,14 @@ impl Lab {
         c
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.command(args)
             .output()
             .unwrap_or_else(|e| panic!("tools/lab {args:?}: {e}"))
     }
 
     /// Runs `tools/lab ARGS`, panics with its output unless it succeeds; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
             out.status.success(),
@@ -128,29 +128,29 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn ns(&self, name: &str) -> String {
+    pub(crate) fn ns(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
 
-    fn root(&self) -> PathBuf {
+    pub(crate) fn root(&self) -> PathBuf {
         self.dir.join("root")
     }
 
-    fn red(&self, file: &str) -> PathBuf {
+    pub(crate) fn red(&self, file: &str) -> PathBuf {
         self.root().join("var/ipfire/red").join(file)
     }
 
-    fn read(&self, rel: &str) -> String {
+    pub(crate) fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.root().join(rel)).unwrap_or_default()
     }
 
     /// `tools/lab carrier`: which ISP carried the LAN client's replies (1 s window).
-    fn carrier(&self) -> String {
+    pub(crate) fn carrier(&self) -> String {
         self.ok(&["carrier", "1"]).trim().to_string()
     }
 
     /// Whether the LAN client reaches ADDR (a few pings).
-    fn lan_reaches(&self, addr: &str) -> bool {
+    pub(crate) fn lan_reaches(&self, addr: &str) -> bool {
         self.run(&[
             "shell", "lan", "ping", "-n", "-q", "-c", "3", "-i", "0.2", "-W", "1", addr,
         ])
@@ -159,7 +159,7 @@ impl Lab {
     }
 
     /// Starts the LAN client pinging 203.0.113.1 every 100 ms (so `carrier` has traffic).
-    fn start_client(&mut self) {
+    pub(crate) fn start_client(&mut self) {
         let child = self
             .command(&[
                 "shell",
@@ -179,7 +179,7 @@ impl Lab {
     }
 
     /// PIDs of the processes (not zombies) in namespace NAME.
-    fn pids_in(&self, name: &str) -> Vec<u32> {
+    pub(crate) fn pids_in(&self, name: &str) -> Vec<u32> {
         let out = Command::new("ip")
             .args(["netns", "pids", &self.ns(name)])
             .output()
@@ -192,7 +192,7 @@ impl Lab {
     }
 
     /// Starts `connectd start --foreground` inside fw (log: LAB_DIR/connectd.log).
-    fn start_connectd(&mut self) {
+    pub(crate) fn start_connectd(&mut self) {
         let log = std::fs::File::create(self.dir.join("connectd.log")).expect("connectd.log");
         let err = log.try_clone().expect("clone log");
         let path = format!(
@@ -216,7 +216,7 @@ impl Lab {
     }
 
     /// `connectd status --json`, parsed (Null when it cannot be read).
-    fn status(&self) -> serde_json::Value {
+    pub(crate) fn status(&self) -> serde_json::Value {
         let out = Command::new("ip")
             .args(["netns", "exec", &self.ns("fw")])
             .arg(connectd_bin())
@@ -232,7 +232,7 @@ impl Lab {
         }
     }
 
-    fn active_profile(&self) -> String {
+    pub(crate) fn active_profile(&self) -> String {
         match &self.status()["active_profile"] {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Number(n) => n.to_string(),
@@ -240,17 +240,17 @@ impl Lab {
         }
     }
 
-    fn switch_count(&self) -> u64 {
+    pub(crate) fn switch_count(&self) -> u64 {
         self.status()["switch_count"].as_u64().unwrap_or(0)
     }
 
-    fn connectd_log(&self) -> String {
+    pub(crate) fn connectd_log(&self) -> String {
         std::fs::read_to_string(self.dir.join("connectd.log")).unwrap_or_default()
     }
 
     /// Waits until connectd reports PROFILE active and the LAN's traffic flows via ISP;
     /// returns how long that took, panics (with connectd's log) after TIMEOUT.
-    fn wait_on(&mut self, profile: &str, isp: &str, timeout: Duration) -> Duration {
+    pub(crate) fn wait_on(&mut self, profile: &str, isp: &str, timeout: Duration) -> Duration {
         let start = Instant::now();
         loop {
             if let Some(c) = self.connectd.as_mut() {
@@ -271,7 +271,7 @@ impl Lab {
     }
 
     /// The files of DESIGN.md 1 agree with PROFILE being active.
-    fn assert_consistent(&self, profile: &str, red_type: &str, red_dev: &str) {
+    pub(crate) fn assert_consistent(&self, profile: &str, red_type: &str, red_dev: &str) {
         let ppp = self.root().join("var/ipfire/ppp");
         let settings = std::fs::metadata(ppp.join("settings")).expect("ppp/settings");
         let chosen = std::fs::metadata(ppp.join(format!("settings-{profile}"))).expect("profile");
@@ -320,7 +320,7 @@ impl Drop for Lab {
 }
 
 /// True while PID runs and is not a zombie (this machine's PID 1 reaps lazily).
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat
             .rsplit_once(") ")
@@ -330,11 +330,11 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-fn pid_in(path: &Path) -> Option<u32> {
+pub(crate) fn pid_in(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < timeout {
         if cond() {
@@ -534,7 +534,7 @@ fn pppoe_session_survives_a_blackhole_and_dies_with_the_link() {
 // the lab's policy: probes every 1 s, 3 failures, FAILBACK_DELAY=20, FAILBACK_GRACE=5.
 
 /// A lab with connectd supervising, online on the primary (profile 1, isp1).
-fn supervised(test: &str) -> Option<Lab> {
+pub(crate) fn supervised(test: &str) -> Option<Lab> {
     if cannot_run().is_none() && !lab_pppoe_bin().exists() {
         // The PPPoE pre-test needs the access concentrator of the example.
         println!(

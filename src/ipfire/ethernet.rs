@@ -23,7 +23,7 @@ pub const RED_KEYS: [&str; 8] = [
 
 /// The [`RED_KEYS`] of `ethernet/settings`: key -> value, or `None` when the key is absent.
 /// Serializable, so the supervisor can keep the primary's values in its state and restore
-/// them exactly on failback (`restore` of [`activate`]).
+/// them exactly on failback (`restore` of `uplink::switch::activate`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RedValues(pub BTreeMap<String, Option<String>>);
 

@@ -2,10 +2,13 @@
 //! root prefix, atomic writes, the connection profiles in `/var/ipfire/ppp`, the failover
 //! policy in `/var/ipfire/connectd/settings` and connectd's own state file.
 
+pub mod chain_view;
 pub mod ethernet;
 pub mod fsutil;
+pub mod history;
 pub mod paths;
 pub mod policy;
+pub mod policy_edit;
 pub mod profile;
 pub mod readhash;
 pub mod state;

@@ -130,6 +130,10 @@ impl Paths {
     pub fn state(&self) -> PathBuf {
         self.at("var/ipfire/connectd/state")
     }
+    /// `/var/ipfire/connectd/history`: the last 24 hours for the web UI's timeline (JSON).
+    pub fn history(&self) -> PathBuf {
+        self.at("var/ipfire/connectd/history")
+    }
     /// `/var/ipfire/connectd/api-token`: the HTTP API's bearer token, mode 0600.
     pub fn api_token(&self) -> PathBuf {
         self.at("var/ipfire/connectd/api-token")

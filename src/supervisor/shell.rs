@@ -153,6 +153,8 @@ pub struct Supervisor<'a> {
     next_traffic: Option<Instant>,
     /// The optional HTTP API (its own thread).
     api: Option<crate::front::api::ApiHandle>,
+    /// The last 24 hours, for the web UI (`connectd history`).
+    history: crate::ipfire::history::History,
     exit: Option<u8>,
 }
 
@@ -338,6 +340,7 @@ impl<'a> Supervisor<'a> {
             traffic: crate::uplink::traffic::Traffic::new(),
             next_traffic: None,
             api: None,
+            history: crate::ipfire::history::History::load(paths),
             exit: None,
         };
         sup.recover_journal()?;
@@ -499,6 +502,7 @@ impl<'a> Supervisor<'a> {
                 queue.extend(self.sample_passive(now));
             }
             self.sample_traffic(now);
+            self.record_history();
             // A probe round.
             if self.red_active {
                 if let Some(ev) = self.probe_if_due(now) {
@@ -710,7 +714,14 @@ impl<'a> Supervisor<'a> {
         let results = self.seams.prober.round(&iface, &m.targets, timeout);
         let after = self.seams.clock.now();
         let verdict = m.monitor.record(&results, after);
-        self.last_health = Some(m.monitor.status());
+        let status = m.monitor.status();
+        let answered: Vec<f64> = status.targets.iter().filter_map(|t| t.rtt_ms).collect();
+        let wall = state::unix(self.seams.clock.wall());
+        self.history.round(
+            wall,
+            (!answered.is_empty()).then(|| answered.iter().sum::<f64>() / answered.len() as f64),
+        );
+        self.last_health = Some(status);
         match verdict {
             Verdict::Healthy if m.sent != Some(true) => {
                 m.sent = Some(true);
@@ -955,6 +966,14 @@ impl<'a> Supervisor<'a> {
                 .pretester
                 .pretest(&p, &device, active_dev.as_deref());
             log::info!("pre-test {}/{attempts} of {profile}: {outcome:?}", i + 1);
+            let (result, detail) = match &outcome {
+                PretestOutcome::Passed(d) => ("passed", d.to_string()),
+                PretestOutcome::Failed(d) => ("failed", d.to_string()),
+                PretestOutcome::CannotTest(d) => ("cannot test", d.to_string()),
+            };
+            let wall = state::unix(self.seams.clock.wall());
+            self.history
+                .pretest(wall, profile.as_str(), result, &detail);
             match outcome {
                 PretestOutcome::Passed(_) => passed += 1,
                 PretestOutcome::Failed(_) => failed += 1,
@@ -1035,6 +1054,8 @@ impl<'a> Supervisor<'a> {
                 serde_json::to_value(snap.next_failback_in_secs).unwrap_or_default(),
             );
             o.insert("attempts".into(), snap.attempts.into());
+            // RED's throughput (read by `status`, the HTTP API and the web UI page).
+            o.insert("traffic".into(), self.traffic.to_json());
             o.insert(
                 "health".into(),
                 match &self.last_health {
@@ -1052,8 +1073,23 @@ impl<'a> Supervisor<'a> {
         v
     }
 
+    /// Who carries the traffic now (RED up: the active profile), into the history; the
+    /// history file is written when that changed, else at most once a minute.
+    fn record_history(&mut self) {
+        let wall = state::unix(self.seams.clock.wall());
+        let carrying = self.red_active.then(|| self.state.active.clone()).flatten();
+        self.history.carrying(wall, carrying.as_deref());
+        if let Err(e) = self.history.save_if_due(self.paths, wall) {
+            log::warn!("{e}");
+        }
+    }
+
     fn shutdown(&mut self) {
         self.save_state();
+        let wall = state::unix(self.seams.clock.wall());
+        if let Err(e) = self.history.save(self.paths, wall) {
+            log::warn!("{e}");
+        }
         if let Some(api) = self.api.take() {
             api.stop();
         }
@@ -1259,5 +1295,6 @@ pub fn status_from_files(paths: &Paths, state: &State) -> serde_json::Value {
         "health": {"healthy": false, "verdict": "unknown", "targets": []},
         "transitions": state.transitions,
         "journal": state.journal,
+        "chain": crate::ipfire::chain_view::chain_view(paths, state),
     })
 }

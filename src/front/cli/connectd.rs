@@ -78,8 +78,34 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The last 24 hours: which profile carried traffic, switches, RTT, pre-tests.
+    History {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the failover policy, or change it (validated, written atomically, reloaded).
+    Policy {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// `set KEY=VALUE...`.
+        #[command(subcommand)]
+        action: Option<PolicyAction>,
+    },
     /// Create (or show) the HTTP API token.
     ApiKey,
+}
+
+/// `connectd policy` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PolicyAction {
+    /// Set KEY=VALUE pairs in connectd/settings; nothing is written if any is refused.
+    Set {
+        /// KEY=VALUE, e.g. FAILBACK_DELAY=600.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+    },
 }
 
 /// Parses the command line, runs the command, maps errors onto exit codes.
@@ -192,6 +218,11 @@ fn run(args: Args) -> Result<u8> {
             Ok(0)
         }
         Command::Check { json } => crate::uplink::health::run_check(&paths, json),
+        Command::History { json } => super::wui::history(&paths, json),
+        Command::Policy { json, action } => match action {
+            Some(PolicyAction::Set { pairs }) => super::wui::policy(&paths, json, Some(&pairs)),
+            None => super::wui::policy(&paths, json, None),
+        },
         Command::ApiKey => crate::front::status::api_key(&paths),
     }
 }

@@ -2,3 +2,4 @@
 
 pub mod connectd;
 pub mod mwp;
+pub mod wui;
