@@ -104,6 +104,14 @@ fn ipfire_box(red_active: bool) -> TestRoot {
     ] {
         fs::create_dir_all(r.join(d)).unwrap();
     }
+    // IPFire's language cache rebuild (src/scripts/update-lang-cache): recorded here.
+    write(
+        r,
+        "usr/local/bin/update-lang-cache",
+        "#!/bin/sh\necho update-lang-cache >>\"$CONNECTD_PAK_CALLS\"\n",
+        0o755,
+        90,
+    );
     if red_active {
         write(r, "var/ipfire/red/active", "", 0o644, 0);
     }
@@ -204,10 +212,21 @@ fn check_installed(r: &Path, before: &BTreeSet<PathBuf>) {
         fs::read_to_string(r.join("var/ipfire/backup/addons/includes/connectd")).unwrap(),
         "/var/ipfire/connectd\n"
     );
+    // The web UI page, its menu entry and strings, and its setuid helper.
+    assert_eq!(
+        fs::read(r.join("srv/web/ipfire/cgi-bin/connectd.cgi")).unwrap(),
+        fs::read(repo().join("wui/connectd.cgi")).unwrap()
+    );
+    assert!(r.join("var/ipfire/menu.d/EX-connectd.menu").is_file());
+    assert!(r.join("var/ipfire/addon-lang/connectd.de.pl").is_file());
+    let ctrl = fs::metadata(r.join("usr/local/bin/connectdctrl")).unwrap();
+    assert_eq!(ctrl.mode() & 0o7777, 0o4750, "setuid, root and nobody only");
     if util::is_root() {
         for e in &entries {
             let m = fs::symlink_metadata(r.join(e)).unwrap();
-            assert_eq!((m.uid(), m.gid()), (0, 0), "{} owned by root", e.display());
+            // IPFire's nobody is gid 99 (config/etc/group).
+            let gid = if e.ends_with("connectdctrl") { 99 } else { 0 };
+            assert_eq!((m.uid(), m.gid()), (0, gid), "{} owner", e.display());
         }
     } else {
         println!("pak: owners not checked: not root (the pak's files are 0:0)");
@@ -228,7 +247,7 @@ fn pak_install_matches_the_rootfile_and_uninstall_restores_the_box() {
     let log = fs::read_to_string(&calls).unwrap();
     assert_eq!(
         log,
-        "start_service --background connectd\n",
+        "update-lang-cache\nstart_service --background connectd\n",
         "install.sh: {}",
         String::from_utf8_lossy(&o.stdout)
     );
@@ -237,7 +256,10 @@ fn pak_install_matches_the_rootfile_and_uninstall_restores_the_box() {
 
     pakfire(r, "uninstall.sh", &calls);
     let log = fs::read_to_string(&calls).unwrap();
-    assert!(log.ends_with("stop_service connectd\n"), "{log}");
+    assert!(
+        log.ends_with("stop_service connectd\nupdate-lang-cache\n"),
+        "{log}"
+    );
     assert_same(&snapshot(r), &before, "uninstall leaves the box as it was");
 }
 
@@ -250,10 +272,12 @@ fn pak_update_keeps_the_original_and_a_box_without_red_is_not_started() {
     let before_paths: BTreeSet<PathBuf> = before.keys().cloned().collect();
 
     pakfire(r, "install.sh", &calls);
-    assert!(
-        !calls.exists(),
-        "RED is down: nothing started, nothing stopped"
+    assert_eq!(
+        fs::read_to_string(&calls).unwrap(),
+        "update-lang-cache\n",
+        "RED is down: nothing started"
     );
+    fs::remove_file(&calls).unwrap();
     let installed = snapshot(r);
     // pakfire's update: the same pak over itself (uninstall.sh, then install.sh).
     pakfire(r, "update.sh", &calls);
@@ -266,7 +290,7 @@ fn pak_update_keeps_the_original_and_a_box_without_red_is_not_started() {
     );
     assert_eq!(
         fs::read_to_string(&calls).unwrap(),
-        "stop_service connectd\n"
+        "stop_service connectd\nupdate-lang-cache\nupdate-lang-cache\n"
     );
 
     pakfire(r, "uninstall.sh", &calls);

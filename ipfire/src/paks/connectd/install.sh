@@ -18,7 +18,9 @@
 #     otherwise mix the two. uninstall.sh puts the original back.
 #   - the boot start: the network script starts connectd for dial types as before;
 #     red.up/99-connectd (in the pak) starts it for DHCP/STATIC RED.
-#   - the files: extract_files; the rootfile is config/rootfiles/packages/connectd.
+#   - the files: extract_files; the rootfile is config/rootfiles/packages/connectd
+#     (with the web UI page, its menu entry and strings, and its setuid helper
+#     connectdctrl, 4750 root:nobody as the pak holds it).
 #   - supervision is started now only when RED is up and failover is enabled
 #     (otherwise the next RED start does it, as at boot).
 #
@@ -41,12 +43,9 @@ extract_files
 
 ln -svfn "${OURS}" "${INIT}"
 
-# WUI (branch wui): connectd.cgi, EX-connectd.menu, the addon-lang files and the
-# setuid helper connectdctrl come with the files above when the rootfile lists them;
-# the language cache is rebuilt when the pak carries language files.
-if compgen -G "${ROOT}/var/ipfire/addon-lang/connectd.*.pl" >/dev/null; then
-	"${ROOT}/usr/local/bin/update-lang-cache"
-fi
+# The web UI page's strings (var/ipfire/addon-lang/connectd.*.pl) into the language
+# cache, as IPFire's add-ons with a page do (src/paks/wio/install.sh).
+"${ROOT}/usr/local/bin/update-lang-cache"
 
 # Supervision now, if RED is up and failover is on (a failover-off box waits for its
 # next RED start, like IPFire's own connectd).

@@ -42,9 +42,6 @@ for d in etc/rc.d/init.d/networking/failover.d usr/share/bash-completion/complet
 	[ -d "${ROOT}/${d}" ] && rmdir --ignore-fail-on-non-empty "${ROOT}/${d}"
 done
 
-# WUI (branch wui): the language cache forgets connectd's strings.
-if [ -x "${ROOT}/usr/local/bin/update-lang-cache" ] && [ -e "${ROOT}/opt/pakfire/db/rootfiles/${NAME}" ] \
-	&& grep -q '^var/ipfire/addon-lang/connectd\.' "${ROOT}/opt/pakfire/db/rootfiles/${NAME}"; then
-	"${ROOT}/usr/local/bin/update-lang-cache"
-fi
+# The language cache forgets the web UI page's strings (src/paks/wio/uninstall.sh).
+"${ROOT}/usr/local/bin/update-lang-cache"
 exit 0
