@@ -300,3 +300,39 @@ fn pak_update_keeps_the_original_and_a_box_without_red_is_not_started() {
         "uninstall after update leaves the box as it was",
     );
 }
+
+#[test]
+fn pak_after_a_core_update_keeps_ipfires_newer_script() {
+    let t = ipfire_box(false);
+    let r = t.root();
+    let calls = t.path("../pak-calls");
+    pakfire(r, "install.sh", &calls);
+    // A core update ships IPFire's initscripts again: its connectd replaces our link.
+    let init = r.join("etc/rc.d/init.d/connectd");
+    fs::remove_file(&init).unwrap();
+    let newer = "#!/bin/sh\n# IPFire's connectd, from a core update\n";
+    write(r, "etc/rc.d/init.d/connectd", newer, 0o754, 1);
+    let core = snapshot(r)
+        .remove(Path::new("etc/rc.d/init.d/connectd"))
+        .unwrap();
+
+    pakfire(r, "update.sh", &calls);
+    assert!(
+        fs::symlink_metadata(&init)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        fs::read_to_string(r.join("etc/rc.d/init.d/connectd.ipfire-orig")).unwrap(),
+        newer,
+        "the newer script is the one kept"
+    );
+    pakfire(r, "uninstall.sh", &calls);
+    assert_eq!(
+        snapshot(r).remove(Path::new("etc/rc.d/init.d/connectd")),
+        Some(core),
+        "uninstall puts IPFire's newer script back as it was"
+    );
+    assert!(!r.join("etc/rc.d/init.d/connectd.ipfire-orig").exists());
+}

@@ -34,9 +34,10 @@ ROOT="${CONNECTD_PAK_ROOT:-}"
 INIT="${ROOT}/etc/rc.d/init.d/connectd"
 OURS="../../../usr/lib/connectd/initscript"
 
-# IPFire's original is kept once; a second install (update.sh) finds it kept already.
-if [ -e "${INIT}" ] && [ ! -L "${INIT}" ] && [ ! -e "${INIT}.ipfire-orig" ]; then
-	mv -v "${INIT}" "${INIT}.ipfire-orig"
+# A file there is IPFire's (ours is a link): kept aside. If one is kept already, a core
+# update has since put IPFire's script back over our link: the newer one is kept.
+if [ -e "${INIT}" ] && [ ! -L "${INIT}" ]; then
+	mv -fv "${INIT}" "${INIT}.ipfire-orig"
 fi
 
 extract_files
