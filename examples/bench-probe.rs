@@ -14,6 +14,7 @@ use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
+use connectd::ipfire::paths::Paths;
 use connectd::ipfire::policy::Policy;
 use connectd::sys::clock::{Clock, SystemClock};
 use connectd::uplink::health::{Monitor, Passive, Prober, RealProber, Target, Verdict};
@@ -41,6 +42,11 @@ fn pause(d: Duration) {
     );
 }
 
+/// The host's own `/sys` and `/proc` (the root `/`).
+fn host_root() -> Paths {
+    Paths::new("/").expect("/ is a directory")
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -52,7 +58,7 @@ fn main() -> ExitCode {
             let Some(ts) = targets(&args[3..]) else {
                 return ExitCode::from(2);
             };
-            let mut p = RealProber::new();
+            let mut p = RealProber::new(&host_root());
             let (mut answered, mut sent) = (0u64, 0u64);
             let mut worst = Duration::ZERO;
             let start = SystemClock.now();
@@ -79,8 +85,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             };
             let policy = Policy::default();
-            let passive = Passive::with_roots("/sys", "/proc", "/nonexistent");
-            let mut p = RealProber::new();
+            let host = host_root();
+            let passive = Passive::with_roots(host.sys(), host.proc(), "/nonexistent");
+            let mut p = RealProber::new(&host);
             let mut m = Monitor::new(&policy, SystemClock.now());
             let mut last = String::new();
             let mut link_lost = false;
@@ -88,7 +95,7 @@ fn main() -> ExitCode {
             loop {
                 // Passive sampling until the next round is due.
                 loop {
-                    let lost = passive.link(dev).lost();
+                    let lost = passive.device(dev).lost();
                     if lost.is_some() != link_lost {
                         link_lost = lost.is_some();
                         let what = match &lost {
