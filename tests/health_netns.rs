@@ -30,7 +30,7 @@ fn skip_reason() -> Option<String> {
     if !super::util::is_root() {
         return Some("needs root for network namespaces".into());
     }
-    if which::which("ip").is_err() {
+    if connectd::sys::exec::find_in_path("ip").is_none() {
         return Some("the ip tool is missing".into());
     }
     None
@@ -314,7 +314,7 @@ fn reachable_targets_answer_with_an_rtt_over_icmp_dns_and_tcp() {
 #[test]
 fn blackholed_target_is_down_after_failures_rounds() {
     require_root!();
-    if which::which("nft").is_err() {
+    if connectd::sys::exec::find_in_path("nft").is_none() {
         eprintln!("skipped: nft is missing");
         return;
     }
@@ -429,7 +429,7 @@ fn pppoe_discovery_passes_against_the_lab_ac_and_fails_when_it_is_silent() {
 
     let test = |lab: &Lab, text: &'static str| {
         lab.inside(&c, move || {
-            let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner), &host());
+            let mut t = RealPreTester::new(Box::new(connectd::sys::exec::ProcessRunner), &host());
             t.pppoe_timeout = Duration::from_millis(1200);
             t.pretest(&profile(text), "p0", Some("red9"))
         })
@@ -495,7 +495,7 @@ fn pppoe_discovery_passes_against_the_lab_ac_and_fails_when_it_is_silent() {
 #[test]
 fn dhcp_pretest_gets_an_offer_and_leaves_nothing_behind() {
     require_root!();
-    if which::which("dnsmasq").is_err() {
+    if connectd::sys::exec::find_in_path("dnsmasq").is_none() {
         eprintln!("skipped: dnsmasq is missing");
         return;
     }
@@ -524,7 +524,7 @@ fn dhcp_pretest_gets_an_offer_and_leaves_nothing_behind() {
     let before = output(&["ip", "-n", &c, "-4", "route", "show", "table", "all"]);
     let started = SystemClock.now();
     let o = lab.inside(&c, move || {
-        let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner), &host());
+        let mut t = RealPreTester::new(Box::new(connectd::sys::exec::ProcessRunner), &host());
         t.dhcp_timeout = Duration::from_secs(8);
         t.pretest(&profile("TYPE=DHCP\n"), "p0", Some("red9"))
     });
@@ -545,7 +545,7 @@ fn dhcp_pretest_gets_an_offer_and_leaves_nothing_behind() {
 
     // No server: no offer.
     let o = lab.inside(&p, move || {
-        let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner), &host());
+        let mut t = RealPreTester::new(Box::new(connectd::sys::exec::ProcessRunner), &host());
         t.dhcp_timeout = Duration::from_millis(700);
         t.pretest(&profile("TYPE=DHCP\n"), "q0", None)
     });
@@ -566,7 +566,7 @@ fn arp_pretest_needs_the_gateway_on_the_line() {
     let test = |lab: &Lab, gw: &'static str| {
         let text = format!("TYPE=STATIC\nIP=192.0.2.10\nNETMASK=255.255.255.0\nGATEWAY={gw}\n");
         lab.inside(&c, move || {
-            let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner), &host());
+            let mut t = RealPreTester::new(Box::new(connectd::sys::exec::ProcessRunner), &host());
             t.arp_timeout = Duration::from_millis(700);
             t.pretest(&profile(&text), "p0", None)
         })

@@ -13,7 +13,7 @@ use crate::ipfire::profile::{Profile, ProfileName};
 use crate::ipfire::state::{self, State};
 use crate::supervisor::daemon::Lock;
 use crate::sys::clock::{Clock, SystemClock};
-use crate::sys::exec::DuctRunner;
+use crate::sys::exec::ProcessRunner;
 use crate::uplink::switch::{self, SwitchOptions};
 
 fn busy(paths: &Paths) -> Error {
@@ -70,7 +70,7 @@ pub fn switch_to(paths: &Paths, to: &ProfileName, kind: SwitchKind, wait: bool) 
     let since = SystemTime::now() - Duration::from_secs(1);
     let report = super::shell::journaled_activate(
         paths,
-        &DuctRunner,
+        &ProcessRunner,
         &policy,
         &mut st,
         to,
@@ -109,7 +109,7 @@ pub fn switch_to(paths: &Paths, to: &ProfileName, kind: SwitchKind, wait: bool) 
     let new_addr: Option<Ipv4Addr> =
         fsutil::read_word(&paths.red_local_ip()).and_then(|s| s.parse().ok());
     if let Some(old) = old_addr.filter(|o| Some(*o) != new_addr) {
-        switch::flush_conntrack(&DuctRunner, old)?;
+        switch::flush_conntrack(&ProcessRunner, old)?;
     }
     let iface = fsutil::read_word(&paths.red_iface()).unwrap_or_else(|| "?".into());
     println!("activated profile {to} (was {from}); RED is up on {iface}");

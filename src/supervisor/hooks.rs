@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::sys::exec::{CommandSpec, DuctRunner, Runner};
+use crate::sys::exec::{CommandSpec, ProcessRunner, Runner};
 
 pub use crate::supervisor::machine::HookEvent;
 
@@ -101,7 +101,7 @@ impl HookRunner {
             .name("hooks".into())
             .spawn(move || {
                 for call in rx {
-                    run_now(&DuctRunner, &dir, &call, timeout);
+                    run_now(&ProcessRunner, &dir, &call, timeout);
                 }
             })
             .ok();
@@ -164,7 +164,7 @@ mod tests {
             to: "2".into(),
             reason: "3/3 rounds failed".into(),
         };
-        run_now(&DuctRunner, d.path(), &call, Duration::from_secs(5));
+        run_now(&ProcessRunner, d.path(), &call, Duration::from_secs(5));
         assert_eq!(
             std::fs::read_to_string(&out).unwrap(),
             "failover|1|2|3/3 rounds failed\nsecond failover\n"

@@ -18,7 +18,7 @@ use crate::supervisor::direct;
 use crate::supervisor::shell::{self, Seams, Supervisor};
 use crate::supervisor::status;
 use crate::sys::clock::SystemClock;
-use crate::sys::exec::DuctRunner;
+use crate::sys::exec::ProcessRunner;
 use crate::uplink::health::{Passive, RealProber};
 use crate::uplink::pretest::RealPreTester;
 use crate::uplink::switch::{self, SwitchOptions};
@@ -97,16 +97,6 @@ pub enum Command {
     },
     /// Create (or show) the HTTP API token.
     ApiKey,
-    /// Print a shell completion script (bash, zsh, fish) for connectd or
-    /// manage-wan-profiles.
-    #[command(hide = true)]
-    Completions {
-        /// bash, zsh or fish.
-        shell: String,
-        /// connectd or manage-wan-profiles.
-        #[arg(default_value = "connectd")]
-        command: String,
-    },
 }
 
 /// `connectd policy` subcommands.
@@ -138,21 +128,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn unreachable_completions() -> Result<u8> {
-    Err(Error::Failed(
-        "completions are printed before the root is resolved".into(),
-    ))
-}
-
 fn run(args: Args) -> Result<u8> {
-    // Needs no IPFire root: works on a build machine too.
-    if let Command::Completions { shell, command } = &args.command {
-        print!(
-            "{}",
-            crate::front::completions::completions(shell, command)?
-        );
-        return Ok(0);
-    }
     let foreground = matches!(args.command, Command::Start { foreground: true });
     crate::sys::log::init(foreground || args.verbose, args.verbose);
     let paths = Paths::from_arg_or_env(args.root.as_deref())?;
@@ -181,8 +157,8 @@ fn run(args: Args) -> Result<u8> {
             // IPFire's `connectd reconnect` does, `network restart red` once pppd is gone;
             // the network script's own `connectd start` then supervises the dial.
             let opts = SwitchOptions::default();
-            shell::network(&paths, &DuctRunner, &opts, "stop")?;
-            shell::network(&paths, &DuctRunner, &opts, "start")?;
+            shell::network(&paths, &ProcessRunner, &opts, "stop")?;
+            shell::network(&paths, &ProcessRunner, &opts, "start")?;
             start(&paths, false)
         }
         Command::Failover { profile } => {
@@ -250,7 +226,6 @@ fn run(args: Args) -> Result<u8> {
             None => super::wui::policy(&paths, json, None),
         },
         Command::ApiKey => crate::front::status::api_key(&paths),
-        Command::Completions { .. } => unreachable_completions(),
     }
 }
 
@@ -310,10 +285,10 @@ fn start(paths: &Paths, foreground: bool) -> Result<u8> {
 
 fn real_seams(_paths: &Paths) -> Seams {
     Seams {
-        runner: Box::new(DuctRunner),
+        runner: Box::new(ProcessRunner),
         clock: Box::new(SystemClock),
         prober: Box::new(RealProber::new(_paths)),
-        pretester: Box::new(RealPreTester::new(Box::new(DuctRunner), _paths)),
+        pretester: Box::new(RealPreTester::new(Box::new(ProcessRunner), _paths)),
         passive: Passive::new(_paths),
         switch: SwitchOptions::default(),
     }
