@@ -723,7 +723,7 @@ fn a_resolver_answering_from_its_warm_cache_does_not_keep_a_dead_uplink_healthy(
         eprintln!("skipped: target/debug/connectd not built");
         return;
     }
-    if which::which("dnsmasq").is_err() || which::which("nft").is_err() {
+    if connectd::sys::exec::find_in_path("dnsmasq").is_none() || connectd::sys::exec::find_in_path("nft").is_none() {
         eprintln!("skipped: dnsmasq or nft is missing");
         return;
     }
@@ -826,7 +826,7 @@ fn a_resolver_answering_from_its_warm_cache_does_not_keep_a_dead_uplink_healthy(
 #[test]
 fn a_hijacking_resolver_does_not_pass_the_dns_target() {
     require_root!();
-    if which::which("dnsmasq").is_err() {
+    if connectd::sys::exec::find_in_path("dnsmasq").is_none() {
         eprintln!("skipped: dnsmasq is missing");
         return;
     }
