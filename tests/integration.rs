@@ -4,10 +4,12 @@
 mod util;
 
 mod api;
+mod completions;
 mod health_netns;
 mod install;
 mod lab;
 mod layers;
+mod pak;
 mod profiles;
 mod reliability;
 mod supervisor;

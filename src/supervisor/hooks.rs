@@ -131,7 +131,7 @@ impl HookRunner {
 #[allow(clippy::disallowed_methods)] // tests build fixtures with plain writes
 mod tests {
     use super::*;
-    use crate::sys::exec::DuctRunner;
+    use crate::sys::exec::ProcessRunner;
     use std::time::Instant;
 
     fn hook(dir: &Path, name: &str, body: &str) {
@@ -165,7 +165,7 @@ mod tests {
             to: "2".into(),
             reason: "3/3 rounds failed".into(),
         };
-        run_now(&DuctRunner, d.path(), &call, Duration::from_secs(5));
+        run_now(&ProcessRunner, d.path(), &call, Duration::from_secs(5));
         assert_eq!(
             std::fs::read_to_string(&out).unwrap(),
             "failover|1|2|3/3 rounds failed\nsecond failover\n"
@@ -183,7 +183,7 @@ mod tests {
             &format!("echo ran >> {}", out.display()),
         );
         let runner = HookRunner::spawn(
-            Arc::new(DuctRunner),
+            Arc::new(ProcessRunner),
             d.path().to_path_buf(),
             Duration::from_millis(300),
         );

@@ -19,7 +19,7 @@ use crate::supervisor::offline;
 use crate::supervisor::status;
 use crate::supervisor::{Seams, Services, Supervisor};
 use crate::sys::clock::SystemClock;
-use crate::sys::exec::DuctRunner;
+use crate::sys::exec::ProcessRunner;
 use crate::uplink::health::{Passive, RealProber};
 use crate::uplink::journaled;
 use crate::uplink::pretest::RealPreTester;
@@ -99,16 +99,6 @@ pub enum Command {
     },
     /// Create (or show) the HTTP API token.
     ApiKey,
-    /// Print a shell completion script (bash, zsh, fish) for connectd or
-    /// manage-wan-profiles.
-    #[command(hide = true)]
-    Completions {
-        /// bash, zsh or fish.
-        shell: String,
-        /// connectd or manage-wan-profiles.
-        #[arg(default_value = "connectd")]
-        command: String,
-    },
 }
 
 /// `connectd policy` subcommands.
@@ -140,21 +130,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn unreachable_completions() -> Result<u8> {
-    Err(Error::Failed(
-        "completions are printed before the root is resolved".into(),
-    ))
-}
-
 fn run(args: Args) -> Result<u8> {
-    // Needs no IPFire root: works on a build machine too.
-    if let Command::Completions { shell, command } = &args.command {
-        print!(
-            "{}",
-            crate::front::completions::completions(shell, command)?
-        );
-        return Ok(0);
-    }
     let foreground = matches!(args.command, Command::Start { foreground: true });
     crate::sys::log::init(foreground || args.verbose, args.verbose);
     let paths = Paths::from_arg_or_env(args.root.as_deref())?;
@@ -183,8 +159,8 @@ fn run(args: Args) -> Result<u8> {
             // IPFire's `connectd reconnect` does, `network restart red` once pppd is gone;
             // the network script's own `connectd start` then supervises the dial.
             let opts = SwitchOptions::default();
-            journaled::network(&paths, &DuctRunner, &opts, "stop")?;
-            journaled::network(&paths, &DuctRunner, &opts, "start")?;
+            journaled::network(&paths, &ProcessRunner, &opts, "stop")?;
+            journaled::network(&paths, &ProcessRunner, &opts, "start")?;
             start(&paths, false)
         }
         Command::Failover { profile } => {
@@ -196,7 +172,7 @@ fn run(args: Args) -> Result<u8> {
                 Some(r) => Ok(print_reply(&r)),
                 None => offline::switch_to(
                     &paths,
-                    &DuctRunner,
+                    &ProcessRunner,
                     &SystemClock,
                     &name,
                     SwitchKind::Manual,
@@ -220,7 +196,7 @@ fn run(args: Args) -> Result<u8> {
                     }
                     offline::switch_to(
                         &paths,
-                        &DuctRunner,
+                        &ProcessRunner,
                         &SystemClock,
                         &primary,
                         SwitchKind::Failback,
@@ -266,7 +242,6 @@ fn run(args: Args) -> Result<u8> {
             None => super::wui::policy(&paths, json, None),
         },
         Command::ApiKey => crate::front::status::api_key(&paths),
-        Command::Completions { .. } => unreachable_completions(),
     }
 }
 
@@ -327,10 +302,10 @@ fn start(paths: &Paths, foreground: bool) -> Result<u8> {
 /// The real seams: the library never creates them itself.
 fn real_seams(paths: &Paths) -> Seams {
     Seams {
-        runner: std::sync::Arc::new(DuctRunner),
+        runner: std::sync::Arc::new(ProcessRunner),
         clock: Box::new(SystemClock),
         prober: Box::new(RealProber::new(paths)),
-        pretester: Box::new(RealPreTester::new(Box::new(DuctRunner), paths)),
+        pretester: Box::new(RealPreTester::new(Box::new(ProcessRunner), paths)),
         passive: Passive::new(paths),
         switch: SwitchOptions::default(),
     }

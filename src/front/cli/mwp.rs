@@ -425,7 +425,7 @@ fn load(paths: &Paths, name: &ProfileName) -> Result<Profile> {
 
 fn test(paths: &Paths, name: &ProfileName) -> Result<u8> {
     load(paths, name)?;
-    let runner = Box::new(crate::sys::exec::DuctRunner);
+    let runner = Box::new(crate::sys::exec::ProcessRunner);
     let outcome = crate::uplink::pretest::test_profile(paths, runner, name)?;
     Ok(match outcome {
         PretestOutcome::Passed(d) => {
@@ -576,7 +576,7 @@ fn activate(paths: &Paths, name: &ProfileName, wait: bool) -> Result<u8> {
     }
     crate::supervisor::offline::switch_to(
         paths,
-        &crate::sys::exec::DuctRunner,
+        &crate::sys::exec::ProcessRunner,
         &crate::sys::clock::SystemClock,
         name,
         SwitchKind::Manual,
