@@ -723,7 +723,9 @@ fn a_resolver_answering_from_its_warm_cache_does_not_keep_a_dead_uplink_healthy(
         eprintln!("skipped: target/debug/connectd not built");
         return;
     }
-    if connectd::sys::exec::find_in_path("dnsmasq").is_none() || connectd::sys::exec::find_in_path("nft").is_none() {
+    if connectd::sys::exec::find_in_path("dnsmasq").is_none()
+        || connectd::sys::exec::find_in_path("nft").is_none()
+    {
         eprintln!("skipped: dnsmasq or nft is missing");
         return;
     }
