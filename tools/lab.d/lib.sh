@@ -85,6 +85,7 @@ proc_alive() {
 # lab_conf ROOT: reads the lab's shortened IPFire timers from ROOT/usr/lib/cdlab/lab.conf
 # (written by `tools/lab up`) into LAB_DHCP_TIMEOUT and LAB_CARRIER_WAIT; IPFire's values
 # when the file or a line is missing.
+# shellcheck disable=SC2034 # read by the scripts that source this file
 lab_conf() {
 	LAB_DHCP_TIMEOUT=60
 	LAB_CARRIER_WAIT=30
