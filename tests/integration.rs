@@ -4,6 +4,7 @@
 mod util;
 
 mod api;
+mod conformance;
 mod health_netns;
 mod install;
 mod lab;
