@@ -653,6 +653,9 @@ impl BoxUnderTest {
                         self.describe()
                     ));
                 }
+                // At a human's pace: the page reloads before Select (the supervisor has
+                // reacted to the Disconnect by then, exiting or not).
+                poll(5, || !self.supervised());
                 self.wui_select("4")?;
                 self.lab(&["redctrl", "start"]);
                 self.wait_online("4", k.isp, 60)?;
@@ -679,6 +682,9 @@ impl BoxUnderTest {
                         self.describe()
                     ));
                 }
+                // At a human's pace: the page reloads before Select (the supervisor has
+                // reacted to the Disconnect by then, exiting or not).
+                poll(5, || !self.supervised());
                 self.wui_select("4")?;
                 self.lab(&["redctrl", "start"]);
                 self.wait_online("4", k.isp, 90)?;
