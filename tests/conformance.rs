@@ -318,7 +318,7 @@ impl BoxUnderTest {
             Ok(())
         } else {
             fail(format!(
-                "not online on {profile} via {isp} within {secs} s: {}",
+                "not online on {profile} via {isp} within {secs} s — {}",
                 self.describe()
             ))
         }
@@ -329,7 +329,7 @@ impl BoxUnderTest {
             Ok(())
         } else {
             fail(format!(
-                "no supervisor within {secs} s: {}",
+                "no supervisor within {secs} s — {}",
                 self.describe()
             ))
         }
@@ -339,7 +339,7 @@ impl BoxUnderTest {
     fn stays_down(&self, what: &str) -> Outcome {
         if !poll(20, || !self.active() && self.red_daemons().is_empty()) {
             return fail(format!(
-                "{what}: RED not down within 20 s ({:?}): {}",
+                "{what}: RED not down within 20 s — {:?}, {}",
                 self.red_daemons(),
                 self.describe()
             ));
@@ -348,7 +348,7 @@ impl BoxUnderTest {
         while start.elapsed() < HOLD {
             if self.active() || !self.red_daemons().is_empty() {
                 return fail(format!(
-                    "{what} undone after {:.0?}: {:?}, {}",
+                    "{what} undone after {:.0?} — {:?}, {}",
                     start.elapsed(),
                     self.red_daemons(),
                     self.describe()
@@ -365,7 +365,7 @@ impl BoxUnderTest {
         while start.elapsed() < Duration::from_secs(secs) {
             if !self.online_on(profile, isp) {
                 return fail(format!(
-                    "left {profile} after {:.0?}: {}",
+                    "left {profile} after {:.0?} — {}",
                     start.elapsed(),
                     self.describe()
                 ));
@@ -543,7 +543,7 @@ impl BoxUnderTest {
             Ok(())
         } else {
             fail(format!(
-                "no failover began within {secs} s: {}",
+                "no failover began within {secs} s — {}",
                 self.describe()
             ))
         }
@@ -649,7 +649,7 @@ impl BoxUnderTest {
                 self.lab(&["redctrl", "stop"]);
                 if !poll(20, || !self.active()) {
                     return fail(format!(
-                        "Disconnect did not take RED down: {}",
+                        "Disconnect did not take RED down — {}",
                         self.describe()
                     ));
                 }
@@ -678,7 +678,7 @@ impl BoxUnderTest {
                 self.lab(&["redctrl", "stop"]);
                 if !poll(20, || !self.active()) {
                     return fail(format!(
-                        "Disconnect did not take RED down: {}",
+                        "Disconnect did not take RED down — {}",
                         self.describe()
                     ));
                 }
@@ -728,7 +728,7 @@ impl BoxUnderTest {
                 self.lab(&["redctrl", "start"]);
                 if !poll(60, || self.active() && self.lab.carrier() != "none") {
                     return fail(format!(
-                        "Connect: not online within 60 s: {}",
+                        "Connect: not online within 60 s — {}",
                         self.describe()
                     ));
                 }
@@ -742,7 +742,7 @@ impl BoxUnderTest {
                 // IPFire's connectd exits once online (system/connectd:64-67).
                 if !poll(15, || !self.supervised()) {
                     return fail(format!(
-                        "a supervisor stays with failover off: {}",
+                        "a supervisor stays with failover off — {}",
                         self.describe()
                     ));
                 }
@@ -793,7 +793,7 @@ impl BoxUnderTest {
                 } else {
                     std::thread::sleep(HOLD);
                     let r = if self.selected().as_deref() != Some(k.primary) {
-                        fail(format!("switched with failover off: {}", self.describe()))
+                        fail(format!("switched with failover off — {}", self.describe()))
                     } else {
                         Ok(())
                     };
@@ -865,10 +865,11 @@ fn run_kind(k: &'static Kind) -> Option<Vec<(&'static str, Outcome, f64)>> {
     Some(out)
 }
 
+/// The short reason of a failure for the table: the text before the details (" — ").
 fn short(e: &str) -> String {
-    let one = e.lines().next().unwrap_or("");
-    if one.chars().count() > 90 {
-        format!("{}…", one.chars().take(90).collect::<String>())
+    let one = e.split(" — ").next().unwrap_or("");
+    if one.chars().count() > 70 {
+        format!("{}…", one.chars().take(70).collect::<String>())
     } else {
         one.to_string()
     }
