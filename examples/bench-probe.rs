@@ -12,13 +12,16 @@
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
+use connectd::ipfire::paths::Paths;
 use connectd::ipfire::policy::Policy;
+use connectd::sys::clock::{Clock, SystemClock};
 use connectd::uplink::health::{Monitor, Passive, Prober, RealProber, Target, Verdict};
 
 fn epoch_ms() -> u128 {
-    SystemTime::now()
+    SystemClock
+        .wall()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0)
@@ -39,6 +42,11 @@ fn pause(d: Duration) {
     );
 }
 
+/// The host's own `/sys` and `/proc` (the root `/`).
+fn host_root() -> Paths {
+    Paths::new("/").expect("/ is a directory")
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -50,18 +58,18 @@ fn main() -> ExitCode {
             let Some(ts) = targets(&args[3..]) else {
                 return ExitCode::from(2);
             };
-            let mut p = RealProber::new();
+            let mut p = RealProber::new(&host_root());
             let (mut answered, mut sent) = (0u64, 0u64);
             let mut worst = Duration::ZERO;
-            let start = Instant::now();
+            let start = SystemClock.now();
             for _ in 0..n {
-                let t = Instant::now();
+                let t = SystemClock.now();
                 let r = p.round(iface, &ts, Duration::from_secs(1));
-                worst = worst.max(t.elapsed());
+                worst = worst.max(SystemClock.now() - t);
                 sent += r.len() as u64;
                 answered += r.iter().filter(|x| x.answered()).count() as u64;
             }
-            let total = start.elapsed();
+            let total = SystemClock.now() - start;
             println!(
                 "rounds={n} targets={} answered={answered}/{sent} wall={:.3}s per_round_us={:.1} worst_round_ms={:.3}",
                 ts.len(),
@@ -77,16 +85,17 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             };
             let policy = Policy::default();
-            let passive = Passive::with_roots("/sys", "/proc", "/nonexistent");
-            let mut p = RealProber::new();
-            let mut m = Monitor::new(&policy, Instant::now());
+            let host = host_root();
+            let passive = Passive::with_roots(host.sys(), host.proc(), "/nonexistent");
+            let mut p = RealProber::new(&host);
+            let mut m = Monitor::new(&policy, SystemClock.now());
             let mut last = String::new();
             let mut link_lost = false;
             let mut out = std::io::stdout();
             loop {
                 // Passive sampling until the next round is due.
                 loop {
-                    let lost = passive.link(dev).lost();
+                    let lost = passive.device(dev).lost();
                     if lost.is_some() != link_lost {
                         link_lost = lost.is_some();
                         let what = match &lost {
@@ -96,14 +105,14 @@ fn main() -> ExitCode {
                         let _ = writeln!(out, "{} {what}", epoch_ms());
                         let _ = out.flush();
                     }
-                    let now = Instant::now();
+                    let now = SystemClock.now();
                     if now >= m.next_round_at() {
                         break;
                     }
                     pause((m.next_round_at() - now).min(Duration::from_millis(100)));
                 }
                 let r = p.round(iface, &ts, policy.check_timeout);
-                let v = m.record(&r, Instant::now());
+                let v = m.record(&r, SystemClock.now());
                 let line = match &v {
                     Verdict::Healthy => "healthy".to_string(),
                     Verdict::Suspect { .. } => "suspect".to_string(),

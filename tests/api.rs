@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use connectd::front::api::{self, ApiHandle};
 use connectd::ipfire::paths::Paths;
+use connectd::ipfire::profile::ProfileName;
 use connectd::supervisor::control::{self, Reply, Request};
+use connectd::supervisor::status::{self, Status};
 use serde_json::{Value, json};
 
 use crate::util::TestRoot;
@@ -27,7 +29,7 @@ struct FakeSupervisor {
 }
 
 impl FakeSupervisor {
-    fn start(paths: &Paths, status: Value) -> FakeSupervisor {
+    fn start(paths: &Paths, status: Status) -> FakeSupervisor {
         let listener = control::bind(&paths.control_socket()).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -87,34 +89,44 @@ impl Drop for FakeSupervisor {
     }
 }
 
-/// The status object as the supervisor builds it (from the files), with a live health
-/// object and traffic, on profile `active`.
-fn canned_status(t: &TestRoot, active: &str) -> Value {
+/// The status as the supervisor builds it (from the files), with a live health object
+/// and traffic, on profile `active`.
+fn canned_status(t: &TestRoot, active: &str) -> Status {
+    let name = |n: &str| ProfileName::new(n).unwrap();
     let state = connectd::ipfire::state::State {
-        primary: Some("1".into()),
-        active: Some(active.into()),
+        primary: Some(name("1")),
+        active: Some(name(active)),
         switch_count: 4,
         ..Default::default()
     };
-    let mut s = connectd::supervisor::shell::status_from_files(&t.paths(), &state);
-    s["running"] = true.into();
-    s["state"] = "online".into();
-    s["active_profile"] = active.into();
-    s["active_display_name"] = if active == "1" {
-        "Telekom DSL"
-    } else {
-        "LTE stick"
-    }
-    .into();
-    s["auto"] = true.into();
-    s["red"] = json!({"iface": if active == "1" {"ppp0"} else {"wwan0"}, "active": true,
-        "since": null, "local_ip": "198.51.100.7", "gateway": "198.51.100.1"});
-    s["health"] = json!({"healthy": true, "verdict": "healthy", "reason": null,
+    let mut s = status::from_files(&t.paths(), &state);
+    s.running = true;
+    s.state = "online".into();
+    s.active_profile = Some(name(active));
+    s.active_display_name = Some(
+        if active == "1" {
+            "Telekom DSL"
+        } else {
+            "LTE stick"
+        }
+        .into(),
+    );
+    s.auto = true;
+    s.red = serde_json::from_value(
+        json!({"iface": if active == "1" {"ppp0"} else {"wwan0"}, "active": true,
+        "since": null, "local_ip": "198.51.100.7", "gateway": "198.51.100.1"}),
+    )
+    .unwrap();
+    s.health = serde_json::from_value(json!({"healthy": true, "verdict": "healthy", "reason": null,
         "failed_rounds": 0, "rounds": 12,
         "targets": [{"host": "192.0.2.10", "rtt_ms": 11.2, "avg_rtt_ms": 10.9, "loss_pct": 0.0, "samples": 12, "error": null},
                     {"host": "192.0.2.11", "rtt_ms": null, "avg_rtt_ms": null, "loss_pct": 100.0, "samples": 12, "error": "timeout"}],
-        "gateway": {"host": "198.51.100.1", "rtt_ms": 0.8, "avg_rtt_ms": 0.9, "loss_pct": 0.0, "samples": 12, "error": null}});
-    s["traffic"] = json!({"iface": "ppp0", "rx_mbps": 12.5, "tx_mbps": 1.25, "rx_mbps_avg": 10.0, "tx_mbps_avg": 1.0});
+        "gateway": {"host": "198.51.100.1", "rtt_ms": 0.8, "avg_rtt_ms": 0.9, "loss_pct": 0.0, "samples": 12, "error": null}}))
+    .unwrap();
+    s.traffic = serde_json::from_value(
+        json!({"iface": "ppp0", "rx_mbps": 12.5, "tx_mbps": 1.25, "rx_mbps_avg": 10.0, "tx_mbps_avg": 1.0}),
+    )
+    .unwrap();
     s
 }
 
@@ -522,4 +534,51 @@ fn no_supervisor_no_token_no_api() {
     root.write("var/ipfire/connectd/settings", "FAILOVER_ENABLED=on\n");
     let (policy, _) = connectd::ipfire::policy::Policy::load(&paths, Some("1")).unwrap();
     assert!(api::start_from_policy(&paths, &policy).is_none());
+}
+
+/// The status a real supervisor sends: RED's measured traffic is in it (also in the Home
+/// Assistant view and `/metrics`, rendered from the same value), and the switch counter is
+/// one number whether the supervisor or the command line (no supervisor) switched.
+#[test]
+fn a_supervisor_reports_traffic_and_one_switch_counter() {
+    use crate::util::supervised::{Box_, skip, start};
+    if skip() {
+        return;
+    }
+    let b = Box_::new();
+    let state_count = |b: &Box_| -> u64 {
+        let v: Value = serde_json::from_slice(&b.t.read("var/ipfire/connectd/state")).unwrap();
+        v["switch_count"].as_u64().unwrap()
+    };
+    start(&b);
+    b.wait_for("traffic of lo", |b| b.status()["traffic"]["iface"] == "lo");
+    let s = b.status();
+    for key in ["rx_mbps", "tx_mbps", "rx_mbps_avg", "tx_mbps_avg"] {
+        assert!(s["traffic"][key].is_number(), "traffic.{key}: {s}");
+    }
+    assert!(s["core"]["transitions"].is_array(), "{s}");
+
+    // A supervised switch: counted by the supervisor, stored in the state file.
+    let o = b.connectd(&["failover", "2"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    b.wait_for("online on 2", |b| {
+        let s = b.status();
+        s["state"] == "online" && s["active_profile"] == "2" && s["switch_count"] == 1
+    });
+    b.wait_for("the count saved", |b| state_count(b) == 1);
+    let o = b.connectd(&["stop"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    b.wait_for("the supervisor gone", |b| b.status()["running"] == false);
+    assert_eq!(b.status()["switch_count"], 1, "the files say what it said");
+    assert_eq!(b.status()["transitions"][0]["kind"], "manual");
+
+    // A switch from the command line, no supervisor: the same counter goes on.
+    let o = b.connectd(&["failback", "--force"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(state_count(&b), 2);
+    start(&b);
+    let s = b.status();
+    assert_eq!(s["switch_count"], 2, "{s}");
+    assert_eq!(s["core"]["switch_count"], 2, "{s}");
+    assert_eq!(s["transitions"][1]["kind"], "failback", "{s}");
 }

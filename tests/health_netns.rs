@@ -14,11 +14,13 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use connectd::ipfire::paths::Paths;
 use connectd::ipfire::policy::Policy;
 use connectd::ipfire::profile::{Profile, ProfileName};
 use connectd::ipfire::readhash::Document;
+use connectd::sys::clock::{Clock, SystemClock};
 use connectd::uplink::health::{Monitor, Probe, Prober, RealProber, Role, Target, Verdict};
 use connectd::uplink::pretest::{PreTester, PretestOutcome, RealPreTester};
 
@@ -189,12 +191,12 @@ fn lab_pppoe() -> Option<PathBuf> {
 }
 
 fn wait_for(path: &Path, needle: &str) {
-    let end = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < end {
+    let end = SystemClock.now() + Duration::from_secs(5);
+    while SystemClock.now() < end {
         if std::fs::read_to_string(path).is_ok_and(|s| s.contains(needle)) {
             return;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        SystemClock.sleep(Duration::from_millis(20));
     }
     panic!(
         "{} never said {needle:?}: {:?}",
@@ -217,6 +219,11 @@ fn two_hosts(lab: &mut Lab) -> (String, String) {
         &["route", "add", "203.0.113.0/24", "via", "198.51.100.1"],
     );
     (c, p)
+}
+
+/// The host's own root: probes inside a lab namespace read its `/sys`.
+fn host() -> Paths {
+    Paths::new("/").unwrap()
 }
 
 fn target(host: &str, probe: Probe) -> Target {
@@ -259,11 +266,11 @@ fn reachable_targets_answer_with_an_rtt_over_icmp_dns_and_tcp() {
         Target::gateway(gw),
     ];
     let results = lab.inside(&c, move || {
-        let mut prober = RealProber::new();
+        let mut prober = RealProber::new(&host());
         // dnsmasq may need a moment to bind: a few rounds at most.
         let mut r = Vec::new();
         for _ in 0..20 {
-            let t = Instant::now();
+            let t = SystemClock.now();
             r = prober.round("a0", &targets, Duration::from_millis(500));
             if r[1].answered() && r[2].answered() {
                 assert!(
@@ -296,8 +303,8 @@ fn reachable_targets_answer_with_an_rtt_over_icmp_dns_and_tcp() {
         results[4]
     );
     assert!(results[5].answered() && results[5].role == Role::Gateway);
-    let mut m = Monitor::new(&Policy::default(), Instant::now());
-    assert_eq!(m.record(&results, Instant::now()), Verdict::Healthy);
+    let mut m = Monitor::new(&Policy::default(), SystemClock.now());
+    assert_eq!(m.record(&results, SystemClock.now()), Verdict::Healthy);
 }
 
 #[test]
@@ -321,10 +328,10 @@ fn blackholed_target_is_down_after_failures_rounds() {
     let pol = policy.clone();
     let ts = targets.clone();
     let first = lab.inside(&c, move || {
-        RealProber::new().round("a0", &ts, pol.check_timeout)
+        RealProber::new(&host()).round("a0", &ts, pol.check_timeout)
     });
-    let mut m = Monitor::new(&policy, Instant::now());
-    assert_eq!(m.record(&first, Instant::now()), Verdict::Healthy);
+    let mut m = Monitor::new(&policy, SystemClock.now());
+    assert_eq!(m.record(&first, SystemClock.now()), Verdict::Healthy);
 
     // The gateway keeps answering; nothing beyond it does.
     lab.exec(&p, &["nft", "add table ip cdh"]);
@@ -341,15 +348,18 @@ fn blackholed_target_is_down_after_failures_rounds() {
     );
 
     let (rounds, verdict, m) = lab.inside(&c, move || {
-        let mut prober = RealProber::new();
+        let mut prober = RealProber::new(&host());
         for round in 1..=10u32 {
             let r = prober.round("a0", &targets, policy.check_timeout);
             assert!(r[1].answered(), "gateway still answers: {:?}", r[1]);
-            let v = m.record(&r, Instant::now());
+            let v = m.record(&r, SystemClock.now());
             if let Verdict::Down { .. } = v {
                 return (round, v, m);
             }
-            assert!(m.next_round_at() <= Instant::now(), "confirm round at once");
+            assert!(
+                m.next_round_at() <= SystemClock.now(),
+                "confirm round at once"
+            );
         }
         panic!("never down");
     });
@@ -381,7 +391,7 @@ fn probes_leave_through_the_bound_interface_not_the_default_route() {
     lab.ip(&p2, &["addr", "add", "192.0.2.1/24", "dev", "d0"]);
     let t = vec![Target::icmp(Ipv4Addr::new(203, 0, 113, 1))];
     let (via_a0, via_c0) = lab.inside(&c, move || {
-        let mut p = RealProber::new();
+        let mut p = RealProber::new(&host());
         let a = p.round("a0", &t, Duration::from_millis(500));
         let c = p.round("c0", &t, Duration::from_millis(500));
         (a, c)
@@ -415,7 +425,7 @@ fn pppoe_discovery_passes_against_the_lab_ac_and_fails_when_it_is_silent() {
 
     let test = |lab: &Lab, text: &'static str| {
         lab.inside(&c, move || {
-            let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner));
+            let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner), &host());
             t.pppoe_timeout = Duration::from_millis(1200);
             t.pretest(&profile(text), "p0", Some("red9"))
         })
@@ -508,9 +518,9 @@ fn dhcp_pretest_gets_an_offer_and_leaves_nothing_behind() {
         "dhcp.log",
     );
     let before = output(&["ip", "-n", &c, "-4", "route", "show", "table", "all"]);
-    let started = Instant::now();
+    let started = SystemClock.now();
     let o = lab.inside(&c, move || {
-        let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner));
+        let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner), &host());
         t.dhcp_timeout = Duration::from_secs(8);
         t.pretest(&profile("TYPE=DHCP\n"), "p0", Some("red9"))
     });
@@ -531,7 +541,7 @@ fn dhcp_pretest_gets_an_offer_and_leaves_nothing_behind() {
 
     // No server: no offer.
     let o = lab.inside(&p, move || {
-        let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner));
+        let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner), &host());
         t.dhcp_timeout = Duration::from_millis(700);
         t.pretest(&profile("TYPE=DHCP\n"), "q0", None)
     });
@@ -552,7 +562,7 @@ fn arp_pretest_needs_the_gateway_on_the_line() {
     let test = |lab: &Lab, gw: &'static str| {
         let text = format!("TYPE=STATIC\nIP=192.0.2.10\nNETMASK=255.255.255.0\nGATEWAY={gw}\n");
         lab.inside(&c, move || {
-            let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner));
+            let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner), &host());
             t.arp_timeout = Duration::from_millis(700);
             t.pretest(&profile(&text), "p0", None)
         })

@@ -112,6 +112,7 @@ impl Lab {
             .env("LAB_PREFIX", &self.prefix)
             .env("LAB_DIR", &self.dir)
             .env("CONNECTD_BIN", connectd_bin())
+            .env("MWP_BIN", env!("CARGO_BIN_EXE_manage-wan-profiles"))
             .env("LAB_PPPOE_BIN", lab_pppoe_bin())
             .stdin(Stdio::null());
         c
@@ -365,9 +366,9 @@ fn up_then_down_leaves_no_namespace_process_or_file() {
     let Some(mut lab) = Lab::up("lab_up_down") else {
         return;
     };
-    // Something running in every corner: RED up on the DHCP profile, a LAN client.
+    // Something running in every corner: RED up on the DHCP profile (`profile` is
+    // `manage-wan-profiles activate`: it runs `network start red`), a LAN client.
     lab.ok(&["profile", "2"]);
-    lab.ok(&["red", "start"]);
     lab.start_client();
     let mut pids = Vec::new();
     for n in NAMESPACES {
@@ -426,8 +427,8 @@ fn network_start_stop_dhcp() {
     let Some(lab) = Lab::up("network_dhcp") else {
         return;
     };
+    // `manage-wan-profiles activate 2`: network stop red, the files, network start red.
     lab.ok(&["profile", "2"]);
-    lab.ok(&["red", "start"]);
     assert!(
         wait_for(Duration::from_secs(15), || lab.red("active").exists()),
         "red/active within 15 s; dhcpcd log:\n{}",
@@ -472,8 +473,8 @@ fn network_start_stop_qmi() {
     let Some(lab) = Lab::up("network_qmi") else {
         return;
     };
+    // `manage-wan-profiles activate 3` runs `network start red`.
     lab.ok(&["profile", "3"]);
-    lab.ok(&["red", "start"]);
     assert!(
         wait_for(Duration::from_secs(15), || lab.red("active").exists()),
         "red/active"
@@ -487,6 +488,51 @@ fn network_start_stop_qmi() {
     assert!(out.contains("Registration state: 'registered'"), "{out}");
     lab.ok(&["red", "stop"]);
     assert!(lab.pids_in("fw").is_empty(), "nothing left in fw");
+}
+
+/// `tools/lab profile` is `manage-wan-profiles activate`: a password with `'` and `$` (and
+/// `"`, `\`, a space), which the bash profile switch it replaced quoted wrongly, reaches
+/// ppp/secrets as pppd's `getword()` reads it, and the box comes up on the profile.
+#[test]
+fn lab_profile_activates_a_password_with_quote_and_dollar() {
+    let Some(lab) = Lab::up("lab_profile_password") else {
+        return;
+    };
+    let user = "dsl-user@isp1.example";
+    let pw = r#"it's $HOME "x" a\b"#;
+    let mut create = Command::new(env!("CARGO_BIN_EXE_manage-wan-profiles"));
+    create
+        .arg("--root")
+        .arg(lab.root())
+        .args(["create", "quoted", "--type", "pppoe", "--device", "red0"])
+        .args(["--profile-name", "Quoted DSL", "--username", user])
+        .arg("--password-stdin");
+    let out = crate::util::run_with_stdin(create, &format!("{pw}\n"));
+    assert!(
+        out.status.success(),
+        "create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = lab.ok(&["profile", "quoted"]);
+    assert!(said.contains("activated profile quoted"), "{said}");
+    assert!(lab.red("active").exists(), "RED up on the profile: {said}");
+    lab.assert_consistent("quoted", "PPPOE", "red0");
+    let secrets = lab.read("var/ipfire/ppp/secrets");
+    let lines: Vec<&str> = secrets.lines().collect();
+    assert_eq!(lines.len(), 1, "{secrets}");
+    assert_eq!(
+        crate::util::pppd_words(lines[0]),
+        [user, "*", pw],
+        "{secrets}"
+    );
+    // And back to the WUI's profile 1, whose plain password is written plainly.
+    lab.ok(&["profile", "1"]);
+    lab.assert_consistent("1", "PPPOE", "red0");
+    assert_eq!(
+        lab.read("var/ipfire/ppp/secrets"),
+        "'dsl-user@isp1.example' * 'Lab-pass1'\n"
+    );
+    lab.ok(&["red", "stop"]);
 }
 
 #[test]
@@ -841,4 +887,136 @@ fn e2e_failover_off_behaves_like_ipfire_connectd() {
     );
     lab.assert_consistent("2", "DHCP", "red1");
     assert_eq!(lab.read("var/ipfire/red/keepconnected").trim(), "0");
+}
+
+// ---- tools/bench's figures and table (examples/bench-report.rs) ---------------------------
+
+/// `target/debug/examples/bench-report`, built by `cargo build --examples` (tools/test).
+fn bench_report_bin() -> PathBuf {
+    lab_pppoe_bin().with_file_name("bench-report")
+}
+
+fn bench_report(args: &[&str]) -> Option<String> {
+    let bin = bench_report_bin();
+    if !bin.exists() {
+        println!(
+            "skipped: {} is not built (cargo build --examples)",
+            bin.display()
+        );
+        return None;
+    }
+    let out = Command::new(&bin)
+        .args(args)
+        .output()
+        .expect("bench-report");
+    assert!(
+        out.status.success(),
+        "bench-report {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The figures of a fault run come from connectd's log (local `HH:MM:SS.mmm`) and the LAN
+/// client's ping log (`[EPOCH]`), measured from the shell's `$EPOCHREALTIME` times.
+#[test]
+fn bench_report_takes_a_fault_runs_figures_from_the_logs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t0: i64 = 1_764_000_000;
+    let tod = |secs: f64| {
+        use chrono::TimeZone;
+        let whole = secs.floor() as i64;
+        let ms = ((secs - secs.floor()) * 1000.0).round() as u32;
+        let t = chrono::Local
+            .timestamp_opt(t0 + whole, 0)
+            .single()
+            .expect("local time");
+        format!("{}.{ms:03}", t.format("%H:%M:%S"))
+    };
+    // fault at +10.0, the decision at +13.5, a failover at +14.0, restore at +40.0, online
+    // on the primary at +52.25, end at +60.0
+    let log = [
+        (
+            5.0,
+            "connectd[7] info: uplink 1 on ppp0 is down: before the fault",
+        ),
+        (
+            13.5,
+            "connectd[7] info: uplink 1 on ppp0 is down: 3 failed rounds",
+        ),
+        (
+            14.0,
+            "connectd[7] warn: switching to profile 2 (failover): down",
+        ),
+        (52.25, "connectd[7] info: now online on profile 1 (was 2)"),
+    ]
+    .iter()
+    .map(|(t, m)| format!("{} {m}\n", tod(*t)))
+    .collect::<String>();
+    // replies every 0.1 s except from +12.0 to +20.0 and from +45.0 to +47.0
+    let ping = (0..600)
+        .map(|i| f64::from(i) / 10.0)
+        .filter(|t| !(12.0..20.0).contains(t) && !(45.0..47.0).contains(t))
+        .map(|t| {
+            format!(
+                "[{:.6}] 64 bytes from 203.0.113.1: icmp_seq=1\n",
+                t0 as f64 + t
+            )
+        })
+        .collect::<String>();
+    std::fs::write(dir.path().join("connectd.log"), log).expect("log");
+    std::fs::write(dir.path().join("ping.log"), ping).expect("ping");
+    let at = |s: f64| format!("{:.6}", t0 as f64 + s);
+    let (log, ping) = (dir.path().join("connectd.log"), dir.path().join("ping.log"));
+    let Some(out) = bench_report(&[
+        "fault",
+        "blackhole",
+        log.to_str().expect("utf-8"),
+        ping.to_str().expect("utf-8"),
+        &at(10.0),
+        &at(40.0),
+        &at(59.95),
+    ]) else {
+        return;
+    };
+    let figures: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        figures,
+        [
+            "blackhole\tdetect_s\t3.500",
+            "blackhole\toutage_fault_s\t8.00",
+            "blackhole\toutage_restore_s\t2.00",
+            "blackhole\tfailed_over\t1",
+            "blackhole\tfailback_log_s\t12.250",
+        ],
+        "{out}"
+    );
+}
+
+/// The table: medians (of two values for an even count), the spread, NaN left out, the
+/// verdicts against the targets, the peak RSS line.
+#[test]
+fn bench_report_renders_the_table_from_raw_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let results = "blackhole\tdetect_s\t4.5\nblackhole\tdetect_s\t3.0\nblackhole\tdetect_s\tNaN\n\
+                   blackhole\tdetect_s\t3.5\nblackhole\tdetect_s\t3.25\n\
+                   blackhole\trss_kib\t3308\nsteady\trss_kib\t2988\nsteady\tswitches\t0\n\
+                   flap\tmax_failovers_per_window\t2\n";
+    std::fs::write(dir.path().join("results.tsv"), results).expect("results");
+    std::fs::write(dir.path().join("meta"), "FAILBACK_DELAY=45\n").expect("meta");
+    let Some(table) = bench_report(&["table", dir.path().to_str().expect("utf-8")]) else {
+        return;
+    };
+    let expected = "\
+| scenario | figure | median | min – max | runs | target | result |
+|---|---|---|---|---|---|---|
+| blackhole | detection (fault → first decision log line) | 3.375 s | 3 – 4.5 | 4 | median < 4 s | met |
+| blackhole | daemon peak RSS (VmHWM) | 3308 KiB | (one run) | 1 | - | - |
+| flap | most failovers in any 45 s window | 2 | (one run) | 1 | <= 1 | **missed** (max 2 vs <= 1) |
+| steady | switches (false failovers) | 0 | (one run) | 1 | 0 | met |
+| steady | daemon peak RSS (VmHWM) | 2988 KiB | (one run) | 1 | < 8 MiB | met |
+
+Peak RSS over every run: 3308 KiB.
+";
+    assert_eq!(table, expected);
 }

@@ -8,11 +8,12 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use connectd::ipfire::ethernet::{self, RedValues};
 use connectd::ipfire::policy::Policy;
 use connectd::ipfire::profile::{self, ProfileName};
+use connectd::sys::clock::{Clock, SystemClock};
 use connectd::sys::exec::{CmdOutcome, CommandSpec, DuctRunner, Runner};
 use connectd::uplink::switch::{self, Step, SwitchOptions};
 
@@ -26,7 +27,7 @@ fn opts(t: &TestRoot) -> SwitchOptions {
     SwitchOptions {
         network_timeout: Duration::from_secs(10),
         stop_wait: Duration::from_millis(300),
-        proc_root: t.proc_root(),
+        proc_root: Some(t.proc_root()),
     }
 }
 
@@ -356,7 +357,7 @@ fn a_hundred_switches_back_and_forth_leave_the_primary_byte_identical() {
         let pol = policy(&t);
         let snap = t.snapshot();
         let eth0 = t.read("var/ipfire/ethernet/settings");
-        let started = Instant::now();
+        let started = SystemClock.now();
         let mut saved: Option<RedValues> = None;
         for i in 0..100 {
             let to = ["cable", "1", "fibre", "1", "2", "1"][i % 6];
@@ -749,7 +750,7 @@ fn the_stop_waits_for_pppd_bounded() {
     fs::create_dir_all(&pid).unwrap();
     fs::write(pid.join("comm"), "pppd\n").unwrap();
     let rec = Recorder::default();
-    let started = Instant::now();
+    let started = SystemClock.now();
     switch::activate(
         &t.paths(),
         &rec,
@@ -884,7 +885,7 @@ fn activate_says_so_when_red_does_not_come_up() {
     );
     // A network script that never brings RED up, and whose exit code lies.
     t.write("etc/rc.d/init.d/network", "#!/bin/sh\nexit 0\n");
-    let started = Instant::now();
+    let started = SystemClock.now();
     let o = t.mwp(&["activate", "2"], "");
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     assert!(

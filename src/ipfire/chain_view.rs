@@ -1,7 +1,7 @@
 //! The failover chain as people see it (`status --json` key `chain`, the web UI's table):
 //! each profile's role, name, type and the RED device it runs on.
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use crate::ipfire::ethernet::RedValues;
 use crate::ipfire::paths::Paths;
@@ -9,17 +9,39 @@ use crate::ipfire::policy::Policy;
 use crate::ipfire::profile::{Profile, ProfileName, resolve_chain};
 use crate::ipfire::state::State;
 
+/// A profile's place in the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The primary.
+    Primary,
+    /// A backup.
+    Backup,
+}
+
+/// One profile of the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainEntry {
+    /// The profile.
+    pub profile: ProfileName,
+    /// Its PROFILENAME (null when the profile cannot be read).
+    pub display_name: Option<String>,
+    /// Primary or backup.
+    pub role: Role,
+    /// Its TYPE.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The RED device it runs on.
+    pub device: Option<String>,
+}
+
 /// `[{"profile", "display_name", "role", "type", "device"}]` for the primary and its
 /// backups; just the primary when the chain cannot be resolved, empty without a primary.
 /// A profile without a device of its own runs on the box's RED_DEV; for the primary while
 /// a backup is active that is the RED_DEV saved when the box left it.
-pub fn chain_view(paths: &Paths, state: &State) -> Value {
-    let Some(primary) = state
-        .primary
-        .as_deref()
-        .and_then(|p| ProfileName::new(p).ok())
-    else {
-        return json!([]);
+pub fn chain_view(paths: &Paths, state: &State) -> Vec<ChainEntry> {
+    let Some(primary) = state.primary.clone() else {
+        return Vec::new();
     };
     let policy = Policy::load(paths, Some(primary.as_str()))
         .map(|(p, _)| p)
@@ -31,30 +53,32 @@ pub fn chain_view(paths: &Paths, state: &State) -> Value {
     let primary_dev = state
         .primary_red
         .as_ref()
-        .filter(|_| state.active.as_deref() != Some(primary.as_str()))
+        .filter(|_| state.active.as_ref() != Some(&primary))
         .and_then(|r| r.get("RED_DEV").map(str::to_string))
         .or_else(|| box_dev.clone());
     names
-        .iter()
+        .into_iter()
         .map(|n| {
-            let role = if *n == primary { "primary" } else { "backup" };
-            let fallback = if *n == primary {
-                &primary_dev
+            let (role, fallback) = if n == primary {
+                (Role::Primary, &primary_dev)
             } else {
-                &box_dev
+                (Role::Backup, &box_dev)
             };
-            match Profile::load(paths, n) {
-                Ok(p) => json!({
-                    "profile": n.as_str(),
-                    "display_name": p.display_name,
-                    "role": role,
-                    "type": p.kind.as_str(),
-                    "device": p.red_device(&policy, fallback.as_deref()),
-                }),
-                Err(_) => json!({
-                    "profile": n.as_str(), "display_name": null, "role": role,
-                    "type": null, "device": null,
-                }),
+            match Profile::load(paths, &n) {
+                Ok(p) => ChainEntry {
+                    display_name: Some(p.display_name.clone()),
+                    role,
+                    kind: Some(p.kind.as_str().to_string()),
+                    device: p.red_device(&policy, fallback.as_deref()).map(String::from),
+                    profile: n,
+                },
+                Err(_) => ChainEntry {
+                    profile: n,
+                    display_name: None,
+                    role,
+                    kind: None,
+                    device: None,
+                },
             }
         })
         .collect()
@@ -90,22 +114,22 @@ mod tests {
         std::fs::write(p.policy(), "FAILOVER_ENABLED=on\nBACKUPPROFILE=2,lte\n").unwrap();
         std::fs::write(p.ethernet_settings(), "RED_TYPE=DHCP\nRED_DEV=red1\n").unwrap();
         let mut st = State {
-            primary: Some("1".into()),
-            active: Some("2".into()),
+            primary: Some(ProfileName::new("1").unwrap()),
+            active: Some(ProfileName::new("2").unwrap()),
             ..State::default()
         };
         st.primary_red = Some(RedValues::from_doc(
             &crate::ipfire::readhash::Document::parse("RED_TYPE=PPPOE\nRED_DEV=red0\n"),
         ));
-        let v = chain_view(&p, &st);
+        let v = serde_json::to_value(chain_view(&p, &st)).unwrap();
         assert_eq!(
             v,
-            json!([
+            serde_json::json!([
                 {"profile": "1", "display_name": "DSL", "role": "primary", "type": "pppoe", "device": "red0"},
                 {"profile": "2", "display_name": "Cable", "role": "backup", "type": "DHCP", "device": "red1"},
                 {"profile": "lte", "display_name": "lte", "role": "backup", "type": "qmi", "device": "wwan0"},
             ])
         );
-        assert_eq!(chain_view(&p, &State::default()), json!([]));
+        assert_eq!(chain_view(&p, &State::default()), Vec::new());
     }
 }

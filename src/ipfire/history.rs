@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 use crate::ipfire::fsutil;
 use crate::ipfire::paths::Paths;
-use crate::ipfire::state::Transition;
+use crate::ipfire::state::SwitchRecord;
 
 /// The window the history covers.
 pub const WINDOW_SECS: i64 = 86_400;
@@ -258,7 +258,7 @@ impl History {
 
     /// The `history --json` object at `now`: the last 24 hours of intervals, RTT points,
     /// pre-tests, and `switches` from the state file's transitions.
-    pub fn view(&self, now: i64, transitions: &[Transition]) -> Value {
+    pub fn view(&self, now: i64, transitions: &[SwitchRecord]) -> Value {
         let start = now - WINDOW_SECS;
         let mut rtt: Vec<(i64, Option<f64>)> = self.rtt.iter().copied().collect();
         if let Some(b) = self.bucket {
@@ -277,7 +277,7 @@ impl History {
             .iter()
             .filter(|i| i.to.is_none_or(|to| to >= start))
             .collect();
-        let switches: Vec<&Transition> = transitions.iter().filter(|t| t.at >= start).collect();
+        let switches: Vec<&SwitchRecord> = transitions.iter().filter(|t| t.at >= start).collect();
         json!({
             "now": now,
             "window_secs": WINDOW_SECS,
@@ -441,11 +441,12 @@ mod tests {
     #[test]
     fn the_view_holds_the_last_day_of_switches() {
         let h = History::default();
-        let t = |at: i64| Transition {
+        let name = |n: &str| crate::ipfire::profile::ProfileName::new(n).unwrap();
+        let t = |at: i64| SwitchRecord {
             at,
-            from: Some("1".into()),
-            to: "2".into(),
-            kind: "failover".into(),
+            from: Some(name("1")),
+            to: name("2"),
+            kind: crate::ipfire::journal::SwitchKind::Failover,
             reason: "no traffic".into(),
         };
         let v = h.view(WINDOW_SECS + 500, &[t(100), t(WINDOW_SECS + 400)]);

@@ -6,6 +6,7 @@ pub mod chain_view;
 pub mod ethernet;
 pub mod fsutil;
 pub mod history;
+pub mod journal;
 pub mod paths;
 pub mod policy;
 pub mod policy_edit;

@@ -2,7 +2,8 @@
 //!
 //! On a box the root is `/`; tests and the lab pass `--root DIR` (or set `CONNECTD_ROOT`)
 //! and nothing outside that directory is touched. This is the only module that spells out
-//! IPFire's absolute paths (DESIGN.md section 1).
+//! IPFire's absolute paths (DESIGN.md section 1), the kernel's `/sys` and `/proc` included:
+//! under a test root they are the test's fakes, on a box (root `/`) the kernel's.
 
 use std::path::{Path, PathBuf};
 
@@ -146,6 +147,19 @@ impl Paths {
     pub fn control_socket(&self) -> PathBuf {
         self.at("var/run/connectd.sock")
     }
+    /// `/sys`: interfaces' carrier, flags and counters (`class/net/NAME/...`).
+    pub fn sys(&self) -> PathBuf {
+        self.at("sys")
+    }
+    /// `/sys/class/net/NAME`: one network interface. `name` must already be checked
+    /// ([`crate::ipfire::profile::valid_device`]) or come from the kernel.
+    pub fn sys_net(&self, name: &str) -> PathBuf {
+        self.sys().join("class/net").join(name)
+    }
+    /// `/proc`: processes (pppd, dhcpcd of RED).
+    pub fn proc(&self) -> PathBuf {
+        self.at("proc")
+    }
     /// `/etc/rc.d/init.d/network`: IPFire's network script.
     pub fn network_script(&self) -> PathBuf {
         self.at("etc/rc.d/init.d/network")
@@ -178,9 +192,20 @@ mod tests {
             p.network_script(),
             p.hooks_dir(),
             p.dns1(),
+            p.sys(),
+            p.sys_net("red0"),
+            p.proc(),
         ] {
             assert!(path.starts_with(dir.path()), "{}", path.display());
         }
+    }
+
+    #[test]
+    fn the_kernels_trees_are_the_real_ones_on_a_box() {
+        let p = Paths::new("/").unwrap();
+        assert_eq!(p.sys(), Path::new("/sys"));
+        assert_eq!(p.sys_net("red0"), Path::new("/sys/class/net/red0"));
+        assert_eq!(p.proc(), Path::new("/proc"));
     }
 
     #[test]

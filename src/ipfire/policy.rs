@@ -251,7 +251,7 @@ impl Policy {
                         .map(String::from)
                         .collect();
                     for name in &p.chain {
-                        if crate::ipfire::profile::ProfileName::new(name).is_err() {
+                        if crate::ipfire::profile::name::ProfileName::new(name).is_err() {
                             return Err(src.bad(
                                 key,
                                 value,
@@ -332,7 +332,7 @@ impl Policy {
                 k if k.starts_with("DEVICE_") => {
                     let name = &k["DEVICE_".len()..];
                     let dev = value.trim();
-                    if !crate::ipfire::profile::valid_device(dev) {
+                    if !crate::ipfire::profile::name::valid_device(dev) {
                         return Err(src.bad(key, value, "not a network interface name"));
                     }
                     p.devices.insert(name.to_string(), dev.to_string());

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
+use crate::supervisor::status::Status;
 
 /// Largest request or reply accepted.
 const MAX_MESSAGE: u64 = 256 * 1024;
@@ -63,9 +64,9 @@ pub struct Reply {
     /// Exit code the CLI should use when `ok` is false (2: bad request, 1: failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<u8>,
-    /// The status object, for `status`.
+    /// The status, for `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<serde_json::Value>,
+    pub status: Option<Status>,
 }
 
 impl Reply {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, Result};
 use crate::ipfire::fsutil;
+use crate::ipfire::journal::SwitchKind;
 use crate::ipfire::paths::Paths;
 use crate::ipfire::policy::Policy;
 use crate::ipfire::profile::{Profile, ProfileName};
@@ -26,9 +27,9 @@ fn busy(paths: &Paths) -> Error {
 /// The primary: from the state file (when that profile still exists), else the profile
 /// active now. The supervisor and the direct commands agree on it through this.
 pub fn primary(paths: &Paths, st: &State) -> Result<ProfileName> {
-    if let Some(Ok(p)) = st.primary.as_deref().map(ProfileName::new) {
+    if let Some(p) = &st.primary {
         if paths.profile(p.as_str()).exists() {
-            return Ok(p);
+            return Ok(p.clone());
         }
     }
     switch::active_profile(paths)?.ok_or_else(|| {
@@ -49,7 +50,7 @@ fn came_up(paths: &Paths, since: SystemTime) -> bool {
 /// Switches to `to` now: journaled, under the lock; then waits for RED (up to
 /// FAILOVER_CONNECT_TIMEOUT) when `wait`. `pin`: a manual failover pins `to` (failback
 /// to the primary unpins). Returns the exit code.
-pub fn switch_to(paths: &Paths, to: &ProfileName, kind: &str, wait: bool) -> Result<u8> {
+pub fn switch_to(paths: &Paths, to: &ProfileName, kind: SwitchKind, wait: bool) -> Result<u8> {
     match Profile::load(paths, to) {
         Ok(_) => {}
         Err(e) => return Err(e.into()),
@@ -62,7 +63,7 @@ pub fn switch_to(paths: &Paths, to: &ProfileName, kind: &str, wait: bool) -> Res
     }
     let mut st = State::load_or_reset(paths);
     let primary = primary(paths, &st)?;
-    st.primary = Some(primary.to_string());
+    st.primary = Some(primary.clone());
     let (policy, _) = Policy::load(paths, Some(primary.as_str()))?;
     let old_addr: Option<Ipv4Addr> =
         fsutil::read_word(&paths.red_local_ip()).and_then(|s| s.parse().ok());
@@ -78,7 +79,8 @@ pub fn switch_to(paths: &Paths, to: &ProfileName, kind: &str, wait: bool) -> Res
         &SwitchOptions::default(),
         state::unix(SystemClock.wall()),
     )?;
-    st.pinned = (to != &primary && kind == "manual").then(|| to.to_string());
+    st.count_switch();
+    st.pinned = (to != &primary && kind == SwitchKind::Manual).then(|| to.clone());
     st.save(paths)?;
     // The older scripts' files only inform: the switch is done, so a failure to update
     // them (a full disk) is a warning, as in the supervisor, not a failed switch.

@@ -334,23 +334,8 @@ pub enum Event {
     Reload(Box<Config>),
 }
 
-/// Why a profile is activated; the shell journals it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SwitchKind {
-    /// Away from a dead link along the chain.
-    Failover,
-    /// Trial failback to the primary.
-    Failback,
-    /// Back to the backup after a failed trial.
-    Rollback,
-    /// A control command.
-    Manual,
-    /// A new pass after the whole chain failed.
-    ChainPass,
-    /// Failover off: IPFire's BACKUPPROFILE switch after MAXRETRIES.
-    Legacy,
-}
+/// Why a profile is activated; the shell journals it (defined with the journal).
+pub use crate::ipfire::journal::SwitchKind;
 
 /// A `failover.d` event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

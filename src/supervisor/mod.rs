@@ -13,3 +13,4 @@ pub mod shell;
 mod sim;
 #[cfg(test)]
 mod soak;
+pub mod status;

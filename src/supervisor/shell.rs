@@ -24,10 +24,11 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::ipfire::ethernet::RedValues;
 use crate::ipfire::fsutil;
+use crate::ipfire::journal::{Journal, Step};
 use crate::ipfire::paths::Paths;
 use crate::ipfire::policy::Policy;
 use crate::ipfire::profile::{Kind, LoadError, Profile, ProfileName, Reconnection};
-use crate::ipfire::state::{self, Journal, State, Transition};
+use crate::ipfire::state::{self, State, SwitchRecord};
 use crate::supervisor::control::{self, Reply, Request};
 use crate::supervisor::hooks::{HookCall, HookRunner};
 use crate::sys::clock::Clock;
@@ -37,6 +38,7 @@ use crate::uplink::pretest::{PreTester, PretestOutcome};
 use crate::uplink::switch::{self, SwitchOptions};
 
 use super::machine::{Action, Command, Config, Core, Event, Link, SwitchKind};
+use super::status::{Status, TrafficStatus};
 
 /// How often the passive signals (red/active, keepconnected, carrier, pppd) are sampled:
 /// carrier loss is acted on within this, and a probe round in progress ends within 50 ms
@@ -309,8 +311,8 @@ impl<'a> Supervisor<'a> {
             ))
         })?;
         let primary = super::direct::primary(paths, &state)?;
-        state.primary = Some(primary.to_string());
-        state.active = Some(active.to_string());
+        state.primary = Some(primary.clone());
+        state.active = Some(active.clone());
         let setup = load_setup(paths, seams.clock.as_ref(), &primary, &state)?;
         let mut core = Core::new(setup.config.clone());
         core.restore(&super::machine::Persisted {
@@ -354,29 +356,28 @@ impl<'a> Supervisor<'a> {
         let Some(j) = self.state.journal.clone() else {
             return Ok(());
         };
-        let to = ProfileName::new(&j.to)?;
-        if j.step == "planned" || j.step == "intent" {
+        let to = j.to.clone();
+        let from = j.from.as_ref().map(ProfileName::as_str);
+        if j.nothing_changed() {
             log::warn!(
                 "a switch from {} to {} was interrupted before anything changed: staying on {}",
-                j.from.as_deref().unwrap_or("?"),
+                from.unwrap_or("?"),
                 j.to,
-                j.from.as_deref().unwrap_or("the current profile")
+                from.unwrap_or("the current profile")
             );
         } else {
             log::warn!(
                 "finishing the switch from {} to {} interrupted after step {}",
-                j.from.as_deref().unwrap_or("?"),
+                from.unwrap_or("?"),
                 j.to,
-                j.step
+                j.step.map_or("planned", Step::name)
             );
-            if j.from.as_deref() == self.state.primary.as_deref()
-                && self.state.primary_red.is_none()
-            {
+            if j.from == self.state.primary && self.state.primary_red.is_none() {
                 self.state.primary_red = j.previous_red.clone();
             }
             let restore = self.restore_for(&to);
             switch::apply_files(self.paths, &self.setup.policy, &to, restore.as_ref())?;
-            self.state.active = Some(j.to.clone());
+            self.state.active = Some(j.to);
         }
         self.state.journal = None;
         self.state.save(self.paths)?;
@@ -384,7 +385,7 @@ impl<'a> Supervisor<'a> {
     }
 
     fn restore_for(&self, to: &ProfileName) -> Option<RedValues> {
-        (self.state.primary.as_deref() == Some(to.as_str()))
+        (self.state.primary.as_ref() == Some(to))
             .then(|| self.state.primary_red.clone())
             .flatten()
     }
@@ -482,7 +483,7 @@ impl<'a> Supervisor<'a> {
                 queue.extend(self.reload(now));
             }
             if signals.usr1.swap(false, Ordering::SeqCst) {
-                log::info!("status: {}", self.status_json());
+                log::info!("status: {}", self.status());
             }
             // Control requests.
             while let Ok((mut stream, _)) = listener.accept() {
@@ -547,7 +548,7 @@ impl<'a> Supervisor<'a> {
         match req {
             Request::Status => {
                 let mut r = Reply::ok("status");
-                r.status = Some(self.status_json());
+                r.status = Some(self.status());
                 control::write_reply(stream, &r);
                 None
             }
@@ -632,12 +633,9 @@ impl<'a> Supervisor<'a> {
         if !red && !self.link_lost_sent {
             // Waiting for red/active on a pppd type: a pppd that is gone will never bring it
             // up (IPFire's connectd: "No pppd is running. Trying reconnect.").
-            let waiting_on = self
+            let uses_pppd = self
                 .state
                 .active
-                .as_deref()
-                .and_then(|a| ProfileName::new(a).ok());
-            let uses_pppd = waiting_on
                 .as_ref()
                 .and_then(|p| self.kind_of(p))
                 .is_some_and(Kind::uses_pppd);
@@ -667,7 +665,7 @@ impl<'a> Supervisor<'a> {
                 let dev = if dev.is_empty() { iface.clone() } else { dev };
                 let uses_pppd = kind.is_some_and(Kind::uses_pppd);
                 let sample = self.seams.passive.sample(&iface, &dev);
-                if let Some(reason) = sample.link_lost(uses_pppd) {
+                if let Some(reason) = sample.line_lost(uses_pppd) {
                     self.link_lost_sent = true;
                     // No carrier on the device itself: the line is dead, a redial is futile.
                     let carrier_lost = sample.device.lost().is_some();
@@ -692,7 +690,7 @@ impl<'a> Supervisor<'a> {
         }
         self.next_traffic = Some(now + Duration::from_secs(1));
         match health::red_iface(self.paths).filter(|_| self.red_active) {
-            Some(iface) => self.traffic.poll(std::path::Path::new("/sys"), &iface, now),
+            Some(iface) => self.traffic.poll(&self.paths.sys(), &iface, now),
             None => self.traffic.reset(),
         }
     }
@@ -895,11 +893,7 @@ impl<'a> Supervisor<'a> {
                 error: Some("red/keepconnected is gone (Disconnect)".into()),
             };
         }
-        let kind_name = serde_json::to_value(kind)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
-        log::warn!("switching to profile {to} ({kind_name}): {reason}");
+        log::warn!("switching to profile {to} ({kind}): {reason}");
         let wall = state::unix(self.seams.clock.wall());
         self.dial_grace_until = Some(self.seams.clock.now() + DIAL_GRACE);
         // The last address RED had (also after a drop: red/local-ipaddress stays).
@@ -910,7 +904,7 @@ impl<'a> Supervisor<'a> {
             &self.setup.policy,
             &mut self.state,
             &to,
-            &kind_name,
+            kind,
             reason,
             &self.seams.switch,
             wall,
@@ -957,9 +951,8 @@ impl<'a> Supervisor<'a> {
         let active_dev = self
             .state
             .active
-            .as_deref()
-            .and_then(|a| ProfileName::new(a).ok())
-            .and_then(|a| self.setup.config.link(&a).map(|l| l.device.clone()));
+            .as_ref()
+            .and_then(|a| self.setup.config.link(a).map(|l| l.device.clone()));
         for i in 0..attempts {
             let outcome = self
                 .seams
@@ -1022,55 +1015,24 @@ impl<'a> Supervisor<'a> {
         // `state.active` is the files' truth, set by the switch itself, not the core's view.
         let p = self.core.persisted();
         self.state.failback_delay_secs = Some(p.failback_delay_secs);
-        self.state.pinned = p.pinned.then(|| p.active.to_string());
+        self.state.pinned = p.pinned.then(|| p.active.clone());
+        self.state.switch_count = p.switch_count;
         self.state.auto = p.auto;
         if let Err(e) = self.state.save(self.paths) {
             log::error!("{e}");
         }
     }
 
-    /// The `status --json` object (DESIGN.md 7).
-    pub fn status_json(&self) -> serde_json::Value {
-        let now = self.seams.clock.now();
-        let snap = self.core.snapshot(now);
-        let mut v = status_from_files(self.paths, &self.state);
-        let obj = v.as_object_mut();
-        if let Some(o) = obj {
-            o.insert("running".into(), true.into());
-            o.insert("state".into(), snap.state.clone().into());
-            o.insert("phase".into(), snap.phase.clone().into());
-            o.insert("failover_enabled".into(), snap.failover_enabled.into());
-            o.insert("active_profile".into(), snap.active.to_string().into());
-            o.insert("primary_profile".into(), snap.primary.to_string().into());
-            o.insert("auto".into(), snap.auto.into());
-            o.insert("pinned".into(), snap.pinned.into());
-            o.insert("switch_count".into(), snap.switch_count.into());
-            o.insert(
-                "failback_delay_secs".into(),
-                snap.failback_delay_secs.into(),
-            );
-            o.insert(
-                "next_failback_in_secs".into(),
-                serde_json::to_value(snap.next_failback_in_secs).unwrap_or_default(),
-            );
-            o.insert("attempts".into(), snap.attempts.into());
-            // RED's throughput (read by `status`, the HTTP API and the web UI page).
-            o.insert("traffic".into(), self.traffic.to_json());
-            o.insert(
-                "health".into(),
-                match &self.last_health {
-                    Some(h) => serde_json::to_value(h).unwrap_or_default(),
-                    None => {
-                        serde_json::json!({"healthy": false, "verdict": "unknown", "targets": []})
-                    }
-                },
-            );
-            o.insert(
-                "core".into(),
-                serde_json::to_value(&snap).unwrap_or_default(),
-            );
-        }
-        v
+    /// The status (DESIGN.md 7): the files, the core's view, health and traffic.
+    pub fn status(&self) -> Status {
+        let snap = self.core.snapshot(self.seams.clock.now());
+        super::status::supervised(
+            self.paths,
+            &self.state,
+            snap,
+            self.last_health.clone(),
+            TrafficStatus::of(&self.traffic),
+        )
     }
 
     /// Who carries the traffic now (RED up: the active profile), into the history; the
@@ -1078,7 +1040,8 @@ impl<'a> Supervisor<'a> {
     fn record_history(&mut self) {
         let wall = state::unix(self.seams.clock.wall());
         let carrying = self.red_active.then(|| self.state.active.clone()).flatten();
-        self.history.carrying(wall, carrying.as_deref());
+        self.history
+            .carrying(wall, carrying.as_ref().map(ProfileName::as_str));
         if let Err(e) = self.history.save_if_due(self.paths, wall) {
             log::warn!("{e}");
         }
@@ -1113,7 +1076,7 @@ pub fn journaled_activate(
     policy: &Policy,
     state: &mut State,
     to: &ProfileName,
-    kind: &str,
+    kind: SwitchKind,
     reason: &str,
     opts: &SwitchOptions,
     wall: i64,
@@ -1121,13 +1084,13 @@ pub fn journaled_activate(
     let from = state.active.clone();
     state.journal = Some(Journal {
         from: from.clone(),
-        to: to.to_string(),
-        step: "planned".into(),
+        to: to.clone(),
+        step: None,
         started: wall,
-        kind: kind.to_string(),
+        kind,
         previous_red: None,
     });
-    let restore = (state.primary.as_deref() == Some(to.as_str()))
+    let restore = (state.primary.as_ref() == Some(to))
         .then(|| state.primary_red.clone())
         .flatten();
     let mut kc: Option<String> = None;
@@ -1165,7 +1128,7 @@ pub fn journaled_activate(
                 | switch::Step::Started => {}
             }
             if let Some(j) = &mut state.journal {
-                j.step = step.name().to_string();
+                j.step = Some(step);
                 if j.previous_red.is_none() {
                     j.previous_red = Some(report.previous_red.clone());
                 }
@@ -1184,19 +1147,16 @@ pub fn journaled_activate(
     };
     match result {
         Ok(report) => {
-            let from_name = report.from.as_ref().map(ToString::to_string).or(from);
-            if from_name.is_some()
-                && from_name.as_deref() == state.primary.as_deref()
-                && from_name.as_deref() != Some(to.as_str())
-            {
+            let from_name = report.from.clone().or(from);
+            if from_name.is_some() && from_name == state.primary && from_name.as_ref() != Some(to) {
                 state.primary_red = Some(report.previous_red.clone());
             }
             state.journal = None;
-            state.record_switch(Transition {
+            state.record_switch(SwitchRecord {
                 at: wall,
                 from: from_name,
-                to: to.to_string(),
-                kind: kind.to_string(),
+                to: to.clone(),
+                kind,
                 reason: reason.to_string(),
             });
             state.save(paths)?;
@@ -1205,13 +1165,12 @@ pub fn journaled_activate(
         Err(e) => {
             log::error!("switch to {to} failed: {e}");
             if let Some(j) = state.journal.take() {
-                if j.step != "planned" && j.step != "intent" {
-                    if j.from.as_deref() == state.primary.as_deref() && state.primary_red.is_none()
-                    {
+                if !j.nothing_changed() {
+                    if j.from == state.primary && state.primary_red.is_none() {
                         state.primary_red = j.previous_red.clone();
                     }
                     match switch::apply_files(paths, policy, to, restore.as_ref()) {
-                        Ok(_) => state.active = Some(to.to_string()),
+                        Ok(_) => state.active = Some(to.clone()),
                         Err(e2) => log::error!("cannot complete the files of {to}: {e2}"),
                     }
                 }
@@ -1237,7 +1196,7 @@ pub fn network(paths: &Paths, runner: &dyn Runner, opts: &SwitchOptions, verb: &
     let had_kc = ppp && paths.keepconnected().exists();
     let out = switch::network(runner, paths, verb, opts.network_timeout);
     if verb == "stop" {
-        switch::wait_gone(opts, red.as_ref().and_then(|r| r.get("RED_DEV")));
+        switch::wait_gone(paths, opts, red.as_ref().and_then(|r| r.get("RED_DEV")));
         // Only our own stop is undone: a keepconnected that vanishes at any other moment
         // is the user's Disconnect and must stay gone.
         if had_kc && !paths.keepconnected().exists() {
@@ -1252,49 +1211,4 @@ pub fn network(paths: &Paths, runner: &dyn Runner, opts: &SwitchOptions, verb: &
         });
     }
     Ok(())
-}
-
-/// The status object from the files alone (no supervisor running, or as the base).
-pub fn status_from_files(paths: &Paths, state: &State) -> serde_json::Value {
-    let active = switch::active_profile(paths).ok().flatten();
-    let red_active = paths.red_active().exists();
-    let since = std::fs::metadata(paths.red_active())
-        .and_then(|m| m.modified())
-        .ok()
-        .map(|t| chrono::DateTime::<chrono::Local>::from(t).to_rfc3339());
-    let iso = |t: Option<i64>| {
-        t.and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-            .map(|d| d.with_timezone(&chrono::Local).to_rfc3339())
-    };
-    let display = |n: Option<&str>| -> Option<String> {
-        let n = ProfileName::new(n?).ok()?;
-        Profile::load(paths, &n).ok().map(|p| p.display_name)
-    };
-    let active_s = active
-        .as_ref()
-        .map(ToString::to_string)
-        .or_else(|| state.active.clone());
-    serde_json::json!({
-        "running": false,
-        "state": if red_active { "online" } else { "offline" },
-        "active_profile": active_s,
-        "active_display_name": display(active_s.as_deref()),
-        "primary_profile": state.primary,
-        "primary_display_name": display(state.primary.as_deref()),
-        "auto": state.auto,
-        "pinned": state.pinned.is_some(),
-        "switch_count": state.switch_count,
-        "last_switch": iso(state.last_switch),
-        "red": {
-            "iface": health::red_iface(paths),
-            "active": red_active,
-            "since": since,
-            "local_ip": fsutil::read_word(&paths.red_local_ip()),
-            "gateway": fsutil::read_word(&paths.red_remote_ip()),
-        },
-        "health": {"healthy": false, "verdict": "unknown", "targets": []},
-        "transitions": state.transitions,
-        "journal": state.journal,
-        "chain": crate::ipfire::chain_view::chain_view(paths, state),
-    })
 }

@@ -50,7 +50,7 @@ use std::fs;
 use std::io::ErrorKind;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::ipfire::ethernet::{RED_KEYS, RedValues};
@@ -58,54 +58,14 @@ use crate::ipfire::fsutil;
 use crate::ipfire::paths::Paths;
 use crate::ipfire::policy::Policy;
 use crate::ipfire::profile::{LoadError, Profile, ProfileName};
+use crate::sys::clock::{Clock, SystemClock};
 use crate::sys::exec::{CmdOutcome, CommandSpec, Runner};
 
 /// The environment variable of the crash-injection seam: a [`Step::name`].
 pub const CRASH_ENV: &str = "CONNECTD_CRASH_AT";
 
-/// A finished step of [`activate`], in order.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Step {
-    /// The switch is about to start; nothing has changed.
-    Intent,
-    /// `network stop red` ran and pppd/dhcpcd of RED are gone (or the wait ran out).
-    Stopped,
-    /// `ethernet/settings` describes the new profile (or needed no change).
-    EthernetWritten,
-    /// `ppp/settings` is a hard link to the new profile.
-    Linked,
-    /// `ppp/secrets` holds the new profile's credentials (or was left alone: ethernet types).
-    SecretsWritten,
-    /// `network start red` ran.
-    Started,
-}
-
-impl Step {
-    /// Every step, in order.
-    pub const ALL: [Step; 6] = [
-        Step::Intent,
-        Step::Stopped,
-        Step::EthernetWritten,
-        Step::Linked,
-        Step::SecretsWritten,
-        Step::Started,
-    ];
-
-    /// The step's name, as in the journal and [`CRASH_ENV`].
-    pub fn name(self) -> &'static str {
-        match self {
-            Step::Intent => "intent",
-            Step::Stopped => "stopped",
-            Step::EthernetWritten => "ethernet_written",
-            Step::Linked => "linked",
-            Step::SecretsWritten => "secrets_written",
-            Step::Started => "started",
-        }
-    }
-}
+/// A finished step of [`activate`], in order (defined with the journal that stores it).
+pub use crate::ipfire::journal::Step;
 
 /// How [`activate`] runs the network script and waits for the old session to end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,8 +74,9 @@ pub struct SwitchOptions {
     pub network_timeout: Duration,
     /// How long to wait for pppd / dhcpcd of RED to exit after `network stop red`.
     pub stop_wait: Duration,
-    /// Where processes are looked up (`/proc`; a fake tree in tests).
-    pub proc_root: PathBuf,
+    /// Where processes are looked up: `None` is `/proc` under the root
+    /// ([`Paths::proc`]); a fake tree in tests.
+    pub proc_root: Option<PathBuf>,
 }
 
 impl Default for SwitchOptions {
@@ -123,7 +84,7 @@ impl Default for SwitchOptions {
         SwitchOptions {
             network_timeout: Duration::from_secs(90),
             stop_wait: Duration::from_secs(15),
-            proc_root: PathBuf::from("/proc"),
+            proc_root: None,
         }
     }
 }
@@ -353,7 +314,7 @@ pub fn adopt_handmade(paths: &Paths) -> Result<Option<ProfileName>> {
     let Some(name) = save_handmade(paths, true)? else {
         return Ok(None);
     };
-    link(paths, &name)?;
+    hard_link_settings(paths, &name)?;
     Ok(Some(name))
 }
 
@@ -394,7 +355,9 @@ fn write_ethernet(paths: &Paths, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-fn link(paths: &Paths, to: &ProfileName) -> Result<()> {
+/// Makes `ppp/settings` a hard link to `settings-TO` (a hand-made `settings` saved first):
+/// the step [`Step::Linked`].
+fn hard_link_settings(paths: &Paths, to: &ProfileName) -> Result<()> {
     save_handmade(paths, true)?;
     let target = paths.profile(to.as_str());
     let settings = paths.ppp_settings();
@@ -425,7 +388,7 @@ pub fn apply_files(
 ) -> Result<RedValues> {
     let plan = plan(paths, policy, to, restore)?;
     write_ethernet(paths, &plan)?;
-    link(paths, to)?;
+    hard_link_settings(paths, to)?;
     write_secrets(paths, &plan)?;
     Ok(plan.red_after)
 }
@@ -503,27 +466,32 @@ pub fn red_daemons(proc_root: &Path, red_dev: Option<&str>) -> Vec<u32> {
     pids
 }
 
-#[allow(clippy::disallowed_methods)] // a process exit has no fd to wait on; polls every 50 ms
-fn nap() {
-    std::thread::sleep(Duration::from_millis(50));
+impl SwitchOptions {
+    /// Where processes are looked up for the box under `paths`.
+    pub fn proc_root(&self, paths: &Paths) -> PathBuf {
+        self.proc_root.clone().unwrap_or_else(|| paths.proc())
+    }
 }
 
 /// Waits, up to `opts.stop_wait`, until pppd and RED's dhcpcd are gone after a stop.
-pub(crate) fn wait_gone(opts: &SwitchOptions, red_dev: Option<&str>) {
-    let start = Instant::now();
+pub(crate) fn wait_gone(paths: &Paths, opts: &SwitchOptions, red_dev: Option<&str>) {
+    let clock = SystemClock;
+    let proc_root = opts.proc_root(paths);
+    let start = clock.now();
     loop {
-        let pids = red_daemons(&opts.proc_root, red_dev);
+        let pids = red_daemons(&proc_root, red_dev);
         if pids.is_empty() {
             return;
         }
-        if start.elapsed() >= opts.stop_wait {
+        if clock.now().saturating_duration_since(start) >= opts.stop_wait {
             log::warn!(
                 "pppd/dhcpcd of RED still running after {:?} (pids {pids:?}); switching anyway",
                 opts.stop_wait
             );
             return;
         }
-        nap();
+        // A process exit has no descriptor to wait on: look again every 50 ms.
+        clock.sleep(Duration::from_millis(50));
     }
 }
 
@@ -581,14 +549,14 @@ pub fn activate(
     done(Step::Intent)?;
 
     network(runner, paths, "stop", opts.network_timeout)?;
-    wait_gone(opts, report.previous_red.get("RED_DEV"));
+    wait_gone(paths, opts, report.previous_red.get("RED_DEV"));
     done(Step::Stopped)?;
 
     // Computed again: the stop may have taken a while, and the WUI may have saved meanwhile.
     let plan = plan(paths, policy, to, restore)?;
     write_ethernet(paths, &plan)?;
     done(Step::EthernetWritten)?;
-    link(paths, to)?;
+    hard_link_settings(paths, to)?;
     done(Step::Linked)?;
     write_secrets(paths, &plan)?;
     done(Step::SecretsWritten)?;
@@ -664,28 +632,6 @@ mod tests {
         assert!(secrets_line("u\n", "x").is_err());
         let e = secrets_line("u", "hunter2\r").unwrap_err().to_string();
         assert!(e.contains("PASSWORD") && !e.contains("hunter2"), "{e}");
-    }
-
-    #[test]
-    fn steps_have_stable_names_in_order() {
-        let names: Vec<&str> = Step::ALL.iter().map(|s| s.name()).collect();
-        assert_eq!(
-            names,
-            [
-                "intent",
-                "stopped",
-                "ethernet_written",
-                "linked",
-                "secrets_written",
-                "started"
-            ]
-        );
-        for s in Step::ALL {
-            assert_eq!(
-                serde_json::to_string(&s).unwrap(),
-                format!("\"{}\"", s.name())
-            );
-        }
     }
 
     #[test]

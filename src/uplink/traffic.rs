@@ -1,5 +1,5 @@
 //! RX/TX throughput of the RED interface, from the kernel's interface counters
-//! (`/sys/class/net/IFACE/statistics/{rx,tx}_bytes`).
+//! (`/sys/class/net/IFACE/statistics/{rx,tx}_bytes` under the root, [`crate::ipfire::paths::Paths::sys`]).
 //!
 //! [`Traffic`] is pure: the supervisor loop reads the counters once a second
 //! ([`read_counters`]) and feeds them in with the loop's instant; [`Traffic::rates`] gives
@@ -102,7 +102,7 @@ impl Traffic {
     }
 
     /// Reads the counters of `iface` under `sys_root` and records them; an unreadable
-    /// counter (the interface is gone) resets. `sys_root` is `/sys` on a box.
+    /// counter (the interface is gone) resets. `sys_root` is `Paths::sys`.
     pub fn poll(&mut self, sys_root: &Path, iface: &str, now: Instant) {
         match read_counters(sys_root, iface) {
             Some((rx, tx)) => self.sample(iface, rx, tx, now),
@@ -128,37 +128,6 @@ impl Traffic {
             tx_mbps_avg: mbps(tx, dur),
         }
     }
-
-    /// The `traffic` object of the status: `{"iface", "rx_mbps", "tx_mbps", "rx_mbps_avg",
-    /// "tx_mbps_avg"}` (all rates 0 before two samples).
-    pub fn to_json(&self) -> serde_json::Value {
-        traffic_json(self.iface(), &self.rates())
-    }
-}
-
-/// The `traffic` object of the status for `iface` and `rates`.
-pub fn traffic_json(iface: Option<&str>, rates: &Rates) -> serde_json::Value {
-    serde_json::json!({
-        "iface": iface,
-        "rx_mbps": rates.rx_mbps,
-        "tx_mbps": rates.tx_mbps,
-        "rx_mbps_avg": rates.rx_mbps_avg,
-        "tx_mbps_avg": rates.tx_mbps_avg,
-    })
-}
-
-/// The throughput line of `connectd status` from the status object's `traffic`:
-/// `"rx 12.5 Mbit/s (60 s avg 10.0), tx 1.3 Mbit/s (60 s avg 1.0)"`; `None` without one.
-pub fn human_line(traffic: Option<&serde_json::Value>) -> Option<String> {
-    let t = traffic?.as_object()?;
-    let f = |k: &str| t.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
-    Some(format!(
-        "rx {:.1} Mbit/s (60 s avg {:.1}), tx {:.1} Mbit/s (60 s avg {:.1})",
-        f("rx_mbps"),
-        f("rx_mbps_avg"),
-        f("tx_mbps"),
-        f("tx_mbps_avg")
-    ))
 }
 
 fn mbps(bytes: u64, dur: Duration) -> f64 {
@@ -189,6 +158,7 @@ pub fn read_counters(sys_root: &Path, iface: &str) -> Option<(u64, u64)> {
 #[allow(clippy::disallowed_methods)] // fixture files
 mod tests {
     use super::*;
+    use crate::sys::clock::{Clock, SystemClock};
 
     fn secs(t0: Instant, s: u64) -> Instant {
         t0 + Duration::from_secs(s)
@@ -196,7 +166,7 @@ mod tests {
 
     #[test]
     fn no_rate_before_two_samples() {
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut t = Traffic::new();
         assert_eq!(t.rates(), Rates::default());
         t.sample("ppp0", 1000, 1000, t0);
@@ -205,7 +175,7 @@ mod tests {
 
     #[test]
     fn now_is_the_last_interval_and_avg_the_minute() {
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut t = Traffic::new();
         // 1 MB/s = 8 Mbit/s down, 125 kB/s = 1 Mbit/s up, for 10 s.
         let (mut rx, mut tx) = (0u64, 0u64);
@@ -228,7 +198,7 @@ mod tests {
 
     #[test]
     fn the_average_forgets_what_is_older_than_a_minute() {
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut t = Traffic::new();
         let mut rx = 0u64;
         // 30 s at 8 Mbit/s, then 90 s idle.
@@ -247,7 +217,7 @@ mod tests {
 
     #[test]
     fn memory_is_bounded_with_fast_sampling() {
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut t = Traffic::new();
         for ms in 0..10_000u64 {
             t.sample("red0", ms * 100, ms, t0 + Duration::from_millis(ms));
@@ -260,7 +230,7 @@ mod tests {
 
     #[test]
     fn a_counter_reset_starts_over_without_a_spike() {
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut t = Traffic::new();
         t.sample("ppp0", 5_000_000_000, 10, t0);
         t.sample("ppp0", 5_001_000_000, 20, secs(t0, 1));
@@ -275,7 +245,7 @@ mod tests {
 
     #[test]
     fn a_new_interface_starts_over() {
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut t = Traffic::new();
         t.sample("red0", 0, 0, t0);
         t.sample("red0", 1_000_000, 0, secs(t0, 1));
@@ -286,7 +256,7 @@ mod tests {
 
     #[test]
     fn a_clock_that_does_not_advance_is_ignored() {
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut t = Traffic::new();
         t.sample("red0", 0, 0, t0);
         t.sample("red0", 1_000_000, 0, t0);
@@ -314,20 +284,14 @@ mod tests {
         assert_eq!(read_counters(d.path(), "red0"), None);
 
         std::fs::write(stats.join("tx_bytes"), "0").unwrap();
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut t = Traffic::new();
         t.poll(d.path(), "red0", t0);
         std::fs::write(stats.join("rx_bytes"), "1123456").unwrap();
         t.poll(d.path(), "red0", secs(t0, 1));
         assert_eq!(t.rates().rx_mbps, 8.0);
-        let j = t.to_json();
-        assert_eq!(j["iface"], "red0");
-        assert_eq!(j["rx_mbps_avg"], 8.0);
-        assert_eq!(
-            human_line(Some(&j)).unwrap(),
-            "rx 8.0 Mbit/s (60 s avg 8.0), tx 0.0 Mbit/s (60 s avg 0.0)"
-        );
-        assert_eq!(human_line(None), None);
+        assert_eq!(t.iface(), Some("red0"));
+        assert_eq!(t.rates().rx_mbps_avg, 8.0);
         // The interface vanishes: everything resets.
         t.poll(d.path(), "ppp0", secs(t0, 2));
         assert_eq!(t.rates(), Rates::default());

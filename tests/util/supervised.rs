@@ -71,6 +71,10 @@ exit 0
             fs::Permissions::from_mode(0o755),
         )
         .unwrap();
+        // The box's kernel is the host's (RED is `lo`): connectd reads `/sys` and `/proc`
+        // under its root.
+        std::os::unix::fs::symlink("/sys", t.path("sys")).unwrap();
+        std::os::unix::fs::symlink("/proc", t.path("proc")).unwrap();
         // RED is up as the network script left it before calling `connectd start`.
         t.write("var/ipfire/red/iface", "lo");
         t.write("var/ipfire/red/active", "");

@@ -1,28 +1,9 @@
 # shellcheck shell=bash
-# Shared helpers of the lab's stand-in IPFire scripts (network, pppd, ip-up, ip-down,
-# dhcpcd-hook). Sourced, never run. Installed into ROOT/usr/lib/cdlab/ by `tools/lab up`.
-
-# readhash FILE ARRAY: fills the associative array ARRAY with FILE's KEY=VALUE lines,
-# the way IPFire's /usr/local/bin/readhash accepts them, WITHOUT eval: keys
-# [A-Za-z_][A-Za-z0-9_]*, values from A-Za-z0-9=/,.:%_@#+- (spaces only inside single
-# quotes); any other line is dropped, as IPFire's reader drops it.
-readhash() {
-	local file=$1 line key val
-	local -n _rh_out=$2
-	[ -r "$file" ] || return 1
-	while IFS= read -r line || [ -n "$line" ]; do
-		line=${line%$'\r'}
-		[[ $line =~ ^([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue
-		key=${BASH_REMATCH[1]}
-		val=${BASH_REMATCH[2]}
-		if [[ $val =~ ^\'([A-Za-z0-9=/,.:%_@#+\ -]*)\'$ ]]; then
-			val=${BASH_REMATCH[1]}
-		elif ! [[ $val =~ ^[A-Za-z0-9=/,.:%_@#+-]*$ ]]; then
-			continue
-		fi
-		_rh_out["$key"]=$val
-	done <"$file"
-}
+# Shared helpers of tools/lab and of the lab's stand-in IPFire scripts (network, pppd,
+# ip-up, ip-down, dhcpcd-hook): logging and process handling. Sourced, never run. Installed
+# into ROOT/usr/lib/cdlab/ by `tools/lab up`. Profile and box settings are read by our
+# binaries (manage-wan-profiles, connectd); only the network stand-in reads them itself,
+# as IPFire's network script does (see its readhash).
 
 # lab_log TAG MESSAGE...: one timestamped line on stderr (the caller's log file).
 lab_log() {

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::ipfire::journal::SwitchKind;
 use crate::ipfire::paths::Paths;
 use crate::ipfire::profile::ProfileName;
 use crate::ipfire::state::State;
@@ -15,6 +16,7 @@ use crate::supervisor::control::{self, Reply, Request};
 use crate::supervisor::daemon;
 use crate::supervisor::direct;
 use crate::supervisor::shell::{self, Seams, Supervisor};
+use crate::supervisor::status;
 use crate::sys::clock::SystemClock;
 use crate::sys::exec::DuctRunner;
 use crate::uplink::health::{Passive, RealProber};
@@ -190,7 +192,7 @@ fn run(args: Args) -> Result<u8> {
             };
             match control::call(&paths.control_socket(), &req, CALL_WAIT)? {
                 Some(r) => Ok(print_reply(&r)),
-                None => direct::switch_to(&paths, &name, "manual", true),
+                None => direct::switch_to(&paths, &name, SwitchKind::Manual, true),
             }
         }
         Command::Failback { force } => {
@@ -207,7 +209,7 @@ fn run(args: Args) -> Result<u8> {
                         println!("already on the primary profile {primary}");
                         return Ok(0);
                     }
-                    direct::switch_to(&paths, &primary, "failback", true)
+                    direct::switch_to(&paths, &primary, SwitchKind::Failback, true)
                 }
             }
         }
@@ -229,7 +231,7 @@ fn run(args: Args) -> Result<u8> {
                     status: Some(s), ..
                 }) => s,
                 Some(r) => return Ok(print_reply(&r)),
-                None => shell::status_from_files(&paths, &State::load_or_reset(&paths)),
+                None => status::from_files(&paths, &State::load_or_reset(&paths)),
             };
             if json {
                 println!(
@@ -310,8 +312,8 @@ fn real_seams(_paths: &Paths) -> Seams {
     Seams {
         runner: Box::new(DuctRunner),
         clock: Box::new(SystemClock),
-        prober: Box::new(RealProber::new()),
-        pretester: Box::new(RealPreTester::new(Box::new(DuctRunner))),
+        prober: Box::new(RealProber::new(_paths)),
+        pretester: Box::new(RealPreTester::new(Box::new(DuctRunner), _paths)),
         passive: Passive::new(_paths),
         switch: SwitchOptions::default(),
     }

@@ -21,6 +21,7 @@ use clap::{Args as ClapArgs, Parser, Subcommand};
 
 use crate::error::{Error, Result};
 use crate::ipfire::fsutil;
+use crate::ipfire::journal::SwitchKind;
 use crate::ipfire::paths::Paths;
 use crate::ipfire::policy::Policy;
 use crate::ipfire::profile::{self, Kind, NewProfile, Profile, ProfileName, Secret};
@@ -424,7 +425,9 @@ fn load(paths: &Paths, name: &ProfileName) -> Result<Profile> {
 
 fn test(paths: &Paths, name: &ProfileName) -> Result<u8> {
     load(paths, name)?;
-    Ok(match crate::uplink::pretest::test_profile(paths, name)? {
+    let runner = Box::new(crate::sys::exec::DuctRunner);
+    let outcome = crate::uplink::pretest::test_profile(paths, runner, name)?;
+    Ok(match outcome {
         PretestOutcome::Passed(d) => {
             println!("PASSED: {d}");
             0
@@ -548,13 +551,8 @@ fn activate(paths: &Paths, name: &ProfileName, wait: bool) -> Result<u8> {
         Duration::from_secs(10),
     )?;
     if let Some(reply) = status {
-        let primary = reply
-            .status
-            .as_ref()
-            .and_then(|s| s.get("primary_profile"))
-            .and_then(|v| v.as_str())
-            .map(String::from);
-        let req = if primary.as_deref() == Some(name.as_str()) {
+        let primary = reply.status.and_then(|s| s.primary_profile);
+        let req = if primary.as_ref() == Some(name) {
             crate::supervisor::control::Request::Failback { force: true }
         } else {
             crate::supervisor::control::Request::Failover {
@@ -576,5 +574,5 @@ fn activate(paths: &Paths, name: &ProfileName, wait: bool) -> Result<u8> {
             Ok(r.code.unwrap_or(1))
         };
     }
-    crate::supervisor::direct::switch_to(paths, name, "manual", wait)
+    crate::supervisor::direct::switch_to(paths, name, SwitchKind::Manual, wait)
 }

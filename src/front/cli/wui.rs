@@ -68,7 +68,13 @@ pub fn policy(paths: &Paths, json: bool, set: Option<&[String]>) -> Result<u8> {
         return Ok(0);
     };
     let primary = State::load(paths).ok().and_then(|s| s.primary);
-    let changed = policy_edit::set(paths, pairs, primary.as_deref())?;
+    let changed = policy_edit::set(
+        paths,
+        pairs,
+        primary
+            .as_ref()
+            .map(crate::ipfire::profile::ProfileName::as_str),
+    )?;
     if changed.is_empty() {
         println!("policy unchanged");
         return Ok(0);

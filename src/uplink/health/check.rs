@@ -1,12 +1,15 @@
 //! `connectd check`: one round now on the current RED, printed.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{Monitor, Prober, RealProber, Role, TargetResult, Verdict, build_targets};
+use super::monitor::{Monitor, Verdict};
+use super::probe::RealProber;
+use super::target::{Prober, Role, TargetResult, build_targets};
 use crate::error::{Error, Result};
 use crate::ipfire::paths::Paths;
 use crate::ipfire::policy::Policy;
+use crate::sys::clock::{Clock, SystemClock};
 
 /// The RED interface from `red/iface` (older builds: `red/device`).
 pub fn red_iface(paths: &Paths) -> Option<String> {
@@ -44,9 +47,9 @@ pub fn run_check(paths: &Paths, json: bool) -> Result<u8> {
         ))
     })?;
     let targets = build_targets(&policy, paths);
-    let mut prober = RealProber::new();
+    let mut prober = RealProber::new(paths);
     let results = prober.round(&iface, &targets, policy.check_timeout);
-    let now = Instant::now();
+    let now = SystemClock.now();
     let mut monitor = Monitor::new(&policy, now);
     let verdict = monitor.record(&results, now);
     let mut out = std::io::stdout().lock();

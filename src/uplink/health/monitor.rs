@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::{Role, TargetResult};
+use super::target::{Role, TargetResult};
 use crate::ipfire::policy::Policy;
 
 /// What the monitor concludes after a round.
@@ -69,8 +69,10 @@ pub struct HealthStatus {
     /// The reason of a suspect or down verdict.
     pub reason: Option<String>,
     /// Consecutive failed rounds.
+    #[serde(default)]
     pub failed_rounds: u32,
     /// Rounds recorded since the monitor started.
+    #[serde(default)]
     pub rounds: u64,
     /// The internet targets, in policy order.
     pub targets: Vec<TargetStatus>,
@@ -333,7 +335,8 @@ impl Monitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::uplink::health::Target;
+    use crate::sys::clock::{Clock, SystemClock};
+    use crate::uplink::health::target::Target;
     use std::net::Ipv4Addr;
 
     const RTT: Duration = Duration::from_millis(20);
@@ -375,7 +378,7 @@ mod tests {
     fn twenty_percent_loss_on_three_targets_never_declares_down() {
         let p = Policy::default();
         let ts = targets(3);
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut m = Monitor::new(&p, t0);
         let mut rng = Rng(0x00c0_ffee_1234_5678);
         let (mut suspects, mut now) = (0, t0);
@@ -407,7 +410,7 @@ mod tests {
                 ..Policy::default()
             };
             let ts = targets(3);
-            let t0 = Instant::now();
+            let t0 = SystemClock.now();
             let mut m = Monitor::new(&p, t0);
             assert_eq!(m.record(&round(&ts, &[true; 3]), t0), Verdict::Healthy);
             assert_eq!(m.next_round_at(), t0 + p.check_interval);
@@ -440,7 +443,7 @@ mod tests {
     fn a_passing_round_in_between_resets_the_count() {
         let p = Policy::default();
         let ts = targets(2);
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut m = Monitor::new(&p, t0);
         for _ in 0..10 {
             m.record(&round(&ts, &[false, false]), t0);
@@ -457,7 +460,7 @@ mod tests {
             ..Policy::default()
         };
         let ts = targets(3);
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut m = Monitor::new(&p, t0);
         assert!(matches!(
             m.record(&round(&ts, &[true, false, false]), t0),
@@ -481,7 +484,7 @@ mod tests {
         };
         let gw = Target::gateway(Ipv4Addr::new(198, 51, 100, 1));
         let inet = Target::icmp(Ipv4Addr::new(203, 0, 113, 1));
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut m = Monitor::new(&p, t0);
         // Gateway silent (many routers drop pings), internet fine: healthy.
         let v = m.record(
@@ -517,7 +520,7 @@ mod tests {
             ..Policy::default()
         };
         let ts = targets(2);
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut m = Monitor::new(&p, t0);
         // 50 % loss on both, alternating so every round passes.
         let mut last = Verdict::Healthy;
@@ -564,7 +567,7 @@ mod tests {
     fn status_serialises_as_the_health_object() {
         let p = Policy::default();
         let ts = targets(1);
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut m = Monitor::new(&p, t0);
         assert!(!m.status().healthy, "unknown before the first round");
         m.record(&round(&ts, &[true]), t0);

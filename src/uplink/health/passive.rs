@@ -1,5 +1,5 @@
-//! Passive signals: what the kernel already knows about the link, read without sending a
-//! packet. Cheap enough to sample every 100 ms between rounds: two small sysfs reads per
+//! Passive signals: what the kernel already knows about the line (its devices' presence and
+//! carrier, pppd), read without sending a packet. Cheap enough to sample every 100 ms between rounds: two small sysfs reads per
 //! device, one `comm` read for a known pppd (a scan of `/proc` only when it is gone).
 
 use std::cell::Cell;
@@ -9,7 +9,7 @@ use crate::ipfire::paths::Paths;
 
 /// The state of one network device.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkState {
+pub struct DeviceState {
     /// Device name.
     pub name: String,
     /// `/sys/class/net/NAME` exists.
@@ -20,8 +20,8 @@ pub struct LinkState {
     pub operstate: String,
 }
 
-impl LinkState {
-    /// Why this link is lost, if it is.
+impl DeviceState {
+    /// Why this device is lost, if it is.
     pub fn lost(&self) -> Option<String> {
         if !self.present {
             return Some(format!("{} vanished", self.name));
@@ -43,9 +43,9 @@ impl LinkState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PassiveState {
     /// The RED interface (`red/iface`: `ppp0`, `red0`, `wwan0`).
-    pub iface: LinkState,
+    pub iface: DeviceState,
     /// The device under it (the PPPoE NIC); equal to `iface` for ethernet types.
-    pub device: LinkState,
+    pub device: DeviceState,
     /// A process named `pppd` runs.
     pub pppd_running: bool,
     /// `red/active` exists.
@@ -53,10 +53,10 @@ pub struct PassiveState {
 }
 
 impl PassiveState {
-    /// Why the link itself is gone, if it is: the device vanished or lost carrier, or (for
+    /// Why the line itself is gone, if it is: the device vanished or lost carrier, or (for
     /// pppd types) pppd exited or its interface vanished. `red/active` is not judged here:
     /// the supervisor watches it appear and vanish.
-    pub fn link_lost(&self, uses_pppd: bool) -> Option<String> {
+    pub fn line_lost(&self, uses_pppd: bool) -> Option<String> {
         if let Some(r) = self.device.lost() {
             return Some(r);
         }
@@ -89,9 +89,9 @@ fn read_trim(p: &Path) -> Option<String> {
 }
 
 impl Passive {
-    /// The real system: `/sys`, `/proc` and the box's `red/active`.
+    /// The box under `paths`: its `/sys`, `/proc` and `red/active`.
     pub fn new(paths: &Paths) -> Passive {
-        Passive::with_roots("/sys", "/proc", paths.red_active())
+        Passive::with_roots(paths.sys(), paths.proc(), paths.red_active())
     }
 
     /// Custom roots (tests).
@@ -109,10 +109,10 @@ impl Passive {
     }
 
     /// Carrier and operstate of `dev`.
-    pub fn link(&self, dev: &str) -> LinkState {
+    pub fn device(&self, dev: &str) -> DeviceState {
         let base = self.sys_root.join("class/net").join(dev);
         let present = !dev.is_empty() && !dev.contains('/') && base.is_dir();
-        LinkState {
+        DeviceState {
             name: dev.to_string(),
             present,
             carrier: present && read_trim(&base.join("carrier")).as_deref() == Some("1"),
@@ -162,8 +162,8 @@ impl Passive {
     /// Samples everything: `iface` is the RED interface, `dev` the device under it.
     pub fn sample(&self, iface: &str, dev: &str) -> PassiveState {
         PassiveState {
-            iface: self.link(iface),
-            device: self.link(dev),
+            iface: self.device(iface),
+            device: self.device(dev),
             pppd_running: self.pppd_pid().is_some(),
             red_active: self.red_active.exists(),
         }
@@ -198,8 +198,8 @@ mod tests {
 
         let s = p.sample("ppp0", "red0");
         assert!(s.device.carrier && s.iface.present && !s.red_active);
-        assert_eq!(s.link_lost(false), None);
-        assert_eq!(s.link_lost(true).as_deref(), Some("pppd exited"));
+        assert_eq!(s.line_lost(false), None);
+        assert_eq!(s.line_lost(true).as_deref(), Some("pppd exited"));
 
         fs::create_dir_all(r.join("proc/456")).unwrap();
         fs::write(r.join("proc/456/comm"), "pppd\n").unwrap();
@@ -207,19 +207,19 @@ mod tests {
         let s = p.sample("ppp0", "red0");
         assert!(s.pppd_running && s.red_active);
         assert_eq!(p.pppd_pid(), Some(456));
-        assert_eq!(s.link_lost(true), None);
+        assert_eq!(s.line_lost(true), None);
 
         // Carrier unreadable (device down) and a vanished device.
         dev(r, "red0", None, "down");
         let s = p.sample("ppp0", "red0");
-        assert_eq!(s.link_lost(true).as_deref(), Some("red0 is down"));
+        assert_eq!(s.line_lost(true).as_deref(), Some("red0 is down"));
         dev(r, "red0", Some("0"), "up");
         assert_eq!(
-            p.sample("red0", "red0").link_lost(false).as_deref(),
+            p.sample("red0", "red0").line_lost(false).as_deref(),
             Some("carrier lost on red0")
         );
         let s = p.sample("ppp0", "nic9");
-        assert_eq!(s.link_lost(true).as_deref(), Some("nic9 vanished"));
+        assert_eq!(s.line_lost(true).as_deref(), Some("nic9 vanished"));
         fs::remove_dir_all(r.join("proc/456")).unwrap();
         assert_eq!(p.pppd_pid(), None);
     }

@@ -4,9 +4,10 @@
 //! probe, which some routers ignore).
 
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::packet::{BROADCAST, ETH_P_ARP, PacketSocket, ether_frame, fmt_mac, split_frame};
+use crate::sys::clock::{Clock, SystemClock};
 
 /// An ARP request (payload after the Ethernet header).
 pub fn request(mac: [u8; 6], sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
@@ -46,11 +47,11 @@ pub fn pretest(
         ETH_P_ARP,
         &request(sock.mac(), sender.unwrap_or(Ipv4Addr::UNSPECIFIED), gateway),
     );
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
+    let end = SystemClock.now() + timeout;
+    while SystemClock.now() < end {
         sock.send(&frame)
             .map_err(|e| format!("cannot send ARP request on {device}: {e}"))?;
-        let until = (Instant::now() + Duration::from_millis(300)).min(end);
+        let until = (SystemClock.now() + Duration::from_millis(300)).min(end);
         let got = sock.recv_until(until, |f| {
             let (_, _, ty, payload) = split_frame(f)?;
             if ty != ETH_P_ARP {

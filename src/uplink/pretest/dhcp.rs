@@ -3,9 +3,10 @@
 //! no process is started (dhcpcd 9's `--test` leaves its privilege-separation proxy behind).
 
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::packet::{BROADCAST, ETH_P_IP, PacketSocket, ether_frame, split_frame};
+use crate::sys::clock::{Clock, SystemClock};
 use crate::uplink::health::inet_checksum;
 
 const MAGIC: [u8; 4] = [99, 130, 83, 99];
@@ -130,12 +131,12 @@ pub fn pretest(device: &str, timeout: Duration) -> Result<Offer, String> {
         ETH_P_IP,
         &udp_broadcast(&discover_payload(mac, xid)),
     );
-    let end = Instant::now() + timeout;
+    let end = SystemClock.now() + timeout;
     let mut routerless = None;
-    while Instant::now() < end {
+    while SystemClock.now() < end {
         sock.send(&frame)
             .map_err(|e| format!("cannot send DHCPDISCOVER on {device}: {e}"))?;
-        let until = (Instant::now() + Duration::from_secs(2)).min(end);
+        let until = (SystemClock.now() + Duration::from_secs(2)).min(end);
         let got = sock.recv_until(until, |f| {
             let o = offer_in_frame(f, mac, xid)?;
             if o.router.is_some() {

@@ -15,8 +15,10 @@ pub mod arp;
 pub mod dhcp;
 pub mod packet;
 pub mod pppoe;
+#[cfg(any(test, feature = "test-util"))]
+mod scripted;
+mod seam;
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,36 +26,18 @@ use crate::error::Result;
 use crate::ipfire::paths::Paths;
 use crate::ipfire::policy::Policy;
 use crate::ipfire::profile::{Kind, Profile, ProfileName};
-use crate::sys::exec::{CommandSpec, DuctRunner, Runner};
+use crate::sys::clock::{Clock, SystemClock};
+use crate::sys::exec::{CommandSpec, Runner};
 
-/// The result of pre-testing one profile.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "result", content = "detail", rename_all = "snake_case")]
-pub enum PretestOutcome {
-    /// The profile's line answered (e.g. a PADO, a DHCP offer with a router, an ARP reply).
-    Passed(String),
-    /// It did not; the reason says what was missing.
-    Failed(String),
-    /// It cannot be tested without disturbing the active uplink (same device), or the type
-    /// has no pre-test; a trial switch is the test.
-    CannotTest(String),
-}
-
-/// The seam: pre-tests one profile whose line is on `device`, while the active uplink runs
-/// on `active_device` (`None`: nothing is active).
-pub trait PreTester {
-    /// Never blocks longer than its own deadline (a few seconds).
-    fn pretest(
-        &mut self,
-        profile: &Profile,
-        device: &str,
-        active_device: Option<&str>,
-    ) -> PretestOutcome;
-}
+#[cfg(any(test, feature = "test-util"))]
+pub use self::scripted::ScriptedPreTester;
+pub use self::seam::{PreTester, PretestOutcome};
 
 /// The real pre-tests.
 pub struct RealPreTester {
     runner: Box<dyn Runner>,
+    /// Where interfaces' flags, carrier and modem are read (`/sys` under the root).
+    sys_root: PathBuf,
     /// Where `cdc-wdm*` control devices are looked for (`/dev`).
     pub dev_root: PathBuf,
     /// PPPoE discovery deadline.
@@ -69,16 +53,19 @@ pub struct RealPreTester {
 impl std::fmt::Debug for RealPreTester {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RealPreTester")
+            .field("sys_root", &self.sys_root)
             .field("dev_root", &self.dev_root)
             .finish_non_exhaustive()
     }
 }
 
 impl RealPreTester {
-    /// Pre-tests with `runner` for `qmicli`, `/dev` and the default deadlines.
-    pub fn new(runner: Box<dyn Runner>) -> RealPreTester {
+    /// Pre-tests with `runner` for `qmicli` and `ip`, the `/sys` of the box under `paths`,
+    /// `/dev` and the default deadlines.
+    pub fn new(runner: Box<dyn Runner>, paths: &Paths) -> RealPreTester {
         RealPreTester {
             runner,
+            sys_root: paths.sys(),
             dev_root: PathBuf::from("/dev"),
             pppoe_timeout: Duration::from_secs(3),
             dhcp_timeout: Duration::from_secs(6),
@@ -90,7 +77,7 @@ impl RealPreTester {
     fn qmi(&self, device: &str) -> PretestOutcome {
         // The modem's own control device (sysfs knows which cdc-wdm belongs to the wwan
         // interface), else the first one there is.
-        let own = std::fs::read_dir(format!("/sys/class/net/{device}/device/usbmisc"))
+        let own = std::fs::read_dir(self.sys_net(device).join("device/usbmisc"))
             .ok()
             .and_then(|rd| {
                 rd.flatten()
@@ -158,11 +145,16 @@ impl RealPreTester {
 }
 
 impl RealPreTester {
+    /// `class/net/DEVICE` under [`RealPreTester::sys_root`].
+    fn sys_net(&self, device: &str) -> PathBuf {
+        self.sys_root.join("class/net").join(device)
+    }
+
     /// IPFire's `network stop red` sets the old RED NIC down, so a resting primary's NIC is
     /// usually down when its failback is pre-tested: bring it up (harmless, nothing is
     /// configured on it) and give the carrier a moment, bounded.
     fn ensure_up(&self, device: &str) {
-        let flags = std::fs::read_to_string(format!("/sys/class/net/{device}/flags"))
+        let flags = std::fs::read_to_string(self.sys_net(device).join("flags"))
             .ok()
             .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok());
         let Some(flags) = flags else { return };
@@ -178,14 +170,15 @@ impl RealPreTester {
             log::warn!("pre-test: cannot bring {device} up: {e}");
             return;
         }
-        let start = std::time::Instant::now();
-        while start.elapsed() < Duration::from_secs(3) {
-            let carrier = std::fs::read_to_string(format!("/sys/class/net/{device}/carrier"));
+        let clock = SystemClock;
+        let start = clock.now();
+        while clock.now().saturating_duration_since(start) < Duration::from_secs(3) {
+            let carrier = std::fs::read_to_string(self.sys_net(device).join("carrier"));
             if carrier.map(|c| c.trim() == "1").unwrap_or(false) {
                 return;
             }
-            #[allow(clippy::disallowed_methods)] // waiting for a link to negotiate, bounded
-            std::thread::sleep(Duration::from_millis(50));
+            // Waiting for the line to negotiate its carrier, bounded.
+            clock.sleep(Duration::from_millis(50));
         }
     }
 }
@@ -254,49 +247,6 @@ impl PreTester for RealPreTester {
     }
 }
 
-/// A pre-tester that replays outcomes (for supervisor tests). Records (profile, device) of
-/// each call; when the script is empty it returns `default`.
-#[derive(Debug, Clone)]
-pub struct ScriptedPreTester {
-    /// Outcomes still to replay.
-    pub script: VecDeque<PretestOutcome>,
-    /// The outcome once the script is empty.
-    pub default: PretestOutcome,
-    /// (profile name, device) of every call.
-    pub calls: Vec<(String, String)>,
-}
-
-impl ScriptedPreTester {
-    /// Always `outcome`.
-    pub fn always(outcome: PretestOutcome) -> Self {
-        ScriptedPreTester {
-            script: VecDeque::new(),
-            default: outcome,
-            calls: Vec::new(),
-        }
-    }
-}
-
-impl PreTester for ScriptedPreTester {
-    fn pretest(
-        &mut self,
-        profile: &Profile,
-        device: &str,
-        active_device: Option<&str>,
-    ) -> PretestOutcome {
-        self.calls
-            .push((profile.name.to_string(), device.to_string()));
-        if active_device == Some(device) {
-            return PretestOutcome::CannotTest(format!(
-                "shares the device {device} with the active uplink"
-            ));
-        }
-        self.script
-            .pop_front()
-            .unwrap_or_else(|| self.default.clone())
-    }
-}
-
 /// `RED_DEV` from `ethernet/settings`, if set.
 fn box_red_dev(paths: &Paths) -> Option<String> {
     crate::ipfire::fsutil::read_settings(&paths.ethernet_settings())
@@ -305,10 +255,14 @@ fn box_red_dev(paths: &Paths) -> Option<String> {
         .filter(|v| crate::ipfire::profile::valid_device(v))
 }
 
-/// `manage-wan-profiles test NAME`: pre-tests a profile by name. Its device is
-/// [`Profile::red_device`] (`DEVICE_<NAME>`, DEVICE, else the box's RED_DEV); the active
-/// uplink's device is the box's RED_DEV (else `red/iface`).
-pub fn test_profile(paths: &Paths, name: &ProfileName) -> Result<PretestOutcome> {
+/// `manage-wan-profiles test NAME`: pre-tests a profile by name, running `qmicli` and `ip`
+/// through `runner`. Its device is [`Profile::red_device`] (`DEVICE_<NAME>`, DEVICE, else
+/// the box's RED_DEV); the active uplink's device is the box's RED_DEV (else `red/iface`).
+pub fn test_profile(
+    paths: &Paths,
+    runner: Box<dyn Runner>,
+    name: &ProfileName,
+) -> Result<PretestOutcome> {
     let profile = Profile::load(paths, name)?;
     let (policy, _) = Policy::load(paths, None)?;
     let red_dev = box_red_dev(paths);
@@ -320,7 +274,7 @@ pub fn test_profile(paths: &Paths, name: &ProfileName) -> Result<PretestOutcome>
     };
     let device = device.to_string();
     let active = red_dev.or_else(|| crate::uplink::health::red_iface(paths));
-    let mut tester = RealPreTester::new(Box::new(DuctRunner));
+    let mut tester = RealPreTester::new(runner, paths);
     Ok(tester.pretest(&profile, &device, active.as_deref()))
 }
 
@@ -329,7 +283,7 @@ pub fn test_profile(paths: &Paths, name: &ProfileName) -> Result<PretestOutcome>
 mod tests {
     use super::*;
     use crate::ipfire::readhash::Document;
-    use crate::sys::exec::CmdOutcome;
+    use crate::sys::exec::{CmdOutcome, DuctRunner};
     use std::cell::RefCell;
     use std::path::Path;
     use std::rc::Rc;
@@ -364,7 +318,9 @@ mod tests {
 
     #[test]
     fn same_device_and_untestable_types_are_cannot_test() {
-        let mut t = RealPreTester::new(Box::new(DuctRunner));
+        let root = tempfile::tempdir().unwrap();
+        let paths = Paths::new(root.path()).unwrap();
+        let mut t = RealPreTester::new(Box::new(DuctRunner), &paths);
         let p = profile("TYPE=pppoe\n");
         let o = t.pretest(&p, "red0", Some("red0"));
         assert!(
@@ -384,12 +340,16 @@ mod tests {
     #[test]
     fn qmi_needs_a_control_device_and_registration() {
         let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path()).unwrap();
         let argv = Rc::new(RefCell::new(Vec::new()));
         let reg = "[/dev/cdc-wdm0] Successfully got serving system:\n\tRegistration state: 'registered'\n";
-        let mut t = RealPreTester::new(Box::new(FakeQmicli {
-            output: reg.into(),
-            argv: argv.clone(),
-        }));
+        let mut t = RealPreTester::new(
+            Box::new(FakeQmicli {
+                output: reg.into(),
+                argv: argv.clone(),
+            }),
+            &paths,
+        );
         t.dev_root = dir.path().to_path_buf();
         let p = profile("TYPE=qmi\nAPN=internet\n");
         // No control device: nothing to ask, so the trial switch is the test.
@@ -409,10 +369,13 @@ mod tests {
             ]
         );
 
-        let mut t = RealPreTester::new(Box::new(FakeQmicli {
-            output: "\tRegistration state: 'not-registered-searching'\n".into(),
-            argv,
-        }));
+        let mut t = RealPreTester::new(
+            Box::new(FakeQmicli {
+                output: "\tRegistration state: 'not-registered-searching'\n".into(),
+                argv,
+            }),
+            &paths,
+        );
         t.dev_root = dir.path().to_path_buf();
         let o = t.pretest(&p, "wwan0", None);
         assert!(
@@ -430,14 +393,29 @@ mod tests {
         std::fs::write(paths.ethernet_settings(), "RED_TYPE=PPPOE\nRED_DEV=red0\n").unwrap();
         std::fs::write(paths.profile("1"), "TYPE=pppoe\nPROFILENAME=dsl\n").unwrap();
         std::fs::write(paths.profile("2"), "TYPE=DHCP\nDEVICE=cdh-nonexist1\n").unwrap();
-        let o = test_profile(&paths, &ProfileName::new("1").unwrap()).unwrap();
+        let o = test_profile(
+            &paths,
+            Box::new(DuctRunner),
+            &ProfileName::new("1").unwrap(),
+        )
+        .unwrap();
         assert!(matches!(o, PretestOutcome::CannotTest(_)), "{o:?}");
-        let o = test_profile(&paths, &ProfileName::new("2").unwrap()).unwrap();
+        let o = test_profile(
+            &paths,
+            Box::new(DuctRunner),
+            &ProfileName::new("2").unwrap(),
+        )
+        .unwrap();
         assert!(
             matches!(&o, PretestOutcome::Failed(m) if m.contains("cdh-nonexist1")),
             "{o:?}"
         );
-        let e = test_profile(&paths, &ProfileName::new("9").unwrap()).unwrap_err();
+        let e = test_profile(
+            &paths,
+            Box::new(DuctRunner),
+            &ProfileName::new("9").unwrap(),
+        )
+        .unwrap_err();
         assert_eq!(e.exit_code(), 2);
     }
 }

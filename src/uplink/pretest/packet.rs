@@ -7,6 +7,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::Instant;
 
+use crate::sys::clock::{Clock, SystemClock};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -126,7 +127,7 @@ impl PacketSocket {
                     return Some(t);
                 }
             }
-            let now = Instant::now();
+            let now = SystemClock.now();
             if now >= deadline {
                 return None;
             }

@@ -4,9 +4,10 @@
 //! The pre-test stops at the PADO: an access concentrator answered on the line, no session
 //! is opened, nothing at the ISP or on the box changes.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::packet::{BROADCAST, ETH_P_PPP_DISC, PacketSocket, ether_frame, split_frame};
+use crate::sys::clock::{Clock, SystemClock};
 
 /// PPPoE Active Discovery Initiation.
 pub const PADI: u8 = 0x09;
@@ -173,12 +174,12 @@ fn discover_on(
         .tag(TAG_SERVICE_NAME, service.unwrap_or("").as_bytes())
         .tag(TAG_HOST_UNIQ, uniq)
         .frame(BROADCAST, sock.mac());
-    let end = Instant::now() + timeout;
+    let end = SystemClock.now() + timeout;
     let mut rejected: Vec<String> = Vec::new();
-    while Instant::now() < end {
+    while SystemClock.now() < end {
         sock.send(&padi)
             .map_err(|e| format!("cannot send PADI on {}: {e}", sock.device()))?;
-        let until = (Instant::now() + Duration::from_millis(500)).min(end);
+        let until = (SystemClock.now() + Duration::from_millis(500)).min(end);
         let got = sock.recv_until(until, |f| {
             let (dst, src, p) = parse_frame(f)?;
             if p.code != PADO || dst != sock.mac() || p.get(TAG_HOST_UNIQ) != Some(uniq) {
@@ -255,7 +256,7 @@ impl OptEq for Option<&str> {
 pub fn open_session(device: &str, timeout: Duration) -> Result<u16, String> {
     let sock = PacketSocket::open(device, ETH_P_PPP_DISC).map_err(|e| format!("{device}: {e}"))?;
     let uniq = host_uniq();
-    let end = Instant::now() + timeout;
+    let end = SystemClock.now() + timeout;
     let offer = discover_on(&sock, None, None, timeout, &uniq)?;
     let service = offer.services.first().cloned().unwrap_or_default();
     let mut padr = Packet::new(PADR, 0)
@@ -265,10 +266,10 @@ pub fn open_session(device: &str, timeout: Duration) -> Result<u16, String> {
         padr = padr.tag(TAG_AC_COOKIE, c);
     }
     let frame = padr.frame(offer.ac_mac, sock.mac());
-    while Instant::now() < end {
+    while SystemClock.now() < end {
         sock.send(&frame)
             .map_err(|e| format!("cannot send PADR: {e}"))?;
-        let until = (Instant::now() + Duration::from_millis(500)).min(end);
+        let until = (SystemClock.now() + Duration::from_millis(500)).min(end);
         let got = sock.recv_until(until, |f| {
             let (dst, src, p) = parse_frame(f)?;
             (p.code == PADS
@@ -355,7 +356,7 @@ impl AccessConcentrator {
     /// Answers discovery forever (until the process is killed); `log` gets one line per answer.
     pub fn serve(&mut self, mut log: impl FnMut(&str)) -> ! {
         loop {
-            let far = Instant::now() + Duration::from_secs(3600);
+            let far = SystemClock.now() + Duration::from_secs(3600);
             let got = self.sock.recv_until(far, |f| {
                 let (_, src, p) = parse_frame(f)?;
                 Some((src, p))
