@@ -31,8 +31,75 @@ use crate::lab::{Lab, alive, cannot_run, lab_pppoe_bin, pid_in};
 /// How long a deliberate stop must hold (no red/active, no pppd or dhcpcd of RED).
 const HOLD: Duration = Duration::from_secs(10);
 
-/// The cells that fail today (type, story, issue-12 item that fixes them).
-const EXPECTED_TO_FAIL: &[(&str, &str, u8)] = &[];
+/// A cell that fails today: the type, the story, the issue-12 item that fixes it, and
+/// whether today's supervisor sometimes gets it right by timing (a race it does not
+/// guard against): such a cell may pass or fail until its item lands.
+struct Known {
+    ty: &'static str,
+    story: &'static str,
+    item: u8,
+    racy: bool,
+}
+
+const fn known(ty: &'static str, story: &'static str, item: u8) -> Known {
+    Known {
+        ty,
+        story,
+        item,
+        racy: false,
+    }
+}
+
+const fn racy(ty: &'static str, story: &'static str, item: u8) -> Known {
+    Known {
+        ty,
+        story,
+        item,
+        racy: true,
+    }
+}
+
+/// The cells that fail today, each with the issue-12 item that fixes it (measured with
+/// two full runs on main at 5263987 + this suite).
+const EXPECTED_TO_FAIL: &[Known] = &[
+    // Item 3: `network stop red` leaves keepconnected for QMI, DHCP and STATIC; the
+    // supervisor takes the vanished red/active for a dropped line and starts RED again.
+    known("DHCP", "WUI Disconnect, Connect", 3),
+    known("STATIC", "WUI Disconnect, Connect", 3),
+    known("QMI", "WUI Disconnect, Connect", 3),
+    known("DHCP", "admin network stop red", 3),
+    known("STATIC", "admin network stop red", 3),
+    known("QMI", "admin network stop red", 3),
+    racy("DHCP", "shutdown (runlevel 0)", 3),
+    known("STATIC", "shutdown (runlevel 0)", 3),
+    known("QMI", "shutdown (runlevel 0)", 3),
+    // Item 3 in the middle of a switch: the Disconnect lands while the backup comes up
+    // and the supervisor finishes bringing it up (dhcpcd on red1 runs afterwards).
+    known("PPPoE", "Disconnect during failover", 3),
+    racy("DHCP", "Disconnect during failover", 3),
+    known("STATIC", "Disconnect during failover", 3),
+    known("QMI", "Disconnect during failover", 3),
+    // Item 3 again: STATIC's Disconnect is undone before the admin can Select.
+    known("STATIC", "pppsetup Select, online", 3),
+    // Item 4: the primary is frozen in the state file; a relinked `settings` is not the
+    // admin's new primary.
+    known("PPPoE", "connscheduler profile 4", 4),
+    known("DHCP", "connscheduler profile 4", 4),
+    known("STATIC", "connscheduler profile 4", 4),
+    known("QMI", "connscheduler profile 4", 4),
+    known("PPPoE", "pppsetup Select, online", 4),
+    known("DHCP", "pppsetup Select, online", 4),
+    known("QMI", "pppsetup Select, online", 4),
+    // Items 4 and 3: on a backup the Disconnect is undone (the backup's type keeps
+    // keepconnected) and the selected profile never becomes the primary.
+    known("PPPoE", "pppsetup Select, on backup", 4),
+    known("DHCP", "pppsetup Select, on backup", 4),
+    known("STATIC", "pppsetup Select, on backup", 4),
+    known("QMI", "pppsetup Select, on backup", 4),
+    // Item 9: the probes fail on the vanished interface during the restart and the
+    // supervisor starts a failover (seen once in two runs).
+    racy("STATIC", "redctrl restart", 9),
+];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Ty {
@@ -835,8 +902,11 @@ fn poll_fast(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-/// Plays every story on one box of kind K; (story, outcome, seconds).
-fn run_kind(k: &'static Kind) -> Option<Vec<(&'static str, Outcome, f64)>> {
+/// One box's results: (story, outcome, seconds).
+type Column = Vec<(&'static str, Outcome, f64)>;
+
+/// Plays every story on one box of kind K.
+fn run_kind(k: &'static Kind) -> Option<Column> {
     let mut b = BoxUnderTest::up(k)?;
     let mut out = Vec::new();
     for &story in STORIES {
@@ -863,6 +933,12 @@ fn run_kind(k: &'static Kind) -> Option<Vec<(&'static str, Outcome, f64)>> {
         .arg(&keep)
         .status();
     Some(out)
+}
+
+fn listed(ty: &str, story: &str) -> Option<&'static Known> {
+    EXPECTED_TO_FAIL
+        .iter()
+        .find(|x| x.ty.eq_ignore_ascii_case(ty) && x.story == story)
 }
 
 /// The short reason of a failure for the table: the text before the details (" — ").
@@ -894,8 +970,7 @@ fn conformance_matrix_every_red_type_every_caller() {
         .filter(|k| only.is_empty() || only.split(',').any(|t| t.eq_ignore_ascii_case(k.lab)))
         .collect();
     let started = Instant::now();
-    let results: Mutex<Vec<(&'static Kind, Vec<(&'static str, Outcome, f64)>)>> =
-        Mutex::new(Vec::new());
+    let results: Mutex<Vec<(&'static Kind, Column)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for &k in &kinds {
             let results = &results;
@@ -922,10 +997,13 @@ fn conformance_matrix_every_red_type_every_caller() {
     table.push('\n');
     for &story in STORIES {
         table.push_str(&format!("| {story} |"));
-        for (_, rs) in &results {
+        for (k, rs) in &results {
+            let item = listed(k.name, story)
+                .map(|x| format!(" (item {})", x.item))
+                .unwrap_or_default();
             let cell = match rs.iter().find(|(s, _, _)| *s == story) {
                 Some((_, Ok(()), _)) => "pass".to_string(),
-                Some((_, Err(e), _)) => format!("FAIL: {}", short(e)),
+                Some((_, Err(e), _)) => format!("FAIL{item}: {}", short(e)),
                 None => "-".into(),
             };
             table.push_str(&format!(" {cell} |"));
@@ -938,14 +1016,11 @@ fn conformance_matrix_every_red_type_every_caller() {
     let mut wrong = Vec::new();
     for (k, rs) in &results {
         for (story, r, _) in rs {
-            let listed = EXPECTED_TO_FAIL
-                .iter()
-                .any(|(t, s, _)| t.eq_ignore_ascii_case(k.name) && s == story);
-            match (r, listed) {
-                (Err(e), false) => wrong.push(format!("{} | {story}: FAIL: {e}", k.name)),
-                (Ok(()), true) => wrong.push(format!(
-                    "{} | {story}: passes now: remove it from EXPECTED_TO_FAIL",
-                    k.name
+            match (r, listed(k.name, story)) {
+                (Err(e), None) => wrong.push(format!("{} | {story}: FAIL: {e}", k.name)),
+                (Ok(()), Some(x)) if !x.racy => wrong.push(format!(
+                    "{} | {story}: passes now: remove it from EXPECTED_TO_FAIL (item {})",
+                    k.name, x.item
                 )),
                 _ => {}
             }
