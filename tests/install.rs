@@ -130,6 +130,11 @@ fn fake_ipfire(with_connectd_dir: bool) -> tempfile::TempDir {
     );
     ipfire_originals(r);
     if with_connectd_dir {
+        // IPFire's boot link of the network script (lfs/initscripts:128); the fresh box
+        // below has no rc3.d, so the install makes it and the uninstall takes it away.
+        let rc3 = r.join("etc/rc.d/rc3.d");
+        fs::create_dir_all(&rc3).unwrap();
+        std::os::unix::fs::symlink("../init.d/network", rc3.join("S20network")).unwrap();
         write(
             r,
             "var/ipfire/connectd/settings",
@@ -171,6 +176,12 @@ fn install_twice_then_uninstall_twice_leaves_the_box_as_it_was() {
     assert_eq!(
         fs::read(r.join("etc/rc.d/init.d/networking/red.up/99-connectd")).unwrap(),
         fs::read(repo().join("initscripts/red.up/99-connectd")).unwrap()
+    );
+    // The boot start of its own, after S20network (a DHCP primary dead at boot never runs
+    // red.up, issue 12 item 2).
+    assert_eq!(
+        fs::read_link(r.join("etc/rc.d/rc3.d/S21connectd")).unwrap(),
+        Path::new("../init.d/connectd")
     );
     let example = r.join("etc/rc.d/init.d/networking/failover.d/50-notify.example");
     assert_eq!(

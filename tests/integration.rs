@@ -5,6 +5,7 @@ mod util;
 
 mod api;
 mod completions;
+mod conformance;
 mod health_netns;
 mod install;
 mod lab;

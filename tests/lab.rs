@@ -71,6 +71,16 @@ impl Lab {
     /// `connectd`: whether the box's own scripts call connectd (the network script's
     /// `connectd start`, ip-down's `connectd reconnect`), as on IPFire.
     pub(crate) fn up_with(test: &str, connectd: bool) -> Option<Lab> {
+        let env: &[(&str, &str)] = if connectd {
+            &[]
+        } else {
+            &[("LAB_NO_CONNECTD", "1")]
+        };
+        Lab::up_env(test, env)
+    }
+
+    /// A fresh lab whose `tools/lab up` sees ENV (LAB_PRIMARY, LAB_NO_CONNECTD, ...).
+    pub(crate) fn up_env(test: &str, env: &[(&str, &str)]) -> Option<Lab> {
         if let Some(why) = cannot_run() {
             println!("skipped: {test}: {why}");
             return None;
@@ -85,9 +95,7 @@ impl Lab {
         };
         let started = Instant::now();
         let mut up = lab.command(&["up"]);
-        if !connectd {
-            up.env("LAB_NO_CONNECTD", "1");
-        }
+        up.envs(env.iter().copied());
         let o = up.output().unwrap_or_else(|e| panic!("tools/lab up: {e}"));
         assert!(
             o.status.success(),

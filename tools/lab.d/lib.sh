@@ -62,3 +62,47 @@ proc_alive() {
 	stat=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
 	[[ $stat != Z* ]]
 }
+
+# lab_conf ROOT: reads the lab's shortened IPFire timers from ROOT/usr/lib/cdlab/lab.conf
+# (written by `tools/lab up`) into LAB_DHCP_TIMEOUT and LAB_CARRIER_WAIT; IPFire's values
+# when the file or a line is missing.
+# shellcheck disable=SC2034 # read by the scripts that source this file
+lab_conf() {
+	LAB_DHCP_TIMEOUT=60
+	LAB_CARRIER_WAIT=30
+	local line
+	[ -r "$1/usr/lib/cdlab/lab.conf" ] || return 0
+	while IFS= read -r line; do
+		case $line in
+		DHCP_TIMEOUT=*) [[ ${line#*=} =~ ^[0-9]{1,3}$ ]] && LAB_DHCP_TIMEOUT=${line#*=} ;;
+		CARRIER_WAIT=*) [[ ${line#*=} =~ ^[0-9]{1,3}$ ]] && LAB_CARRIER_WAIT=${line#*=} ;;
+		esac
+	done <"$1/usr/lib/cdlab/lab.conf"
+}
+
+# run_subdir ROOT DIR: IPFire's run_subdir (src/initscripts/system/functions:718-733): every
+# executable in ROOT/DIR in `ls -v` order, called with the verb its name's second
+# dash-field names (S start, K stop, RS restart, RL reload, U up, D down), with none
+# otherwise. The hooks inherit our environment (dhcpcd's $reason among it) plus
+# CONNECTD_ROOT=ROOT: on a box the root is /, in the lab it is the lab's root, and our own
+# hook (initscripts/red.up/99-connectd) finds the box through it. Their output goes to the
+# caller's stderr (the lab log); like IPFire's, a failing hook does not stop the others.
+run_subdir() {
+	local root=$1 dir=$1/$2 i verb
+	[ -d "$dir" ] || return 0
+	while IFS= read -r i; do
+		[ -f "$dir/$i" ] && [ -x "$dir/$i" ] || continue
+		case $(printf '%s' "$i" | awk -F- '{ print $2 }') in
+		S) verb=start ;;
+		K) verb=stop ;;
+		RS) verb=restart ;;
+		RL) verb=reload ;;
+		U) verb=up ;;
+		D) verb=down ;;
+		*) verb="" ;;
+		esac
+		lab_log run_subdir "$2$i ${verb}"
+		CONNECTD_ROOT=$root "$dir/$i" ${verb:+"$verb"} >&2 </dev/null
+	done < <(ls -v "$dir" 2>/dev/null)
+	return 0
+}
