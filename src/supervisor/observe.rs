@@ -27,6 +27,8 @@ pub(crate) struct Levels {
     pub(crate) red_active: bool,
     /// The profile the files describe dials with pppd.
     pub(crate) uses_pppd: bool,
+    /// `connectd/red-stopped` exists: our red.down hook saw a deliberate stop.
+    pub(crate) red_stopped: bool,
 }
 
 /// A lost link as the passive sample saw it.
@@ -52,6 +54,7 @@ pub(crate) struct Observed {
 pub(crate) struct Observer {
     red_active: bool,
     keepconnected: bool,
+    red_stopped: bool,
     link_lost_sent: bool,
 }
 
@@ -61,6 +64,7 @@ impl Observer {
         Observer {
             red_active,
             keepconnected,
+            red_stopped: false,
             link_lost_sent: false,
         }
     }
@@ -79,6 +83,18 @@ impl Observer {
             out.events.push(Event::KeepconnectedRemoved);
         }
         self.keepconnected = levels.keepconnected;
+        // A deliberate stop on a type whose stop keeps red/keepconnected (our red.down
+        // hook's marker): the same Disconnect, never undone.
+        if levels.red_stopped
+            && !self.red_stopped
+            && !out.events.contains(&Event::KeepconnectedRemoved)
+        {
+            log::info!(
+                "RED was stopped deliberately (connectd/red-stopped): the user disconnected"
+            );
+            out.events.push(Event::KeepconnectedRemoved);
+        }
+        self.red_stopped = levels.red_stopped;
         let red = levels.red_active;
         if red != self.red_active {
             self.red_active = red;
@@ -190,7 +206,39 @@ mod tests {
             keepconnected,
             red_active,
             uses_pppd,
+            red_stopped: false,
         }
+    }
+
+    #[test]
+    fn a_deliberate_stop_seen_by_red_down_is_the_users_disconnect_on_every_type() {
+        // DHCP, STATIC, QMI: `network stop red` keeps red/keepconnected; our red.down hook
+        // writes connectd/red-stopped instead. The supervisor must take it as Disconnect
+        // (StopRed, Exit), not as a dropped line to bring up again.
+        let mut o = Observer::new(true, true);
+        let stopped = Levels {
+            red_stopped: true,
+            ..levels(true, false, false)
+        };
+        let s = o.sample(stopped, ALIVE);
+        assert_eq!(s.events, vec![Event::KeepconnectedRemoved, Event::RedDown]);
+        // A level: once.
+        let s = o.sample(stopped, ALIVE);
+        assert!(s.events.is_empty());
+        // Both at once (PPP's Disconnect at shutdown): one Disconnect.
+        let mut o = Observer::new(true, true);
+        let s = o.sample(
+            Levels {
+                red_stopped: true,
+                ..levels(false, false, false)
+            },
+            ALIVE,
+        );
+        assert_eq!(s.events, vec![Event::KeepconnectedRemoved, Event::RedDown]);
+        // A vanished red/active alone is a dropped line, not a Disconnect.
+        let mut o = Observer::new(true, true);
+        let s = o.sample(levels(true, false, false), ALIVE);
+        assert_eq!(s.events, vec![Event::RedDown]);
     }
 
     #[test]

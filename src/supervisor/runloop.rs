@@ -392,6 +392,7 @@ impl<'a> Supervisor<'a> {
             keepconnected: paths.keepconnected().exists(),
             red_active: paths.red_active().exists(),
             uses_pppd,
+            red_stopped: paths.red_stopped().exists(),
         };
         // The monitored uplink's link, sampled only when RED is up (see `Observer::sample`).
         let link_of = |fx: &Effects<'_>| -> Option<LinkLoss> {

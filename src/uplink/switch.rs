@@ -61,6 +61,11 @@ use crate::ipfire::profile::{LoadError, Profile, ProfileName};
 use crate::sys::clock::{Clock, SystemClock};
 use crate::sys::exec::{CmdOutcome, CommandSpec, Runner};
 
+/// The environment variable that tells our hooks and `connectd start` who called.
+pub const CALLER_ENV: &str = "CONNECTD_CALLER";
+/// [`CALLER_ENV`] on the supervisor's own network-script calls.
+pub const OWN_CALLER: &str = "connectd";
+
 /// The environment variable of the crash-injection seam: a [`Step::name`].
 pub const CRASH_ENV: &str = "CONNECTD_CRASH_AT";
 
@@ -407,8 +412,19 @@ pub(crate) fn network(
         verb.into(),
         "red".into(),
     ];
-    let spec = CommandSpec::new(argv, timeout);
-    let out = runner.run(&spec)?;
+    let mut spec = CommandSpec::new(argv, timeout);
+    // Our own call: our red.down hook (reached through networking/red on STATIC) and our
+    // `connectd start` (networking/red:484) know it is not the administrator's.
+    spec.env.push((CALLER_ENV.into(), OWN_CALLER.into()));
+    // dhcpcd's hooks do not inherit our environment: a deliberate-stop marker that our own
+    // stop caused (dhcpcd -k gives RELEASE) is removed again.
+    let marker = paths.red_stopped();
+    let marker_before = verb == "stop" && marker.exists();
+    let out = runner.run(&spec);
+    if verb == "stop" && !marker_before && marker.exists() {
+        let _ = fs::remove_file(&marker);
+    }
+    let out = out?;
     if out.timed_out {
         log::warn!("{}: killed after {:?}", spec.display(), timeout);
     }
@@ -612,6 +628,57 @@ pub fn flush_conntrack_with(runner: &dyn Runner, program: &Path, old_addr: Ipv4A
 mod tests {
     use super::*;
     use crate::ipfire::readhash::Document;
+
+    /// A network script that runs our red.down hook the way dhcpcd would (RELEASE, without
+    /// our environment): it writes the deliberate-stop marker. Records the environment.
+    struct ReleasingNetwork {
+        marker: PathBuf,
+        env: std::sync::Mutex<Vec<(String, String)>>,
+    }
+
+    impl Runner for ReleasingNetwork {
+        fn run(&self, cmd: &CommandSpec) -> Result<crate::sys::exec::CmdOutcome> {
+            *self.env.lock().unwrap() = cmd.env.clone();
+            fs::write(&self.marker, "dhcpcd RELEASE on red0\n").unwrap();
+            Ok(crate::sys::exec::CmdOutcome {
+                code: Some(0),
+                timed_out: false,
+                output: String::new(),
+            })
+        }
+    }
+
+    #[test]
+    fn our_own_stop_is_never_taken_for_a_deliberate_one() {
+        let d = tempfile::tempdir().unwrap();
+        let paths = Paths::new(d.path()).unwrap();
+        fsutil::ensure_dir(&paths.connectd_dir()).unwrap();
+        let net = ReleasingNetwork {
+            marker: paths.red_stopped(),
+            env: Default::default(),
+        };
+        network(&net, &paths, "stop", Duration::from_secs(1)).unwrap();
+        assert!(
+            !paths.red_stopped().exists(),
+            "our stop left a Disconnect marker"
+        );
+        assert!(
+            net.env
+                .lock()
+                .unwrap()
+                .contains(&(CALLER_ENV.to_string(), OWN_CALLER.to_string())),
+            "our calls must mark their environment"
+        );
+        // A marker that was there before our stop is the administrator's: it stays.
+        network(&net, &paths, "stop", Duration::from_secs(1)).unwrap();
+        fs::write(paths.red_stopped(), "x").unwrap();
+        network(&net, &paths, "stop", Duration::from_secs(1)).unwrap();
+        assert!(paths.red_stopped().exists());
+        // One that appears during our start (a Disconnect while we bring a line up) stays.
+        fs::remove_file(paths.red_stopped()).unwrap();
+        network(&net, &paths, "start", Duration::from_secs(1)).unwrap();
+        assert!(paths.red_stopped().exists());
+    }
 
     #[test]
     fn secrets_line_is_the_wuis_when_it_can_be() {

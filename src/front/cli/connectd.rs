@@ -265,6 +265,9 @@ fn print_reply(r: &Reply) -> u8 {
 /// prepares (an invalid policy fails here, exit 2, before any fork) and runs it, detached
 /// unless `foreground`.
 fn start(paths: &Paths, foreground: bool) -> Result<u8> {
+    // `start` is the next Connect (networking/red:484, our red.up hook, the boot link):
+    // supervision resumes, a deliberate stop seen by our red.down hook is over.
+    let _ = std::fs::remove_file(paths.red_stopped());
     let Some(lock) = daemon::Lock::try_acquire(paths)? else {
         let pid = daemon::running_pid(paths)
             .map(|p| format!(" (pid {p})"))
