@@ -120,17 +120,19 @@ impl<'a> Supervisor<'a> {
     /// switch. Nothing runs yet.
     pub fn new(paths: &'a Paths, seams: Seams) -> Result<Supervisor<'a>> {
         let mut state = State::load_or_reset(paths);
-        if let Some(name) = switch::adopt_handmade(paths)? {
-            log::warn!("ppp/settings was hand-made: now profile {name}");
+        if std::fs::symlink_metadata(paths.ppp_settings()).is_err() {
+            return Err(Error::Failed(format!(
+                "{} is missing: no profile is configured",
+                paths.ppp_settings().display()
+            )));
         }
+        let primary = super::offline::follow_selection(paths, &mut state)?;
         let active = switch::active_profile(paths)?.ok_or_else(|| {
             Error::Failed(format!(
                 "{} is missing: no profile is configured",
                 paths.ppp_settings().display()
             ))
         })?;
-        let primary = super::offline::primary(paths, &state)?;
-        state.primary = Some(primary.clone());
         state.active = Some(active.clone());
         let setup = load_setup(paths, seams.clock.as_ref(), &primary, &state)?;
         let mut core = Core::new(setup.config.clone());

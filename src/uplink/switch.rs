@@ -279,6 +279,10 @@ fn save_handmade(paths: &Paths, write: bool) -> Result<Option<ProfileName>> {
             )));
         }
     }
+    // A plain copy of a profile is that profile (the upgrade path, issue 12 item 8).
+    if let Some(name) = copy_of_profile(paths)? {
+        return Ok(Some(name));
+    }
     let data = fsutil::read_bounded(&settings)?;
     for i in 1..=9 {
         let n = if i == 1 {
@@ -310,6 +314,41 @@ fn save_handmade(paths: &Paths, write: bool) -> Result<Option<ProfileName>> {
          not overwriting any of them",
         settings.display()
     )))
+}
+
+/// `settings` as a plain copy of a profile (not a link): the profile whose bytes it holds.
+/// IPFire's own backup switch copies the backup profile over `settings`
+/// (`src/initscripts/system/connectd:82-88`, `rm` + `cp`), and so did the older failover
+/// script: such a `settings` is that profile, not a hand-made one. The first by name when
+/// several profiles hold the same bytes.
+pub fn copy_of_profile(paths: &Paths) -> Result<Option<ProfileName>> {
+    let settings = paths.ppp_settings();
+    let Ok(m) = fs::symlink_metadata(&settings) else {
+        return Ok(None);
+    };
+    if !m.file_type().is_file() || active_profile(paths)?.is_some() {
+        return Ok(None);
+    }
+    let data = fsutil::read_bounded(&settings)?;
+    let dir = paths.ppp_dir();
+    let mut found = Vec::new();
+    for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+        let file_name = entry.file_name();
+        let Some(n) = file_name.to_str().and_then(|f| f.strip_prefix("settings-")) else {
+            continue;
+        };
+        let Ok(name) = ProfileName::new(n) else {
+            continue;
+        };
+        if entry.file_type().is_ok_and(|t| t.is_file())
+            && fsutil::read_bounded(&entry.path()).is_ok_and(|d| d == data)
+        {
+            found.push(name);
+        }
+    }
+    found.sort();
+    Ok(found.into_iter().next())
 }
 
 /// A hand-made `settings` at supervisor start: saves it as `settings-primary` (see
@@ -755,7 +794,8 @@ mod tests {
         assert_eq!(active_profile(&paths).unwrap(), None);
         fs::write(ppp.join("settings-1"), "TYPE=pppoe\n").unwrap();
         fs::write(ppp.join("settings-2"), "TYPE=pppoe\n").unwrap();
-        fs::write(ppp.join("settings"), "TYPE=pppoe\n").unwrap();
+        // Hand-made: no profile holds these bytes (a plain copy of one would be that one).
+        fs::write(ppp.join("settings"), "TYPE=pppoe\nUSERNAME=hand\n").unwrap();
         assert_eq!(active_profile(&paths).unwrap(), None, "hand-made");
         assert_eq!(
             save_handmade(&paths, false).unwrap().unwrap().as_str(),
@@ -773,7 +813,7 @@ mod tests {
         );
         assert_eq!(
             fs::read(ppp.join("settings-primary-2")).unwrap(),
-            b"TYPE=pppoe\n"
+            b"TYPE=pppoe\nUSERNAME=hand\n"
         );
         fs::remove_file(ppp.join("settings")).unwrap();
         fs::hard_link(ppp.join("settings-2"), ppp.join("settings")).unwrap();
