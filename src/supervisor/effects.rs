@@ -19,7 +19,7 @@ use crate::ipfire::fsutil;
 use crate::ipfire::history::History;
 use crate::ipfire::journal::Step;
 use crate::ipfire::paths::Paths;
-use crate::ipfire::profile::{Kind, Profile, ProfileName};
+use crate::ipfire::profile::{Kind, Profile, ProfileName, Reconnection};
 use crate::ipfire::state::{self, State};
 use crate::supervisor::control::{self, Reply};
 use crate::supervisor::hooks::{HookCall, HookRunner};
@@ -62,6 +62,9 @@ pub(crate) struct Monitoring {
     pub(crate) sent: Option<bool>,
     /// `red/iface`, read when RED came up (not on every sample: it changes only then).
     pub(crate) iface: Option<String>,
+    /// Probes are sent: not on a line that dials on demand (RECONNECTION=dialondemand),
+    /// whose pppd would dial for every probe; its drops are seen passively (pppd, ip-down).
+    pub(crate) probes: bool,
 }
 
 /// What the executor works with and keeps between actions.
@@ -230,6 +233,9 @@ impl<'a> Effects<'a> {
             }
             Action::Monitor(Some(profile)) => {
                 let now = self.seams.clock.now();
+                let probes = self
+                    .profile(&profile)
+                    .is_none_or(|p| p.reconnection != Reconnection::DialOnDemand);
                 // A round ends early when this profile's device loses its carrier.
                 let dev = Some(self.setup.device(&profile)).filter(|d| !d.is_empty());
                 self.seams
@@ -245,6 +251,7 @@ impl<'a> Effects<'a> {
                     },
                     sent: None,
                     iface: health::red_iface(self.paths),
+                    probes,
                 });
                 None
             }

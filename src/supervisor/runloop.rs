@@ -270,7 +270,7 @@ impl<'a> Supervisor<'a> {
     fn log_start(&self, active: &ProfileName) {
         let config = &self.fx.setup.config;
         if config.reconnection == Reconnection::DialOnDemand {
-            log::info!("profile {active} dials on demand: nothing to supervise");
+            log::info!("profile {active} dials on demand: supervised without probes");
         }
         log::info!(
             "supervising RED: profile {active}, primary {}, failover {}{}",
@@ -457,7 +457,7 @@ impl<'a> Supervisor<'a> {
         };
         let timeout = fx.setup.policy.check_timeout;
         let m = fx.monitoring.as_mut()?;
-        if m.monitor.next_round_at() > now {
+        if !m.probes || m.monitor.next_round_at() > now {
             return None;
         }
         if m.targets.is_empty() {
