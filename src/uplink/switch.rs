@@ -185,6 +185,24 @@ fn load_target(paths: &Paths, to: &ProfileName) -> Result<Profile> {
     }
 }
 
+/// RED_DRIVER and RED_MACADDR of `dev` as the kernel reports them (the setup wizard's
+/// keys): the driver's name from `/sys/class/net/DEV/device/driver`, the address from
+/// `.../address`. A QMI modem not plugged in yet is `qmi_wwan` all the same (the driver
+/// IPFire's network_get_intfs looks for, functions.network:63).
+fn device_keys(
+    paths: &Paths,
+    dev: &str,
+    kind: crate::ipfire::profile::Kind,
+) -> (Option<String>, Option<String>) {
+    let sys = paths.sys_net(dev);
+    let driver = fs::read_link(sys.join("device/driver"))
+        .ok()
+        .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .or_else(|| (kind == crate::ipfire::profile::Kind::Qmi).then(|| "qmi_wwan".to_string()));
+    let mac = fsutil::read_word(&sys.join("address"));
+    (driver, mac)
+}
+
 fn plan(
     paths: &Paths,
     policy: &Policy,
@@ -225,6 +243,16 @@ fn plan(
                 .map(String::from);
             if let Some(dev) = dev {
                 set("RED_DEV", Some(&dev))?;
+                // Every key derived from the device goes with it (issue 12 item 7).
+                // An unreadable key of the same device keeps its value; another device's
+                // value never stays.
+                let (driver, mac) = device_keys(paths, &dev, profile.kind);
+                let moved = red_before.get("RED_DEV") != Some(dev.as_str());
+                for (key, v) in [("RED_DRIVER", driver), ("RED_MACADDR", mac)] {
+                    if v.is_some() || moved {
+                        set(key, v.as_deref())?;
+                    }
+                }
             }
             if let Some(s) = &profile.static_cfg {
                 let dns = |i: usize| s.dns.get(i).map(ToString::to_string).unwrap_or_default();
@@ -717,6 +745,50 @@ mod tests {
         fs::remove_file(paths.red_stopped()).unwrap();
         network(&net, &paths, "start", Duration::from_secs(1)).unwrap();
         assert!(paths.red_stopped().exists());
+    }
+
+    #[test]
+    fn red_driver_and_every_device_key_switch_and_restore_with_red_dev() {
+        // Issue 12 item 7: IPFire tells QMI from PPPoE by RED_DRIVER
+        // (functions.network:63): a stale e1000e on a QMI RED makes it ppp0.
+        let d = tempfile::tempdir().unwrap();
+        let paths = Paths::new(d.path()).unwrap();
+        fs::create_dir_all(paths.ppp_dir()).unwrap();
+        fs::create_dir_all(paths.ethernet_settings().parent().unwrap()).unwrap();
+        for (dev, driver, mac) in [
+            ("red0", "e1000e", "52:54:00:00:00:01"),
+            ("wwan0", "qmi_wwan", "52:54:00:00:00:02"),
+        ] {
+            let sys = paths.sys_net(dev);
+            fs::create_dir_all(sys.join("device")).unwrap();
+            let drv = d.path().join("sys/bus/drivers").join(driver);
+            fs::create_dir_all(&drv).unwrap();
+            std::os::unix::fs::symlink(&drv, sys.join("device/driver")).unwrap();
+            fs::write(sys.join("address"), format!("{mac}\n")).unwrap();
+        }
+        fs::write(
+            paths.ethernet_settings(),
+            "RED_TYPE=PPPOE\nRED_DEV=red0\nRED_DRIVER=e1000e\nRED_MACADDR=52:54:00:00:00:01\n",
+        )
+        .unwrap();
+        fs::write(
+            paths.profile("lte"),
+            "PROFILENAME='LTE'\nTYPE=qmi\nDEVICE=wwan0\nAPN=internet\n",
+        )
+        .unwrap();
+        let policy = Policy::default();
+        let lte = ProfileName::new("lte").unwrap();
+        let p = plan(&paths, &policy, &lte, None).unwrap();
+        assert_eq!(p.red_after.get("RED_DEV"), Some("wwan0"));
+        assert_eq!(p.red_after.get("RED_DRIVER"), Some("qmi_wwan"));
+        assert_eq!(p.red_after.get("RED_MACADDR"), Some("52:54:00:00:00:02"));
+        // The primary's values come back exactly (failback restores the saved RED_*).
+        let saved = p.red_before.clone();
+        fs::write(paths.ethernet_settings(), p.ethernet.unwrap()).unwrap();
+        let back = plan(&paths, &policy, &lte, Some(&saved)).unwrap();
+        assert_eq!(back.red_after.get("RED_DRIVER"), Some("e1000e"));
+        assert_eq!(back.red_after.get("RED_MACADDR"), Some("52:54:00:00:00:01"));
+        assert_eq!(back.red_after.get("RED_DEV"), Some("red0"));
     }
 
     #[test]
