@@ -87,7 +87,11 @@ pub struct SwitchOptions {
 impl Default for SwitchOptions {
     fn default() -> Self {
         SwitchOptions {
-            network_timeout: Duration::from_secs(90),
+            // STATIC waits up to 60 s for the carrier (networking/red:142-148), then
+            // runs the red.up hooks (DNS, firewall, IPsec, suricata: tens of seconds on a
+            // slow box); dhcpcd waits DHCP_TIMEOUT (60 s). 90 s killed slow but good
+            // bring-ups (issue 12 item 10).
+            network_timeout: Duration::from_secs(180),
             stop_wait: Duration::from_secs(15),
             proc_root: None,
         }
@@ -789,6 +793,15 @@ mod tests {
         assert_eq!(back.red_after.get("RED_DRIVER"), Some("e1000e"));
         assert_eq!(back.red_after.get("RED_MACADDR"), Some("52:54:00:00:00:01"));
         assert_eq!(back.red_after.get("RED_DEV"), Some("red0"));
+    }
+
+    #[test]
+    fn the_network_script_deadline_covers_statics_carrier_wait_and_slow_red_up_hooks() {
+        // networking/red:142-148 waits 60 s for STATIC's carrier, dhcpcd DHCP_TIMEOUT 60 s;
+        // the red.up hooks run after that in the same call.
+        let carrier_wait = Duration::from_secs(60);
+        let slow_hooks = Duration::from_secs(60);
+        assert!(SwitchOptions::default().network_timeout >= carrier_wait + slow_hooks);
     }
 
     #[test]
