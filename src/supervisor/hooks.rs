@@ -131,8 +131,8 @@ impl HookRunner {
 #[allow(clippy::disallowed_methods)] // tests build fixtures with plain writes
 mod tests {
     use super::*;
+    use crate::sys::clock::{Clock, SystemClock};
     use crate::sys::exec::ProcessRunner;
-    use std::time::Instant;
 
     fn hook(dir: &Path, name: &str, body: &str) {
         let p = dir.join(name);
@@ -187,7 +187,7 @@ mod tests {
             d.path().to_path_buf(),
             Duration::from_millis(300),
         );
-        let t = Instant::now();
+        let t = SystemClock.now();
         runner.send(HookCall {
             event: HookEvent::Up,
             from: String::new(),

@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::sys::clock::{Clock as _, SystemClock};
+
 use super::machine::{Action, Command, Config, Core, Event, Link, SwitchKind};
 use crate::ipfire::profile::{ProfileName, Reconnection};
 
@@ -98,7 +100,7 @@ impl Sim {
         let primary = config.primary.name.clone();
         Sim {
             core: Core::new(config),
-            t0: Instant::now(),
+            t0: SystemClock.now(),
             t: 0,
             log: Vec::new(),
             fed: Vec::new(),
@@ -435,7 +437,7 @@ mod tests {
                 red_active: false,
                 keepconnected: None,
             },
-            Instant::now(),
+            SystemClock.now(),
         );
         assert_eq!(acts.last(), Some(&Action::Exit(0)));
         assert!(!acts.iter().any(|a| matches!(a, Action::SetAttempts(_))));
@@ -449,7 +451,7 @@ mod tests {
                 red_active: true,
                 keepconnected: None,
             },
-            Instant::now(),
+            SystemClock.now(),
         );
         assert_eq!(acts.last(), Some(&Action::Exit(0)));
     }
@@ -457,7 +459,7 @@ mod tests {
     #[test]
     fn failover_off_missing_keepconnected_is_recreated_and_counter_is_honoured() {
         let mut core = Core::new(legacy(3, 30, None));
-        let t = Instant::now();
+        let t = SystemClock.now();
         let acts = core.step(
             Event::Start {
                 active: name("1"),
@@ -1130,7 +1132,7 @@ mod tests {
         let json = serde_json::to_string(&saved).unwrap();
         let back: crate::supervisor::machine::Persisted = serde_json::from_str(&json).unwrap();
         core.restore(&back);
-        let t = Instant::now();
+        let t = SystemClock.now();
         core.step(
             Event::Start {
                 active: name("2"),
