@@ -1,113 +1,103 @@
 _connectd() {
     local i cur prev opts cmd
     COMPREPLY=()
-    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-        cur="$2"
-    else
-        cur="${COMP_WORDS[COMP_CWORD]}"
-    fi
-    prev="$3"
+    cur="${COMP_WORDS[COMP_CWORD]}"
+    prev="${COMP_WORDS[COMP_CWORD-1]}"
     cmd=""
     opts=""
 
-    for i in "${COMP_WORDS[@]:0:COMP_CWORD}"
+    for i in ${COMP_WORDS[@]}
     do
         case "${cmd},${i}" in
             ",$1")
                 cmd="connectd"
                 ;;
             connectd,api-key)
-                cmd="connectd__subcmd__api__subcmd__key"
+                cmd="connectd__api__key"
                 ;;
             connectd,auto)
-                cmd="connectd__subcmd__auto"
+                cmd="connectd__auto"
                 ;;
             connectd,check)
-                cmd="connectd__subcmd__check"
-                ;;
-            connectd,completions)
-                cmd="connectd__subcmd__completions"
+                cmd="connectd__check"
                 ;;
             connectd,failback)
-                cmd="connectd__subcmd__failback"
+                cmd="connectd__failback"
                 ;;
             connectd,failover)
-                cmd="connectd__subcmd__failover"
+                cmd="connectd__failover"
                 ;;
             connectd,help)
-                cmd="connectd__subcmd__help"
+                cmd="connectd__help"
                 ;;
             connectd,history)
-                cmd="connectd__subcmd__history"
+                cmd="connectd__history"
                 ;;
             connectd,policy)
-                cmd="connectd__subcmd__policy"
+                cmd="connectd__policy"
                 ;;
             connectd,reconnect)
-                cmd="connectd__subcmd__reconnect"
+                cmd="connectd__reconnect"
                 ;;
             connectd,start)
-                cmd="connectd__subcmd__start"
+                cmd="connectd__start"
                 ;;
             connectd,status)
-                cmd="connectd__subcmd__status"
+                cmd="connectd__status"
                 ;;
             connectd,stop)
-                cmd="connectd__subcmd__stop"
+                cmd="connectd__stop"
                 ;;
-            connectd__subcmd__help,api-key)
-                cmd="connectd__subcmd__help__subcmd__api__subcmd__key"
+            connectd__help,api-key)
+                cmd="connectd__help__api__key"
                 ;;
-            connectd__subcmd__help,auto)
-                cmd="connectd__subcmd__help__subcmd__auto"
+            connectd__help,auto)
+                cmd="connectd__help__auto"
                 ;;
-            connectd__subcmd__help,check)
-                cmd="connectd__subcmd__help__subcmd__check"
+            connectd__help,check)
+                cmd="connectd__help__check"
                 ;;
-            connectd__subcmd__help,completions)
-                cmd="connectd__subcmd__help__subcmd__completions"
+            connectd__help,failback)
+                cmd="connectd__help__failback"
                 ;;
-            connectd__subcmd__help,failback)
-                cmd="connectd__subcmd__help__subcmd__failback"
+            connectd__help,failover)
+                cmd="connectd__help__failover"
                 ;;
-            connectd__subcmd__help,failover)
-                cmd="connectd__subcmd__help__subcmd__failover"
+            connectd__help,help)
+                cmd="connectd__help__help"
                 ;;
-            connectd__subcmd__help,help)
-                cmd="connectd__subcmd__help__subcmd__help"
+            connectd__help,history)
+                cmd="connectd__help__history"
                 ;;
-            connectd__subcmd__help,history)
-                cmd="connectd__subcmd__help__subcmd__history"
+            connectd__help,policy)
+                cmd="connectd__help__policy"
                 ;;
-            connectd__subcmd__help,policy)
-                cmd="connectd__subcmd__help__subcmd__policy"
+            connectd__help,reconnect)
+                cmd="connectd__help__reconnect"
                 ;;
-            connectd__subcmd__help,reconnect)
-                cmd="connectd__subcmd__help__subcmd__reconnect"
+            connectd__help,start)
+                cmd="connectd__help__start"
                 ;;
-            connectd__subcmd__help,start)
-                cmd="connectd__subcmd__help__subcmd__start"
+            connectd__help,status)
+                cmd="connectd__help__status"
                 ;;
-            connectd__subcmd__help,status)
-                cmd="connectd__subcmd__help__subcmd__status"
+            connectd__help,stop)
+                cmd="connectd__help__stop"
                 ;;
-            connectd__subcmd__help,stop)
-                cmd="connectd__subcmd__help__subcmd__stop"
+            connectd__help__policy,set)
+                cmd="connectd__help__policy__set"
                 ;;
-            connectd__subcmd__help__subcmd__policy,set)
-                cmd="connectd__subcmd__help__subcmd__policy__subcmd__set"
+            connectd__policy,help)
+                cmd="connectd__policy__help"
                 ;;
-            connectd__subcmd__policy,help)
-                cmd="connectd__subcmd__policy__subcmd__help"
+            connectd__policy,set)
+                cmd="connectd__policy__set"
                 ;;
-            connectd__subcmd__policy,set)
-                cmd="connectd__subcmd__policy__subcmd__set"
+            connectd__policy__help,help)
+                cmd="connectd__policy__help__help"
                 ;;
-            connectd__subcmd__policy__subcmd__help,help)
-                cmd="connectd__subcmd__policy__subcmd__help__subcmd__help"
-                ;;
-            connectd__subcmd__policy__subcmd__help,set)
-                cmd="connectd__subcmd__policy__subcmd__help__subcmd__set"
+            connectd__policy__help,set)
+                cmd="connectd__policy__help__set"
                 ;;
             *)
                 ;;
@@ -116,7 +106,7 @@ _connectd() {
 
     case "${cmd}" in
         connectd)
-            opts="-v -h -V --root --verbose --help --version start stop reconnect failover failback auto status check history policy api-key completions help"
+            opts="-v -h -V --root --verbose --help --version start stop reconnect failover failback auto status check history policy api-key help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -133,7 +123,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__api__subcmd__key)
+        connectd__api__key)
             opts="-v -h --root --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -151,7 +141,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__auto)
+        connectd__auto)
             opts="-v -h --root --verbose --help on off"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -169,7 +159,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__check)
+        connectd__check)
             opts="-v -h --json --root --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -187,25 +177,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__completions)
-            opts="-v -h --root --verbose --help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --root)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        connectd__subcmd__failback)
+        connectd__failback)
             opts="-v -h --force --root --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -223,8 +195,8 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__failover)
-            opts="-v -h --root --verbose --help"
+        connectd__failover)
+            opts="-v -h --root --verbose --help <PROFILE>"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -241,8 +213,8 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__help)
-            opts="start stop reconnect failover failback auto status check history policy api-key completions help"
+        connectd__help)
+            opts="start stop reconnect failover failback auto status check history policy api-key help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -255,7 +227,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__help__subcmd__api__subcmd__key)
+        connectd__help__api__key)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -269,7 +241,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__help__subcmd__auto)
+        connectd__help__auto)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -283,7 +255,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__help__subcmd__check)
+        connectd__help__check)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -297,7 +269,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__help__subcmd__completions)
+        connectd__help__failback)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -311,7 +283,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__help__subcmd__failback)
+        connectd__help__failover)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -325,7 +297,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__help__subcmd__failover)
+        connectd__help__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -339,7 +311,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__help__subcmd__help)
+        connectd__help__history)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -353,21 +325,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__help__subcmd__history)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        connectd__subcmd__help__subcmd__policy)
+        connectd__help__policy)
             opts="set"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -381,7 +339,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__help__subcmd__policy__subcmd__set)
+        connectd__help__policy__set)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -395,7 +353,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__help__subcmd__reconnect)
+        connectd__help__reconnect)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -409,7 +367,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__help__subcmd__start)
+        connectd__help__start)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -423,7 +381,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__help__subcmd__status)
+        connectd__help__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -437,7 +395,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__help__subcmd__stop)
+        connectd__help__stop)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -451,7 +409,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__history)
+        connectd__history)
             opts="-v -h --json --root --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -469,7 +427,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__policy)
+        connectd__policy)
             opts="-v -h --json --root --verbose --help set help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -487,7 +445,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__policy__subcmd__help)
+        connectd__policy__help)
             opts="set help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -501,7 +459,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__policy__subcmd__help__subcmd__help)
+        connectd__policy__help__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -515,7 +473,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__policy__subcmd__help__subcmd__set)
+        connectd__policy__help__set)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -529,8 +487,8 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__policy__subcmd__set)
-            opts="-v -h --root --verbose --help"
+        connectd__policy__set)
+            opts="-v -h --root --verbose --help <KEY=VALUE>..."
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -547,7 +505,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__reconnect)
+        connectd__reconnect)
             opts="-v -h --root --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -565,7 +523,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__start)
+        connectd__start)
             opts="-v -h --foreground --root --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -583,7 +541,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__status)
+        connectd__status)
             opts="-v -h --json --root --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -601,7 +559,7 @@ _connectd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        connectd__subcmd__stop)
+        connectd__stop)
             opts="-v -h --root --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

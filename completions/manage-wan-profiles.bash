@@ -1,68 +1,64 @@
-_manage__wan__profiles() {
+_manage-wan-profiles() {
     local i cur prev opts cmd
     COMPREPLY=()
-    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-        cur="$2"
-    else
-        cur="${COMP_WORDS[COMP_CWORD]}"
-    fi
-    prev="$3"
+    cur="${COMP_WORDS[COMP_CWORD]}"
+    prev="${COMP_WORDS[COMP_CWORD-1]}"
     cmd=""
     opts=""
 
-    for i in "${COMP_WORDS[@]:0:COMP_CWORD}"
+    for i in ${COMP_WORDS[@]}
     do
         case "${cmd},${i}" in
             ",$1")
                 cmd="manage__wan__profiles"
                 ;;
             manage__wan__profiles,activate)
-                cmd="manage__wan__profiles__subcmd__activate"
+                cmd="manage__wan__profiles__activate"
                 ;;
             manage__wan__profiles,create)
-                cmd="manage__wan__profiles__subcmd__create"
+                cmd="manage__wan__profiles__create"
                 ;;
             manage__wan__profiles,delete)
-                cmd="manage__wan__profiles__subcmd__delete"
+                cmd="manage__wan__profiles__delete"
                 ;;
             manage__wan__profiles,help)
-                cmd="manage__wan__profiles__subcmd__help"
+                cmd="manage__wan__profiles__help"
                 ;;
             manage__wan__profiles,list)
-                cmd="manage__wan__profiles__subcmd__list"
+                cmd="manage__wan__profiles__list"
                 ;;
             manage__wan__profiles,show)
-                cmd="manage__wan__profiles__subcmd__show"
+                cmd="manage__wan__profiles__show"
                 ;;
             manage__wan__profiles,status)
-                cmd="manage__wan__profiles__subcmd__status"
+                cmd="manage__wan__profiles__status"
                 ;;
             manage__wan__profiles,test)
-                cmd="manage__wan__profiles__subcmd__test"
+                cmd="manage__wan__profiles__test"
                 ;;
-            manage__wan__profiles__subcmd__help,activate)
-                cmd="manage__wan__profiles__subcmd__help__subcmd__activate"
+            manage__wan__profiles__help,activate)
+                cmd="manage__wan__profiles__help__activate"
                 ;;
-            manage__wan__profiles__subcmd__help,create)
-                cmd="manage__wan__profiles__subcmd__help__subcmd__create"
+            manage__wan__profiles__help,create)
+                cmd="manage__wan__profiles__help__create"
                 ;;
-            manage__wan__profiles__subcmd__help,delete)
-                cmd="manage__wan__profiles__subcmd__help__subcmd__delete"
+            manage__wan__profiles__help,delete)
+                cmd="manage__wan__profiles__help__delete"
                 ;;
-            manage__wan__profiles__subcmd__help,help)
-                cmd="manage__wan__profiles__subcmd__help__subcmd__help"
+            manage__wan__profiles__help,help)
+                cmd="manage__wan__profiles__help__help"
                 ;;
-            manage__wan__profiles__subcmd__help,list)
-                cmd="manage__wan__profiles__subcmd__help__subcmd__list"
+            manage__wan__profiles__help,list)
+                cmd="manage__wan__profiles__help__list"
                 ;;
-            manage__wan__profiles__subcmd__help,show)
-                cmd="manage__wan__profiles__subcmd__help__subcmd__show"
+            manage__wan__profiles__help,show)
+                cmd="manage__wan__profiles__help__show"
                 ;;
-            manage__wan__profiles__subcmd__help,status)
-                cmd="manage__wan__profiles__subcmd__help__subcmd__status"
+            manage__wan__profiles__help,status)
+                cmd="manage__wan__profiles__help__status"
                 ;;
-            manage__wan__profiles__subcmd__help,test)
-                cmd="manage__wan__profiles__subcmd__help__subcmd__test"
+            manage__wan__profiles__help,test)
+                cmd="manage__wan__profiles__help__test"
                 ;;
             *)
                 ;;
@@ -88,8 +84,8 @@ _manage__wan__profiles() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        manage__subcmd__wan__subcmd__profiles__subcmd__activate)
-            opts="-v -h --no-wait --root --verbose --help"
+        manage__wan__profiles__activate)
+            opts="-v -h --no-wait --root --verbose --help <NAME>"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -106,8 +102,8 @@ _manage__wan__profiles() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        manage__subcmd__wan__subcmd__profiles__subcmd__create)
-            opts="-v -h --type --device --profile-name --ip --netmask --gateway --dns1 --dns2 --username --apn --password-stdin --root --verbose --help"
+        manage__wan__profiles__create)
+            opts="-v -h --type --device --profile-name --ip --netmask --gateway --dns1 --dns2 --username --apn --password-stdin --root --verbose --help <NAME>"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -164,8 +160,8 @@ _manage__wan__profiles() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        manage__subcmd__wan__subcmd__profiles__subcmd__delete)
-            opts="-v -h --root --verbose --help"
+        manage__wan__profiles__delete)
+            opts="-v -h --root --verbose --help <NAME>"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -182,7 +178,7 @@ _manage__wan__profiles() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        manage__subcmd__wan__subcmd__profiles__subcmd__help)
+        manage__wan__profiles__help)
             opts="list create test activate status show delete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -196,7 +192,7 @@ _manage__wan__profiles() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        manage__subcmd__wan__subcmd__profiles__subcmd__help__subcmd__activate)
+        manage__wan__profiles__help__activate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -210,7 +206,7 @@ _manage__wan__profiles() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        manage__subcmd__wan__subcmd__profiles__subcmd__help__subcmd__create)
+        manage__wan__profiles__help__create)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -224,7 +220,7 @@ _manage__wan__profiles() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        manage__subcmd__wan__subcmd__profiles__subcmd__help__subcmd__delete)
+        manage__wan__profiles__help__delete)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -238,7 +234,7 @@ _manage__wan__profiles() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        manage__subcmd__wan__subcmd__profiles__subcmd__help__subcmd__help)
+        manage__wan__profiles__help__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -252,7 +248,7 @@ _manage__wan__profiles() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        manage__subcmd__wan__subcmd__profiles__subcmd__help__subcmd__list)
+        manage__wan__profiles__help__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -266,7 +262,7 @@ _manage__wan__profiles() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        manage__subcmd__wan__subcmd__profiles__subcmd__help__subcmd__show)
+        manage__wan__profiles__help__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -280,7 +276,7 @@ _manage__wan__profiles() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        manage__subcmd__wan__subcmd__profiles__subcmd__help__subcmd__status)
+        manage__wan__profiles__help__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -294,7 +290,7 @@ _manage__wan__profiles() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        manage__subcmd__wan__subcmd__profiles__subcmd__help__subcmd__test)
+        manage__wan__profiles__help__test)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -308,7 +304,7 @@ _manage__wan__profiles() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        manage__subcmd__wan__subcmd__profiles__subcmd__list)
+        manage__wan__profiles__list)
             opts="-v -h --json --root --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -326,7 +322,25 @@ _manage__wan__profiles() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        manage__subcmd__wan__subcmd__profiles__subcmd__show)
+        manage__wan__profiles__show)
+            opts="-v -h --root --verbose --help <NAME>"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        manage__wan__profiles__status)
             opts="-v -h --root --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -344,26 +358,8 @@ _manage__wan__profiles() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        manage__subcmd__wan__subcmd__profiles__subcmd__status)
-            opts="-v -h --root --verbose --help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --root)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        manage__subcmd__wan__subcmd__profiles__subcmd__test)
-            opts="-v -h --root --verbose --help"
+        manage__wan__profiles__test)
+            opts="-v -h --root --verbose --help <NAME>"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -384,7 +380,7 @@ _manage__wan__profiles() {
 }
 
 if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
-    complete -F _manage__wan__profiles -o nosort -o bashdefault -o default manage-wan-profiles
+    complete -F _manage-wan-profiles -o nosort -o bashdefault -o default manage-wan-profiles
 else
-    complete -F _manage__wan__profiles -o bashdefault -o default manage-wan-profiles
+    complete -F _manage-wan-profiles -o bashdefault -o default manage-wan-profiles
 fi

@@ -848,7 +848,8 @@ fn block(r: &Results, prefix: &str) -> String {
             .map_or(0.0, |d| d.as_secs_f64())
     };
     let t_end = r.meta.get("T_END").map_or_else(now, |v| awk_num(v));
-    let day = chrono::DateTime::from_timestamp(t_start.trunc() as i64, 0)
+    let day = chrono::TimeZone::timestamp_opt(&chrono::Utc, t_start.trunc() as i64, 0)
+        .single()
         .map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_default();
     let mut b = String::new();

@@ -12,20 +12,17 @@ use std::path::PathBuf;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What went wrong, with the object it went wrong on.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum Error {
     /// An I/O operation on a file failed.
-    #[error("{path}: {source}")]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The operating system's reason.
-        #[source]
         source: io::Error,
     },
 
     /// A file exists but its contents are unusable.
-    #[error("{file}{}: {msg}", line.map(|l| format!(":{l}")).unwrap_or_default())]
     Parse {
         /// The file.
         file: PathBuf,
@@ -36,7 +33,6 @@ pub enum Error {
     },
 
     /// A settings key has a value that is not allowed.
-    #[error("{file}: {key}={value:?}: {msg}")]
     BadValue {
         /// The file the key was read from.
         file: PathBuf,
@@ -49,7 +45,6 @@ pub enum Error {
     },
 
     /// A command-line argument or request parameter is invalid.
-    #[error("{arg}: {msg}")]
     Usage {
         /// The argument (e.g. `NAME`, `--type`).
         arg: String,
@@ -58,11 +53,9 @@ pub enum Error {
     },
 
     /// A profile does not exist.
-    #[error("profile {0:?} does not exist")]
     NoSuchProfile(String),
 
     /// An external program could not be run or failed.
-    #[error("{argv0}: {msg}")]
     Command {
         /// The program.
         argv0: String,
@@ -71,12 +64,43 @@ pub enum Error {
     },
 
     /// Another instance holds the lock.
-    #[error("{0}")]
     Busy(String),
 
     /// A failure at run time that fits no other variant.
-    #[error("{0}")]
     Failed(String),
+}
+
+// Written out rather than derived (thiserror): eight messages do not earn two crates,
+// one of them a proc-macro, that IPFire would have to package.
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Parse { file, line, msg } => match line {
+                Some(l) => write!(f, "{}:{l}: {msg}", file.display()),
+                None => write!(f, "{}: {msg}", file.display()),
+            },
+            Error::BadValue {
+                file,
+                key,
+                value,
+                msg,
+            } => write!(f, "{}: {key}={value:?}: {msg}", file.display()),
+            Error::Usage { arg, msg } => write!(f, "{arg}: {msg}"),
+            Error::NoSuchProfile(name) => write!(f, "profile {name:?} does not exist"),
+            Error::Command { argv0, msg } => write!(f, "{argv0}: {msg}"),
+            Error::Busy(msg) | Error::Failed(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 impl Error {
@@ -117,5 +141,44 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for io::Result<T> {
     fn at(self, path: impl Into<PathBuf>) -> Result<T> {
         self.map_err(|e| Error::io(path, e))
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_object() {
+        let io = Error::Io {
+            path: "/var/ipfire/ppp/settings".into(),
+            source: io::Error::from_raw_os_error(2),
+        };
+        assert!(
+            io.to_string()
+                .starts_with("/var/ipfire/ppp/settings: No such file")
+        );
+        assert!(std::error::Error::source(&io).is_some());
+        let p = |line| Error::Parse {
+            file: "s".into(),
+            line,
+            msg: "bad".into(),
+        };
+        assert_eq!(p(Some(3)).to_string(), "s:3: bad");
+        assert_eq!(p(None).to_string(), "s: bad");
+        let v = Error::BadValue {
+            file: "f".into(),
+            key: "K".into(),
+            value: "v".into(),
+            msg: "no".into(),
+        };
+        assert_eq!(v.to_string(), "f: K=\"v\": no");
+        assert_eq!(Error::usage("NAME", "empty").to_string(), "NAME: empty");
+        assert_eq!(
+            Error::NoSuchProfile("x".into()).to_string(),
+            "profile \"x\" does not exist"
+        );
+        assert_eq!(Error::Failed("boom".into()).to_string(), "boom");
+        assert!(std::error::Error::source(&Error::Busy("b".into())).is_none());
     }
 }

@@ -252,7 +252,7 @@ fn status_needs_the_token_and_has_the_home_assistant_shape() {
     }
 
     // curl, as Home Assistant's REST integration would ask.
-    if which::which("curl").is_ok() {
+    if connectd::sys::exec::find_in_path("curl").is_some() {
         let out = Command::new("curl")
             .args(["-sS", "--max-time", "10", "-H"])
             .arg(format!("Authorization: Bearer {TOKEN}"))

@@ -30,7 +30,7 @@ fn skip_reason() -> Option<String> {
     if !super::util::is_root() {
         return Some("needs root for network namespaces".into());
     }
-    if which::which("ip").is_err() {
+    if connectd::sys::exec::find_in_path("ip").is_none() {
         return Some("the ip tool is missing".into());
     }
     None
@@ -251,7 +251,11 @@ fn reachable_targets_answer_with_an_rtt_over_icmp_dns_and_tcp() {
             "--bind-interfaces",
             "--no-resolv",
             "--no-hosts",
-            "--address=/ipfire.org/203.0.113.80",
+            // The zone's authority: NXDOMAIN with its SOA for the probe's random names.
+            "--auth-server=ns.ipfire.org,203.0.113.1",
+            "--auth-zone=ipfire.org",
+            "--auth-soa=1,hostmaster.ipfire.org",
+            "--host-record=ipfire.org,203.0.113.80",
         ],
         "dns.log",
     );
@@ -310,7 +314,7 @@ fn reachable_targets_answer_with_an_rtt_over_icmp_dns_and_tcp() {
 #[test]
 fn blackholed_target_is_down_after_failures_rounds() {
     require_root!();
-    if which::which("nft").is_err() {
+    if connectd::sys::exec::find_in_path("nft").is_none() {
         eprintln!("skipped: nft is missing");
         return;
     }
@@ -425,7 +429,7 @@ fn pppoe_discovery_passes_against_the_lab_ac_and_fails_when_it_is_silent() {
 
     let test = |lab: &Lab, text: &'static str| {
         lab.inside(&c, move || {
-            let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner), &host());
+            let mut t = RealPreTester::new(Box::new(connectd::sys::exec::ProcessRunner), &host());
             t.pppoe_timeout = Duration::from_millis(1200);
             t.pretest(&profile(text), "p0", Some("red9"))
         })
@@ -491,7 +495,7 @@ fn pppoe_discovery_passes_against_the_lab_ac_and_fails_when_it_is_silent() {
 #[test]
 fn dhcp_pretest_gets_an_offer_and_leaves_nothing_behind() {
     require_root!();
-    if which::which("dnsmasq").is_err() {
+    if connectd::sys::exec::find_in_path("dnsmasq").is_none() {
         eprintln!("skipped: dnsmasq is missing");
         return;
     }
@@ -520,7 +524,7 @@ fn dhcp_pretest_gets_an_offer_and_leaves_nothing_behind() {
     let before = output(&["ip", "-n", &c, "-4", "route", "show", "table", "all"]);
     let started = SystemClock.now();
     let o = lab.inside(&c, move || {
-        let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner), &host());
+        let mut t = RealPreTester::new(Box::new(connectd::sys::exec::ProcessRunner), &host());
         t.dhcp_timeout = Duration::from_secs(8);
         t.pretest(&profile("TYPE=DHCP\n"), "p0", Some("red9"))
     });
@@ -541,7 +545,7 @@ fn dhcp_pretest_gets_an_offer_and_leaves_nothing_behind() {
 
     // No server: no offer.
     let o = lab.inside(&p, move || {
-        let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner), &host());
+        let mut t = RealPreTester::new(Box::new(connectd::sys::exec::ProcessRunner), &host());
         t.dhcp_timeout = Duration::from_millis(700);
         t.pretest(&profile("TYPE=DHCP\n"), "q0", None)
     });
@@ -562,7 +566,7 @@ fn arp_pretest_needs_the_gateway_on_the_line() {
     let test = |lab: &Lab, gw: &'static str| {
         let text = format!("TYPE=STATIC\nIP=192.0.2.10\nNETMASK=255.255.255.0\nGATEWAY={gw}\n");
         lab.inside(&c, move || {
-            let mut t = RealPreTester::new(Box::new(connectd::sys::exec::DuctRunner), &host());
+            let mut t = RealPreTester::new(Box::new(connectd::sys::exec::ProcessRunner), &host());
             t.arp_timeout = Duration::from_millis(700);
             t.pretest(&profile(&text), "p0", None)
         })
@@ -641,4 +645,226 @@ fn connectd_check_probes_the_red_interface_and_prints_the_health_object() {
     let out = check(false);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("NOT healthy"));
+}
+
+/// dnsmasq in `ns` with our common options plus `extra`, logging to `log`.
+fn dnsmasq(lab: &mut Lab, ns: &str, log: &str, extra: &[&str]) {
+    let pid = lab.tmp().join(format!("{log}.pid")).display().to_string();
+    let mut argv = vec![
+        "dnsmasq",
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--bind-interfaces",
+        "--no-resolv",
+        "--no-hosts",
+        "--user=root",
+        "--group=root",
+    ];
+    let pid = format!("--pid-file={pid}");
+    argv.push(&pid);
+    argv.extend_from_slice(extra);
+    lab.spawn(ns, &argv, log);
+}
+
+/// A plain recursive query for `name` (type A) to `server`, the way a LAN client asks;
+/// the response, if one came within 500 ms.
+fn ask(server: Ipv4Addr, name: &str) -> Option<Vec<u8>> {
+    let mut q = vec![0x4c, 0x61, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for l in name.split('.') {
+        q.push(l.len() as u8);
+        q.extend_from_slice(l.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    s.send_to(&q, (server, 53)).unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, _) = s.recv_from(&mut buf).ok()?;
+    Some(buf[..n].to_vec())
+}
+
+/// The lab root of `connectd check` on interface a0, with `dns1` and `settings`.
+fn check_root(lab: &Lab, dns1: &str, settings: &str) -> PathBuf {
+    let root = lab.tmp().join("root");
+    for d in ["var/ipfire/red", "var/ipfire/connectd", "var/run"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join("var/ipfire/red/iface"), "a0").unwrap();
+    std::fs::write(root.join("var/ipfire/red/remote-ipaddress"), "198.51.100.1").unwrap();
+    std::fs::write(root.join("var/run/dns1"), dns1).unwrap();
+    std::fs::write(root.join("var/ipfire/connectd/settings"), settings).unwrap();
+    root
+}
+
+/// `connectd --root ROOT check --json` inside `ns`: exit code and the health object.
+fn check_json(bin: &Path, ns: &str, root: &Path) -> (Option<i32>, serde_json::Value) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(bin)
+        .arg("--root")
+        .arg(root)
+        .args(["check", "--json"])
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    (out.status.code(), v)
+}
+
+/// Issue 13, the story as found: with the default DNS settings (FAILOVER_CHECK_DNS on,
+/// ipfire.org, RELIABILITY 1) the ISP's upstream dies; its resolver keeps answering
+/// `ipfire.org` from its warm cache; every ICMP target is silent. `connectd check` must say
+/// unhealthy (it said `healthy (1 of 2 targets answered)`).
+#[test]
+fn a_resolver_answering_from_its_warm_cache_does_not_keep_a_dead_uplink_healthy() {
+    require_root!();
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debug/connectd");
+    if !bin.is_file() {
+        eprintln!("skipped: target/debug/connectd not built");
+        return;
+    }
+    if connectd::sys::exec::find_in_path("dnsmasq").is_none()
+        || connectd::sys::exec::find_in_path("nft").is_none()
+    {
+        eprintln!("skipped: dnsmasq or nft is missing");
+        return;
+    }
+    let mut lab = Lab::new();
+    // p is the ISP: gateway and resolver at 198.51.100.1; "the internet" behind it is
+    // 203.0.113.1 (the ICMP target) and 203.0.113.53 (ipfire.org's authority).
+    let (c, p) = two_hosts(&mut lab);
+    lab.ip(&p, &["addr", "add", "203.0.113.53/32", "dev", "lo"]);
+    dnsmasq(
+        &mut lab,
+        &p,
+        "auth.log",
+        &[
+            "--listen-address=203.0.113.53",
+            "--auth-server=ns.ipfire.org,203.0.113.53",
+            "--auth-zone=ipfire.org",
+            "--auth-soa=1,hostmaster.ipfire.org",
+            "--host-record=ipfire.org,203.0.113.80",
+        ],
+    );
+    dnsmasq(
+        &mut lab,
+        &p,
+        "resolver.log",
+        &["--listen-address=198.51.100.1", "--server=203.0.113.53"],
+    );
+    let resolver = Ipv4Addr::new(198, 51, 100, 1);
+    // The defaults but for the target (a documentation address) and a short timeout.
+    const MIXED: &str = "FAILOVER_CHECK_HOST=203.0.113.1\nFAILOVER_CHECK_TIMEOUT=0.5\n";
+    // DNS alone: it votes, so only the random name's denial by the authority carries it.
+    const DNS_ONLY: &str = "FAILOVER_CHECK_HOST=\nFAILOVER_CHECK_TIMEOUT=0.5\n";
+    let root = check_root(&lab, "198.51.100.1", MIXED);
+    let settings = root.join("var/ipfire/connectd/settings");
+
+    // Upstream alive: a LAN client's query warms the resolver's cache, and the round
+    // passes with both targets, the DNS one on a random name the authority denied.
+    let warm = lab.inside(&c, move || {
+        (0..20).find_map(|_| {
+            let r = ask(resolver, "ipfire.org");
+            if r.is_none() {
+                SystemClock.sleep(Duration::from_millis(100));
+            }
+            r
+        })
+    });
+    let warm = warm.expect("the resolver never answered");
+    assert_eq!(warm[3] & 0x0f, 0, "NOERROR for ipfire.org: {warm:?}");
+    let (code, v) = check_json(&bin, &c, &root);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["healthy"], true, "{v}");
+    assert_eq!(v["targets"][1]["host"], "dns:198.51.100.1", "{v}");
+    assert!(v["targets"][1]["rtt_ms"].is_number(), "DNS passed: {v}");
+    std::fs::write(&settings, DNS_ONLY).unwrap();
+    let (code, v) = check_json(&bin, &c, &root);
+    assert_eq!((code, &v["healthy"]), (Some(0), &true.into()), "{v}");
+    assert_eq!(v["targets"][0]["host"], "dns:198.51.100.1", "{v}");
+    std::fs::write(&settings, MIXED).unwrap();
+
+    // The ISP's upstream dies: nothing beyond p answers, p itself (and its resolver) does.
+    lab.exec(&p, &["nft", "add table ip cdh"]);
+    lab.exec(
+        &p,
+        &[
+            "nft",
+            "add chain ip cdh input { type filter hook input priority 0 ; }",
+        ],
+    );
+    lab.exec(
+        &p,
+        &["nft", "add rule ip cdh input ip daddr 203.0.113.0/24 drop"],
+    );
+    // The resolver still answers ipfire.org, from its cache: the story of the issue.
+    let cached = lab.inside(&c, move || ask(resolver, "ipfire.org"));
+    let cached = cached.expect("the resolver answers from its cache");
+    assert_eq!(cached[3] & 0x0f, 0, "{cached:?}");
+    assert_eq!(u16::from_be_bytes([cached[6], cached[7]]), 1, "one answer");
+
+    let (code, v) = check_json(&bin, &c, &root);
+    assert_eq!(code, Some(1), "a dead uplink is not healthy: {v}");
+    assert_eq!(v["healthy"], false, "{v}");
+    assert!(v["targets"][0]["rtt_ms"].is_null(), "{v}");
+    assert!(
+        v["targets"][1]["rtt_ms"].is_null(),
+        "a random name cannot come from the cache: {v}"
+    );
+    assert_eq!(v["gateway"]["host"], "198.51.100.1");
+    assert!(
+        v["gateway"]["rtt_ms"].is_number(),
+        "the gateway answers: {v}"
+    );
+    // DNS alone cannot be fooled by the cache either.
+    std::fs::write(&settings, DNS_ONLY).unwrap();
+    let (code, v) = check_json(&bin, &c, &root);
+    assert_eq!((code, &v["healthy"]), (Some(1), &false.into()), "{v}");
+    assert!(v["targets"][0]["rtt_ms"].is_null(), "{v}");
+}
+
+/// A DNS-hijacking captive portal answers every name, random ones too, with its own address:
+/// the DNS target fails and says why.
+#[test]
+fn a_hijacking_resolver_does_not_pass_the_dns_target() {
+    require_root!();
+    if connectd::sys::exec::find_in_path("dnsmasq").is_none() {
+        eprintln!("skipped: dnsmasq is missing");
+        return;
+    }
+    let mut lab = Lab::new();
+    let (c, p) = two_hosts(&mut lab);
+    dnsmasq(
+        &mut lab,
+        &p,
+        "portal.log",
+        &["--listen-address=198.51.100.1", "--address=/#/198.51.100.1"],
+    );
+    let resolver = Ipv4Addr::new(198, 51, 100, 1);
+    let targets = vec![target(
+        "dns",
+        Probe::Dns(vec![resolver], "ipfire.org".into()),
+    )];
+    let r = lab.inside(&c, move || {
+        let mut prober = RealProber::new(&host());
+        let mut r = Vec::new();
+        for _ in 0..20 {
+            r = prober.round("a0", &targets, Duration::from_millis(300));
+            // Until dnsmasq listens: "no reply".
+            if r[0]
+                .error
+                .as_deref()
+                .is_some_and(|e| !e.contains("no reply"))
+            {
+                break;
+            }
+        }
+        r
+    });
+    assert!(!r[0].answered(), "{:?}", r[0]);
+    let e = r[0].error.as_deref().unwrap();
+    assert!(
+        e.contains("198.51.100.1: a random name was answered with address 198.51.100.1"),
+        "{e}"
+    );
 }

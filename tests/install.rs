@@ -11,9 +11,9 @@ use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
 /// What a tree entry looks like: kind, mode, owner, mtime (ns), content or link target.
-type Entry = (char, u32, (u32, u32), i128, Vec<u8>);
+pub(crate) type Entry = (char, u32, (u32, u32), i128, Vec<u8>);
 
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, Entry> {
+pub(crate) fn snapshot(root: &Path) -> BTreeMap<PathBuf, Entry> {
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Entry>) {
         for e in fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
@@ -41,11 +41,11 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, Entry> {
     out
 }
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn bin_dir() -> PathBuf {
+pub(crate) fn bin_dir() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_connectd"))
         .parent()
         .unwrap()
@@ -63,7 +63,7 @@ fn tool(name: &str, root: &Path, extra: &[&str]) -> Output {
     cmd.args(extra).output().unwrap()
 }
 
-fn ok(o: &Output) {
+pub(crate) fn ok(o: &Output) {
     assert!(
         o.status.success(),
         "exit {:?}\nstdout: {}\nstderr: {}",
@@ -73,10 +73,10 @@ fn ok(o: &Output) {
     );
 }
 
-const ORIGINAL_CONNECTD: &str =
+pub(crate) const ORIGINAL_CONNECTD: &str =
     "#!/bin/sh\n# IPFire's own connectd\n. /etc/sysconfig/rc\necho original\n";
 
-fn write(root: &Path, rel: &str, data: &str, mode: u32, age_days: u64) {
+pub(crate) fn write(root: &Path, rel: &str, data: &str, mode: u32, age_days: u64) {
     let p = root.join(rel);
     fs::create_dir_all(p.parent().unwrap()).unwrap();
     fs::write(&p, data).unwrap();
@@ -88,6 +88,19 @@ fn write(root: &Path, rel: &str, data: &str, mode: u32, age_days: u64) {
         .unwrap()
         .set_modified(t)
         .unwrap();
+}
+
+/// What every IPFire has where connectd installs: its own connectd script and a red.up
+/// hook of its own (both old, so a rewrite would show in their mtime).
+pub(crate) fn ipfire_originals(r: &Path) {
+    write(r, "etc/rc.d/init.d/connectd", ORIGINAL_CONNECTD, 0o754, 400);
+    write(
+        r,
+        "etc/rc.d/init.d/networking/red.up/10-static-routes",
+        "#!/bin/sh\n",
+        0o754,
+        400,
+    );
 }
 
 /// An IPFire-like root with IPFire's original connectd script and a red.up hook of its own.
@@ -115,14 +128,7 @@ fn fake_ipfire(with_connectd_dir: bool) -> tempfile::TempDir {
         0o754,
         400,
     );
-    write(r, "etc/rc.d/init.d/connectd", ORIGINAL_CONNECTD, 0o754, 400);
-    write(
-        r,
-        "etc/rc.d/init.d/networking/red.up/10-static-routes",
-        "#!/bin/sh\n",
-        0o754,
-        400,
-    );
+    ipfire_originals(r);
     if with_connectd_dir {
         // IPFire's boot link of the network script (lfs/initscripts:128); the fresh box
         // below has no rc3.d, so the install makes it and the uninstall takes it away.
@@ -153,7 +159,14 @@ fn install_twice_then_uninstall_twice_leaves_the_box_as_it_was() {
         fs::read(&sbin).unwrap(),
         fs::read(env!("CARGO_BIN_EXE_connectd")).unwrap()
     );
-    assert!(r.join("usr/sbin/manage-wan-profiles").is_file());
+    // One binary: manage-wan-profiles is a link to connectd, which answers to that name.
+    let mwp = r.join("usr/sbin/manage-wan-profiles");
+    assert_eq!(fs::read_link(&mwp).unwrap(), Path::new("connectd"));
+    let help = Command::new(&mwp).arg("--help").output().unwrap();
+    ok(&help);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("Usage: manage-wan-profiles"), "{help}");
+    assert!(help.contains("create"), "{help}");
     assert_eq!(
         fs::read(r.join("etc/rc.d/init.d/connectd")).unwrap(),
         fs::read(repo().join("initscripts/connectd")).unwrap()

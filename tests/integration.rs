@@ -4,11 +4,13 @@
 mod util;
 
 mod api;
+mod completions;
 mod conformance;
 mod health_netns;
 mod install;
 mod lab;
 mod layers;
+mod pak;
 mod profiles;
 mod reliability;
 mod supervisor;

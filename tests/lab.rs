@@ -451,6 +451,23 @@ fn network_start_stop_dhcp() {
         lab.lan_reaches("203.0.113.1"),
         "LAN client reaches the target via isp2"
     );
+    // The DNS probe through isp2's resolver: a random name under target.lab, denied by the
+    // lab DNS with target.lab's SOA, proves the path (src/uplink/health/dns.rs).
+    let out = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("fw")])
+        .arg(connectd_bin())
+        .arg("--root")
+        .arg(lab.root())
+        .args(["check", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let dns = v["targets"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["host"] == "dns:198.51.100.65"))
+        .unwrap_or_else(|| panic!("no DNS target: {v}"));
+    assert!(dns["rtt_ms"].is_number(), "{v}");
+    assert_eq!(v["healthy"], true, "{v}");
 
     let dhcpcd = pid_in(&lab.root().join("var/run/dhcpcd-lab/red1/pid")).expect("dhcpcd pid");
     assert!(alive(dhcpcd));

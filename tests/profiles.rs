@@ -14,7 +14,7 @@ use connectd::ipfire::ethernet::{self, RedValues};
 use connectd::ipfire::policy::Policy;
 use connectd::ipfire::profile::{self, ProfileName};
 use connectd::sys::clock::{Clock, SystemClock};
-use connectd::sys::exec::{CmdOutcome, CommandSpec, DuctRunner, Runner};
+use connectd::sys::exec::{CmdOutcome, CommandSpec, ProcessRunner, Runner};
 use connectd::uplink::switch::{self, Step, SwitchOptions};
 
 use crate::util::{TestRoot, pppd_words};
@@ -302,7 +302,7 @@ fn static_profile_writes_the_red_addresses_and_restore_brings_back_the_primary()
     let mut steps = Vec::new();
     let report = switch::activate(
         &paths,
-        &DuctRunner,
+        &ProcessRunner,
         &pol,
         &name("fibre"),
         None,
@@ -333,7 +333,7 @@ fn static_profile_writes_the_red_addresses_and_restore_brings_back_the_primary()
         serde_json::from_str(&serde_json::to_string(&report.previous_red).unwrap()).unwrap();
     switch::activate(
         &paths,
-        &DuctRunner,
+        &ProcessRunner,
         &pol,
         &name("1"),
         Some(&saved),
@@ -364,7 +364,7 @@ fn a_hundred_switches_back_and_forth_leave_the_primary_byte_identical() {
             let restore = if to == "1" { saved.as_ref() } else { None };
             let r = switch::activate(
                 &paths,
-                &DuctRunner,
+                &ProcessRunner,
                 &pol,
                 &name(to),
                 restore,

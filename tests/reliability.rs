@@ -483,7 +483,7 @@ fn can_mount() -> bool {
         eprintln!("skipped: mounting a read-only or a full filesystem needs root");
         return false;
     }
-    if which::which("unshare").is_err() {
+    if connectd::sys::exec::find_in_path("unshare").is_none() {
         eprintln!("skipped: unshare(1) is not installed");
         return false;
     }

@@ -221,6 +221,9 @@ fn kill_9_during_a_switch_then_start_recovers() {
     )
     .unwrap();
     let _ = caller.join();
+    // SIGKILL is delivered asynchronously: until the process is gone it holds the lock, and
+    // a `start` then would find "connectd is already running".
+    b.wait_for("the killed supervisor to be gone", |_| !alive(pid));
     fs::remove_file(b.t.root().parent().unwrap().join("slow-start")).unwrap();
     start(&b);
     b.wait_for("online after kill -9", |b| b.status()["state"] == "online");

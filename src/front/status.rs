@@ -111,7 +111,8 @@ pub fn human(v: &Status) -> String {
     if !v.transitions.is_empty() {
         let _ = writeln!(out, "last switches:");
         for t in v.transitions.iter().rev().take(5) {
-            let at = chrono::DateTime::from_timestamp(t.at, 0)
+            let at = chrono::TimeZone::timestamp_opt(&chrono::Utc, t.at, 0)
+                .single()
                 .map(|d| {
                     d.with_timezone(&chrono::Local)
                         .format("%Y-%m-%d %H:%M:%S")

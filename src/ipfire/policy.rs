@@ -56,9 +56,13 @@ pub struct Policy {
     pub reliability: usize,
     /// FAILOVER_FAILURES: consecutive failed rounds that mean "down".
     pub failures: u32,
-    /// FAILOVER_CHECK_DNS: a query to the uplink's DNS servers counts as a target.
+    /// FAILOVER_CHECK_DNS: a query to the uplink's DNS servers is a target. It only
+    /// corroborates: it never makes a round pass while every ICMP/TCP target is silent
+    /// (`uplink::health::monitor`), unless it is the only kind of target.
     pub check_dns: bool,
-    /// FAILOVER_CHECK_DNS_NAME: the name the DNS probe resolves.
+    /// FAILOVER_CHECK_DNS_NAME: the zone (an apex that exists, without a wildcard) under
+    /// which every DNS probe asks a fresh random name; only a denial carrying this zone's
+    /// SOA counts (`uplink::health::dns`).
     pub dns_name: String,
     /// FAILOVER_MAX_LOSS in percent over the window; `None` = off.
     pub max_loss_pct: Option<u8>,
@@ -280,7 +284,11 @@ impl Policy {
                 "FAILOVER_CHECK_DNS_NAME" => {
                     let v = value.trim().trim_end_matches('.');
                     if !valid_host(v) || !v.contains('.') {
-                        return Err(src.bad(key, value, "expected a host name such as ipfire.org"));
+                        return Err(src.bad(
+                            key,
+                            value,
+                            "expected a zone such as ipfire.org (random names are asked under it)",
+                        ));
                     }
                     p.dns_name = v.to_string();
                 }

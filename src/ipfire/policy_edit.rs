@@ -227,7 +227,10 @@ mod tests {
     fn the_same_values_write_nothing() {
         let (_d, p) = root(Some(FILE));
         let before = std::fs::metadata(p.policy()).unwrap().modified().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        crate::sys::clock::Clock::sleep(
+            &crate::sys::clock::SystemClock,
+            std::time::Duration::from_millis(20),
+        );
         assert!(
             set(&p, &s(&["FAILBACK_DELAY=300"]), None)
                 .unwrap()

@@ -14,12 +14,13 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::{Error, IoContext, Result};
 use crate::ipfire::paths::Paths;
+use crate::sys::clock::Clock;
 
 /// The supervisor lock, held while this value lives.
 #[derive(Debug)]
@@ -90,9 +91,10 @@ impl Ready {
 }
 
 /// Double-forks into a daemon (DESIGN.md 4). Must be called while the process has a single
-/// thread. The caller holds `lock`; the daemon inherits it (see the module docs).
+/// thread. The caller holds `lock`; the daemon inherits it (see the module docs). The
+/// parent waits up to `wait` (on `clock`) for the daemon's "ready".
 #[allow(unsafe_code)]
-pub fn daemonize(lock: Lock, wait: Duration) -> Result<(Forked, Option<Lock>)> {
+pub fn daemonize(lock: Lock, clock: &dyn Clock, wait: Duration) -> Result<(Forked, Option<Lock>)> {
     let (rd, wr) = nix::unistd::pipe().map_err(|e| Error::Failed(format!("pipe: {e}")))?;
     // SAFETY: connectd forks before it starts any thread (the hook thread and the API
     // thread are spawned by the daemon after this returns), so the child is a faithful,
@@ -107,7 +109,7 @@ pub fn daemonize(lock: Lock, wait: Duration) -> Result<(Forked, Option<Lock>)> {
             // daemon shares. Forgetting it only leaks this process's descriptor until the
             // exit that follows.
             std::mem::forget(lock);
-            Ok((Forked::Parent(wait_ready(rd, wait)), None))
+            Ok((Forked::Parent(wait_ready(rd, clock, wait)), None))
         }
         Ok(nix::unistd::ForkResult::Child) => {
             drop(rd);
@@ -134,11 +136,11 @@ pub fn daemonize(lock: Lock, wait: Duration) -> Result<(Forked, Option<Lock>)> {
     }
 }
 
-fn wait_ready(rd: OwnedFd, wait: Duration) -> bool {
-    let deadline = Instant::now() + wait;
+fn wait_ready(rd: OwnedFd, clock: &dyn Clock, wait: Duration) -> bool {
+    let deadline = clock.now() + wait;
     let mut file = File::from(rd);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.saturating_duration_since(clock.now());
         if left.is_zero() {
             return false;
         }
@@ -168,8 +170,8 @@ fn redirect_stdio_to_null() {
 }
 
 /// Sends SIGTERM to the running supervisor and waits (up to `wait`) until it let go of the
-/// lock. `Ok(false)` when none was running.
-pub fn stop(paths: &Paths, wait: Duration) -> Result<bool> {
+/// lock (polling on `clock`). `Ok(false)` when none was running.
+pub fn stop(paths: &Paths, clock: &dyn Clock, wait: Duration) -> Result<bool> {
     let Some(pid) = running_pid(paths) else {
         return Ok(false);
     };
@@ -184,13 +186,13 @@ pub fn stop(paths: &Paths, wait: Duration) -> Result<bool> {
         nix::sys::signal::Signal::SIGTERM,
     )
     .map_err(|e| Error::Failed(format!("cannot signal connectd (pid {pid}): {e}")))?;
-    let deadline = Instant::now() + wait;
-    while Instant::now() < deadline {
+    let deadline = clock.now() + wait;
+    while clock.now() < deadline {
         if let Ok(Some(_)) = Lock::try_acquire(paths) {
             return Ok(true);
         }
-        #[allow(clippy::disallowed_methods)] // waiting for another process; no fd to poll
-        std::thread::sleep(Duration::from_millis(50));
+        // Waiting for another process; no fd to poll.
+        clock.sleep(Duration::from_millis(50));
     }
     Err(Error::Failed(format!(
         "connectd (pid {pid}) did not stop within {}s",

@@ -8,10 +8,10 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use crate::sys::exec::{CommandSpec, DuctRunner, Runner};
+use crate::sys::exec::{CommandSpec, Runner};
 
 pub use crate::supervisor::machine::HookEvent;
 
@@ -94,14 +94,14 @@ pub struct HookRunner {
 }
 
 impl HookRunner {
-    /// Starts the hook thread for `dir`.
-    pub fn spawn(dir: PathBuf, timeout: Duration) -> Self {
+    /// Starts the hook thread for `dir`, running the hooks through `runner`.
+    pub fn spawn(runner: Arc<dyn Runner + Send + Sync>, dir: PathBuf, timeout: Duration) -> Self {
         let (tx, rx) = mpsc::channel::<HookCall>();
         let thread = std::thread::Builder::new()
             .name("hooks".into())
             .spawn(move || {
                 for call in rx {
-                    run_now(&DuctRunner, &dir, &call, timeout);
+                    run_now(runner.as_ref(), &dir, &call, timeout);
                 }
             })
             .ok();
@@ -131,7 +131,8 @@ impl HookRunner {
 #[allow(clippy::disallowed_methods)] // tests build fixtures with plain writes
 mod tests {
     use super::*;
-    use std::time::Instant;
+    use crate::sys::clock::{Clock, SystemClock};
+    use crate::sys::exec::ProcessRunner;
 
     fn hook(dir: &Path, name: &str, body: &str) {
         let p = dir.join(name);
@@ -164,7 +165,7 @@ mod tests {
             to: "2".into(),
             reason: "3/3 rounds failed".into(),
         };
-        run_now(&DuctRunner, d.path(), &call, Duration::from_secs(5));
+        run_now(&ProcessRunner, d.path(), &call, Duration::from_secs(5));
         assert_eq!(
             std::fs::read_to_string(&out).unwrap(),
             "failover|1|2|3/3 rounds failed\nsecond failover\n"
@@ -181,8 +182,12 @@ mod tests {
             "20-after",
             &format!("echo ran >> {}", out.display()),
         );
-        let runner = HookRunner::spawn(d.path().to_path_buf(), Duration::from_millis(300));
-        let t = Instant::now();
+        let runner = HookRunner::spawn(
+            Arc::new(ProcessRunner),
+            d.path().to_path_buf(),
+            Duration::from_millis(300),
+        );
+        let t = SystemClock.now();
         runner.send(HookCall {
             event: HookEvent::Up,
             from: String::new(),

@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::sys::clock::{Clock as _, SystemClock};
+
 use super::machine::{Action, Command, Config, Core, Event, Link, SwitchKind};
 use crate::ipfire::profile::{ProfileName, Reconnection};
 
@@ -98,7 +100,7 @@ impl Sim {
         let primary = config.primary.name.clone();
         Sim {
             core: Core::new(config),
-            t0: Instant::now(),
+            t0: SystemClock.now(),
             t: 0,
             log: Vec::new(),
             fed: Vec::new(),
@@ -435,7 +437,7 @@ mod tests {
                 red_active: false,
                 keepconnected: None,
             },
-            Instant::now(),
+            SystemClock.now(),
         );
         assert_eq!(acts.last(), Some(&Action::Exit(0)));
         assert!(!acts.iter().any(|a| matches!(a, Action::SetAttempts(_))));
@@ -449,7 +451,7 @@ mod tests {
                 red_active: true,
                 keepconnected: None,
             },
-            Instant::now(),
+            SystemClock.now(),
         );
         assert_eq!(acts.last(), Some(&Action::Exit(0)));
     }
@@ -457,7 +459,7 @@ mod tests {
     #[test]
     fn failover_off_missing_keepconnected_is_recreated_and_counter_is_honoured() {
         let mut core = Core::new(legacy(3, 30, None));
-        let t = Instant::now();
+        let t = SystemClock.now();
         let acts = core.step(
             Event::Start {
                 active: name("1"),
@@ -500,6 +502,39 @@ mod tests {
         assert_eq!(sim.times(|a| matches!(a, Action::StopRed { .. })), vec![20]);
         assert_eq!(sim.times(is_restart), vec![50]);
         assert_eq!(set_attempts(&sim), vec![1]);
+    }
+
+    #[test]
+    fn no_pppd_within_the_dial_grace_is_ignored_after_it_ends_the_wait() {
+        // Failover off: the network script runs `connectd start` right after it started
+        // pppd; a pppd that has not appeared yet within DIAL_GRACE is no failure.
+        let mut sim = Sim::new(legacy(5, 30, None)).line("1", |_| Line::Down);
+        sim.start("1", false);
+        sim.at(1, Event::NoPppd);
+        sim.at(4, Event::NoPppd);
+        sim.at(20, Event::NoPppd);
+        sim.at(21, Event::NoPppd);
+        // After the redial (answered at 50) a fresh grace: 52 is ignored, 60 counts.
+        sim.at(52, Event::NoPppd);
+        sim.at(60, Event::NoPppd);
+        sim.run_until(61);
+        assert_eq!(
+            sim.times(|a| matches!(a, Action::StopRed { .. })),
+            vec![20, 60],
+            "{}",
+            sim.dump()
+        );
+        assert_eq!(sim.times(is_restart), vec![50]);
+        assert_eq!(set_attempts(&sim), vec![1, 2]);
+        // Failover on: the same grace after an Activate.
+        let mut sim = Sim::new(config(&["2"])).line("1", |_| Line::Down);
+        sim.start("1", false);
+        sim.at(3, Event::NoPppd);
+        sim.run_until(4);
+        assert_eq!(sim.count(is_restart), 0, "{}", sim.dump());
+        sim.at(6, Event::NoPppd);
+        sim.run_until(7);
+        assert_eq!(sim.times(|a| matches!(a, Action::StopRed { .. })), vec![6]);
     }
 
     #[test]
@@ -1097,7 +1132,7 @@ mod tests {
         let json = serde_json::to_string(&saved).unwrap();
         let back: crate::supervisor::machine::Persisted = serde_json::from_str(&json).unwrap();
         core.restore(&back);
-        let t = Instant::now();
+        let t = SystemClock.now();
         core.step(
             Event::Start {
                 active: name("2"),

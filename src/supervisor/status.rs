@@ -192,7 +192,9 @@ pub(crate) fn unknown_health() -> HealthStatus {
 }
 
 fn local_time(unix: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp(unix, 0).map(|d| d.with_timezone(&chrono::Local).to_rfc3339())
+    chrono::TimeZone::timestamp_opt(&chrono::Utc, unix, 0)
+        .single()
+        .map(|d| d.with_timezone(&chrono::Local).to_rfc3339())
 }
 
 fn display_name(paths: &Paths, name: Option<&ProfileName>) -> Option<String> {

@@ -9,7 +9,10 @@ use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::sys::clock::{Clock, SystemClock};
 
 use crate::error::{Error, IoContext, Result};
 
@@ -76,6 +79,22 @@ impl CommandSpec {
     }
 }
 
+/// The first executable file called `name` in the directories of `PATH`, as `command -v`
+/// finds it; `None` when there is none (or `PATH` is unset).
+pub fn find_in_path(name: &str) -> Option<PathBuf> {
+    find_in(&std::env::var_os("PATH")?, name)
+}
+
+fn find_in(path: &std::ffi::OsStr, name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(path)
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|d| d.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
 /// What a finished (or killed) program left.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CmdOutcome {
@@ -100,9 +119,10 @@ pub trait Runner {
     fn run(&self, cmd: &CommandSpec) -> Result<CmdOutcome>;
 }
 
-/// The real runner, on top of duct.
+/// The real runner: `std::process` with a deadline (no crate: a spawn, a `try_wait` loop
+/// and a kill are all it takes, and the output goes to a file, so no pipe can fill up).
 #[derive(Debug, Default, Clone, Copy)]
-pub struct DuctRunner;
+pub struct ProcessRunner;
 
 fn unlinked_tempfile() -> Result<File> {
     let path: PathBuf = std::env::temp_dir().join(format!(
@@ -131,39 +151,39 @@ fn tail(mut f: File) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-impl Runner for DuctRunner {
+impl Runner for ProcessRunner {
     fn run(&self, cmd: &CommandSpec) -> Result<CmdOutcome> {
+        use std::os::unix::process::CommandExt;
+
         let (prog, args) = cmd
             .argv
             .split_first()
             .ok_or_else(|| Error::usage("argv", "empty command"))?;
         let out = unlinked_tempfile()?;
-        let out_clone = out.try_clone().at("output file")?;
-        let mut expr = duct::cmd(prog, args)
-            .stdin_null()
-            .stderr_to_stdout()
-            .stdout_file(out_clone)
-            .unchecked();
+        let stdout = out.try_clone().at("output file")?;
+        let stderr = out.try_clone().at("output file")?;
+        #[allow(clippy::disallowed_methods)] // this is the Runner every program goes through
+        let mut c = Command::new(prog);
+        c.args(args)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
         for (k, v) in &cmd.env {
-            expr = expr.env(k, v);
+            c.env(k, v);
         }
         if cmd.own_group {
-            expr = expr.before_spawn(|c| {
-                use std::os::unix::process::CommandExt;
-                c.process_group(0);
-                Ok(())
-            });
+            c.process_group(0);
         }
-        let handle = expr.start().map_err(|e| Error::Command {
+        let mut child = c.spawn().map_err(|e| Error::Command {
             argv0: cmd.argv0(),
             msg: format!("cannot start: {e}"),
         })?;
-        let deadline = Instant::now() + cmd.timeout;
+        let deadline = SystemClock.now() + cmd.timeout;
         loop {
-            match handle.try_wait() {
-                Ok(Some(o)) => {
+            match child.try_wait() {
+                Ok(Some(status)) => {
                     return Ok(CmdOutcome {
-                        code: o.status.code(),
+                        code: status.code(),
                         timed_out: false,
                         output: tail(out),
                     });
@@ -176,18 +196,19 @@ impl Runner for DuctRunner {
                     });
                 }
             }
-            if Instant::now() >= deadline {
+            if SystemClock.now() >= deadline {
+                // Its own group: the whole group (the child is its leader, its PID the
+                // group's ID; it is not reaped yet, so the ID cannot have been reused).
                 if cmd.own_group {
-                    for pid in handle.pids() {
-                        if let Ok(pid) = i32::try_from(pid) {
-                            let _ = nix::sys::signal::killpg(
-                                nix::unistd::Pid::from_raw(pid),
-                                nix::sys::signal::Signal::SIGKILL,
-                            );
-                        }
+                    if let Ok(pgid) = i32::try_from(child.id()) {
+                        let _ = nix::sys::signal::killpg(
+                            nix::unistd::Pid::from_raw(pgid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
                     }
                 }
-                let _ = handle.kill();
+                let _ = child.kill();
+                let _ = child.wait();
                 log::warn!(
                     "{} killed after its deadline of {:?}",
                     cmd.argv0(),
@@ -201,7 +222,7 @@ impl Runner for DuctRunner {
             }
             #[allow(clippy::disallowed_methods)]
             // a child's exit has no fd to poll; 10 ms is cheap
-            std::thread::sleep(Duration::from_millis(10));
+            SystemClock.sleep(Duration::from_millis(10));
         }
     }
 }
@@ -211,8 +232,28 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // a fixture tree
+    fn finds_the_first_executable_in_path() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(a.join("conntrack"), "not executable").unwrap();
+        std::fs::create_dir(a.join("tool")).unwrap();
+        std::fs::write(b.join("conntrack"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(b.join("conntrack"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        let path = std::env::join_paths(["", a.to_str().unwrap(), b.to_str().unwrap()]).unwrap();
+        assert_eq!(find_in(&path, "conntrack"), Some(b.join("conntrack")));
+        assert_eq!(find_in(&path, "tool"), None);
+        assert_eq!(find_in(&path, "missing"), None);
+        assert!(find_in_path("sh").is_some());
+    }
+
+    #[test]
     fn captures_exit_code_and_output() {
-        let o = DuctRunner
+        let o = ProcessRunner
             .run(&CommandSpec::new(
                 ["sh", "-c", "echo hi; echo err >&2; exit 3"],
                 Duration::from_secs(5),
@@ -225,8 +266,8 @@ mod tests {
 
     #[test]
     fn kills_at_the_deadline() {
-        let t = Instant::now();
-        let o = DuctRunner
+        let t = SystemClock.now();
+        let o = ProcessRunner
             .run(&CommandSpec::new(
                 ["sleep", "30"],
                 Duration::from_millis(200),
@@ -241,7 +282,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("pid");
         let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
-        let o = DuctRunner
+        let o = ProcessRunner
             .run(
                 &CommandSpec::new(["sh", "-c", &script], Duration::from_millis(300)).in_own_group(),
             )
@@ -261,7 +302,7 @@ mod tests {
                 break;
             }
             #[allow(clippy::disallowed_methods)]
-            std::thread::sleep(Duration::from_millis(20));
+            SystemClock.sleep(Duration::from_millis(20));
         }
         assert!(!alive, "grandchild {pid} survived the deadline");
     }
@@ -269,8 +310,8 @@ mod tests {
     #[test]
     fn background_children_holding_stdout_do_not_block() {
         // Like `network start red` leaving pppd behind with our stdout.
-        let t = Instant::now();
-        let o = DuctRunner
+        let t = SystemClock.now();
+        let o = ProcessRunner
             .run(&CommandSpec::new(
                 ["sh", "-c", "sleep 3 & echo started"],
                 Duration::from_secs(10),
@@ -285,14 +326,14 @@ mod tests {
 
     #[test]
     fn environment_is_passed_and_missing_program_is_an_error() {
-        let o = DuctRunner
+        let o = ProcessRunner
             .run(
                 &CommandSpec::new(["sh", "-c", "echo $EVENT"], Duration::from_secs(5))
                     .env("EVENT", "up"),
             )
             .unwrap();
         assert_eq!(o.output.trim(), "up");
-        let e = DuctRunner
+        let e = ProcessRunner
             .run(&CommandSpec::new(
                 ["/nonexistent/prog"],
                 Duration::from_secs(1),

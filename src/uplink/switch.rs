@@ -569,12 +569,12 @@ pub fn activate(
 /// Step 7 with the `conntrack` tool found in `PATH`: drops the conntrack entries still bound
 /// to the old RED address. Returns whether the tool was there to run.
 pub fn flush_conntrack(runner: &dyn Runner, old_addr: Ipv4Addr) -> Result<bool> {
-    match which::which("conntrack") {
-        Ok(prog) => {
+    match crate::sys::exec::find_in_path("conntrack") {
+        Some(prog) => {
             flush_conntrack_with(runner, &prog, old_addr)?;
             Ok(true)
         }
-        Err(_) => {
+        None => {
             log::debug!("conntrack not installed: entries of {old_addr} expire by themselves");
             Ok(false)
         }

@@ -84,7 +84,7 @@
 'connectd key FAILOVER_RELIABILITY' => 'Ziele, die antworten müssen',
 'connectd key FAILOVER_FAILURES' => 'Fehlgeschlagene Runden bis zum Ausfall',
 'connectd key FAILOVER_CONNECT_TIMEOUT' => 'Sekunden für den Aufbau eines Profils',
-'connectd key FAILOVER_CHECK_DNS' => 'DNS-Anfrage zählt als Ziel',
+'connectd key FAILOVER_CHECK_DNS' => 'DNS-Anfrage an die Resolver des Uplinks (bestätigt die Prüfziele)',
 'connectd key FAILOVER_MAX_LOSS' => 'Verlust, der als Ausfall gilt (Prozent oder aus)',
 'connectd key FAILOVER_MAX_RTT' => 'Mittlere RTT, die als Ausfall gilt (ms oder aus)',
 'connectd key FAILBACK_ENABLED' => 'Zurückschalten',

@@ -84,7 +84,7 @@
 'connectd key FAILOVER_RELIABILITY' => 'Targets that must answer',
 'connectd key FAILOVER_FAILURES' => 'Failed rounds that mean down',
 'connectd key FAILOVER_CONNECT_TIMEOUT' => 'Seconds for a profile to come up',
-'connectd key FAILOVER_CHECK_DNS' => 'DNS query counts as a target',
+'connectd key FAILOVER_CHECK_DNS' => 'DNS query to the uplink resolvers (corroborates the probe targets)',
 'connectd key FAILOVER_MAX_LOSS' => 'Loss that counts as down (percent or off)',
 'connectd key FAILOVER_MAX_RTT' => 'Average RTT that counts as down (ms or off)',
 'connectd key FAILBACK_ENABLED' => 'Failback',

@@ -137,7 +137,9 @@ pub(crate) fn ha_status(status: &Status, links: &[Link]) -> Value {
     let events: Vec<Value> = status.transitions[skip..]
         .iter()
         .map(|t| {
-            let at = chrono::DateTime::from_timestamp(t.at, 0).map(|d| d.to_rfc3339());
+            let at = chrono::TimeZone::timestamp_opt(&chrono::Utc, t.at, 0)
+                .single()
+                .map(|d| d.to_rfc3339());
             let from = t.from.as_ref().map_or("?", ProfileName::as_str);
             json!({
                 "time": at,

@@ -10,16 +10,18 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::ipfire::journal::SwitchKind;
 use crate::ipfire::paths::Paths;
+use crate::ipfire::policy::Policy;
 use crate::ipfire::profile::ProfileName;
 use crate::ipfire::state::State;
 use crate::supervisor::control::{self, Reply, Request};
 use crate::supervisor::daemon;
-use crate::supervisor::direct;
-use crate::supervisor::shell::{self, Seams, Supervisor};
+use crate::supervisor::offline;
 use crate::supervisor::status;
+use crate::supervisor::{Seams, Services, Supervisor};
 use crate::sys::clock::SystemClock;
-use crate::sys::exec::DuctRunner;
+use crate::sys::exec::ProcessRunner;
 use crate::uplink::health::{Passive, RealProber};
+use crate::uplink::journaled;
 use crate::uplink::pretest::RealPreTester;
 use crate::uplink::switch::{self, SwitchOptions};
 
@@ -97,16 +99,6 @@ pub enum Command {
     },
     /// Create (or show) the HTTP API token.
     ApiKey,
-    /// Print a shell completion script (bash, zsh, fish) for connectd or
-    /// manage-wan-profiles.
-    #[command(hide = true)]
-    Completions {
-        /// bash, zsh or fish.
-        shell: String,
-        /// connectd or manage-wan-profiles.
-        #[arg(default_value = "connectd")]
-        command: String,
-    },
 }
 
 /// `connectd policy` subcommands.
@@ -138,27 +130,13 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn unreachable_completions() -> Result<u8> {
-    Err(Error::Failed(
-        "completions are printed before the root is resolved".into(),
-    ))
-}
-
 fn run(args: Args) -> Result<u8> {
-    // Needs no IPFire root: works on a build machine too.
-    if let Command::Completions { shell, command } = &args.command {
-        print!(
-            "{}",
-            crate::front::completions::completions(shell, command)?
-        );
-        return Ok(0);
-    }
     let foreground = matches!(args.command, Command::Start { foreground: true });
     crate::sys::log::init(foreground || args.verbose, args.verbose);
     let paths = Paths::from_arg_or_env(args.root.as_deref())?;
     match args.command {
         Command::Start { foreground } => start(&paths, foreground),
-        Command::Stop => match daemon::stop(&paths, STOP_WAIT)? {
+        Command::Stop => match daemon::stop(&paths, &SystemClock, STOP_WAIT)? {
             true => {
                 println!("connectd stopped");
                 Ok(0)
@@ -181,8 +159,8 @@ fn run(args: Args) -> Result<u8> {
             // IPFire's `connectd reconnect` does, `network restart red` once pppd is gone;
             // the network script's own `connectd start` then supervises the dial.
             let opts = SwitchOptions::default();
-            shell::network(&paths, &DuctRunner, &opts, "stop")?;
-            shell::network(&paths, &DuctRunner, &opts, "start")?;
+            journaled::network(&paths, &ProcessRunner, &opts, "stop")?;
+            journaled::network(&paths, &ProcessRunner, &opts, "start")?;
             start(&paths, false)
         }
         Command::Failover { profile } => {
@@ -192,7 +170,14 @@ fn run(args: Args) -> Result<u8> {
             };
             match control::call(&paths.control_socket(), &req, CALL_WAIT)? {
                 Some(r) => Ok(print_reply(&r)),
-                None => direct::switch_to(&paths, &name, SwitchKind::Manual, true),
+                None => offline::switch_to(
+                    &paths,
+                    &ProcessRunner,
+                    &SystemClock,
+                    &name,
+                    SwitchKind::Manual,
+                    true,
+                ),
             }
         }
         Command::Failback { force } => {
@@ -204,12 +189,19 @@ fn run(args: Args) -> Result<u8> {
                 Some(r) => Ok(print_reply(&r)),
                 None => {
                     let st = State::load_or_reset(&paths);
-                    let primary = direct::primary(&paths, &st)?;
+                    let primary = offline::primary(&paths, &st)?;
                     if switch::active_profile(&paths)?.as_ref() == Some(&primary) {
                         println!("already on the primary profile {primary}");
                         return Ok(0);
                     }
-                    direct::switch_to(&paths, &primary, SwitchKind::Failback, true)
+                    offline::switch_to(
+                        &paths,
+                        &ProcessRunner,
+                        &SystemClock,
+                        &primary,
+                        SwitchKind::Failback,
+                        true,
+                    )
                 }
             }
         }
@@ -221,7 +213,7 @@ fn run(args: Args) -> Result<u8> {
                 CALL_WAIT,
             )? {
                 Some(r) => Ok(print_reply(&r)),
-                None => direct::set_auto(&paths, enabled),
+                None => offline::set_auto(&paths, enabled),
             }
         }
         Command::Status { json } => {
@@ -250,7 +242,6 @@ fn run(args: Args) -> Result<u8> {
             None => super::wui::policy(&paths, json, None),
         },
         Command::ApiKey => crate::front::status::api_key(&paths),
-        Command::Completions { .. } => unreachable_completions(),
     }
 }
 
@@ -286,9 +277,9 @@ fn start(paths: &Paths, foreground: bool) -> Result<u8> {
         let mut lock = lock;
         let _ = lock.write_pid();
         let listener = control::bind(&paths.control_socket())?;
-        return sup.run(listener, &mut || {});
+        return sup.run(listener, &mut || {}, &mut Api::default());
     }
-    match daemon::daemonize(lock, Duration::from_secs(10))? {
+    match daemon::daemonize(lock, &SystemClock, Duration::from_secs(10))? {
         (daemon::Forked::Parent(true), _) => Ok(0),
         (daemon::Forked::Parent(false), _) => Err(Error::Failed(
             "the supervisor did not come up; see the system log (connectd[PID])".into(),
@@ -296,7 +287,7 @@ fn start(paths: &Paths, foreground: bool) -> Result<u8> {
         (daemon::Forked::Daemon(mut ready), lock) => {
             let _lock = lock;
             let listener = control::bind(&paths.control_socket())?;
-            let code = sup.run(listener, &mut || ready.notify());
+            let code = sup.run(listener, &mut || ready.notify(), &mut Api::default());
             match code {
                 Ok(c) => Ok(c),
                 Err(e) => {
@@ -308,13 +299,30 @@ fn start(paths: &Paths, foreground: bool) -> Result<u8> {
     }
 }
 
-fn real_seams(_paths: &Paths) -> Seams {
+/// The real seams: the library never creates them itself.
+fn real_seams(paths: &Paths) -> Seams {
     Seams {
-        runner: Box::new(DuctRunner),
+        runner: std::sync::Arc::new(ProcessRunner),
         clock: Box::new(SystemClock),
-        prober: Box::new(RealProber::new(_paths)),
-        pretester: Box::new(RealPreTester::new(Box::new(DuctRunner), _paths)),
-        passive: Passive::new(_paths),
+        prober: Box::new(RealProber::new(paths)),
+        pretester: Box::new(RealPreTester::new(Box::new(ProcessRunner), paths)),
+        passive: Passive::new(paths),
         switch: SwitchOptions::default(),
+    }
+}
+
+/// The HTTP API, started beside the supervisor when the policy asks for it.
+#[derive(Default)]
+struct Api(Option<crate::front::api::ApiHandle>);
+
+impl Services for Api {
+    fn start(&mut self, paths: &Paths, policy: &Policy) {
+        self.0 = crate::front::api::start_from_policy(paths, policy);
+    }
+
+    fn stop(&mut self) {
+        if let Some(api) = self.0.take() {
+            api.stop();
+        }
     }
 }

@@ -425,7 +425,7 @@ fn load(paths: &Paths, name: &ProfileName) -> Result<Profile> {
 
 fn test(paths: &Paths, name: &ProfileName) -> Result<u8> {
     load(paths, name)?;
-    let runner = Box::new(crate::sys::exec::DuctRunner);
+    let runner = Box::new(crate::sys::exec::ProcessRunner);
     let outcome = crate::uplink::pretest::test_profile(paths, runner, name)?;
     Ok(match outcome {
         PretestOutcome::Passed(d) => {
@@ -574,5 +574,12 @@ fn activate(paths: &Paths, name: &ProfileName, wait: bool) -> Result<u8> {
             Ok(r.code.unwrap_or(1))
         };
     }
-    crate::supervisor::direct::switch_to(paths, name, SwitchKind::Manual, wait)
+    crate::supervisor::offline::switch_to(
+        paths,
+        &crate::sys::exec::ProcessRunner,
+        &crate::sys::clock::SystemClock,
+        name,
+        SwitchKind::Manual,
+        wait,
+    )
 }

@@ -22,7 +22,7 @@ pub fn history(paths: &Paths, json: bool) -> Result<u8> {
     }
     let at = |t: &serde_json::Value| {
         t.as_i64()
-            .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+            .and_then(|s| chrono::TimeZone::timestamp_opt(&chrono::Utc, s, 0).single())
             .map(|d| {
                 d.with_timezone(&chrono::Local)
                     .format("%H:%M:%S")

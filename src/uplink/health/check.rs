@@ -20,13 +20,19 @@ pub fn red_iface(paths: &Paths) -> Option<String> {
 
 fn line(r: &TargetResult) -> String {
     let label = match r.role {
-        Role::Internet => "target ",
+        Role::Internet | Role::Corroborating => "target ",
         Role::Gateway => "gateway",
     };
+    // DNS and proxied TCP ports never pass a round without an ICMP/TCP target: say so.
+    let note = if r.role == Role::Corroborating {
+        " (corroborates only)"
+    } else {
+        ""
+    };
     match (&r.rtt, &r.error) {
-        (Some(rtt), _) => format!("{label} {:<24} ok    {:.1} ms", r.host, ms(*rtt)),
+        (Some(rtt), _) => format!("{label} {:<24} ok    {:.1} ms{note}", r.host, ms(*rtt)),
         (None, e) => format!(
-            "{label} {:<24} FAIL  {}",
+            "{label} {:<24} FAIL  {}{note}",
             r.host,
             e.as_deref().unwrap_or("no reply")
         ),
@@ -76,13 +82,18 @@ pub fn run_check(paths: &Paths, json: bool) -> Result<u8> {
         }
         let answered = results
             .iter()
-            .filter(|r| r.role == Role::Internet && r.answered())
+            .filter(|r| r.role.votes() && r.answered())
             .count();
-        let total = results.iter().filter(|r| r.role == Role::Internet).count();
-        let summary = format!(
+        let total = results.iter().filter(|r| r.role.votes()).count();
+        let mut summary = format!(
             "{answered} of {total} targets answered, {} required",
             policy.reliability.min(total)
         );
+        let path = results.iter().filter(|r| r.role == Role::Internet);
+        if answered > 0 && path.clone().count() > 0 && !path.clone().any(TargetResult::answered) {
+            // DNS (and proxied TCP ports) only corroborate: see monitor.
+            summary.push_str(", but no ICMP/TCP target");
+        }
         w(
             &mut out,
             match &verdict {

@@ -1,12 +1,37 @@
 //! The voting: round results in, a verdict out. Pure: no I/O, time passed in.
 //!
-//! A round passes when at least RELIABILITY internet targets answered (capped at the number
-//! of targets, so a missing DNS target never makes every round fail). A failed round asks for
-//! the next one at once (confirm rounds) instead of after CHECK_INTERVAL; FAILURES
+//! A round passes when at least RELIABILITY voting targets answered (capped at the number
+//! of targets, so a missing DNS target never makes every round fail) **and**, when any
+//! [`Role::Internet`] target is configured, at least one of those answered. A failed round
+//! asks for the next one at once (confirm rounds) instead of after CHECK_INTERVAL; FAILURES
 //! consecutive failed rounds are [`Verdict::Down`]. Each target keeps its last `window`
 //! rounds for RTT and loss; with MAX_LOSS or MAX_RTT set, a full window in which fewer than
-//! RELIABILITY targets meet them is also `Down`, with the numbers as the reason. The gateway
-//! is tracked and reported like a target but never counted.
+//! RELIABILITY targets meet them (or no `Internet` one does) is also `Down`, with the
+//! numbers as the reason. The gateway is tracked and reported like a target but never
+//! counted.
+//!
+//! # What counts (issue 13, DESIGN.md 5)
+//!
+//! A target counts only for what its answer proves about the path beyond the ISP:
+//!
+//! * an ICMP echo reply from an internet address, or a TCP handshake on a port that
+//!   middleboxes leave alone: the packet went there and back ([`Role::Internet`]);
+//! * the uplink's resolver: even a random name answered with the zone's SOA (see `dns`)
+//!   proves only that *the resolver* reached the zone's authority, over a path that may not
+//!   be ours (a resolver farm with its own transit), and a validating resolver may still
+//!   synthesize the answer from its cache (RFC 8198); a resolver that answered from its
+//!   cache kept a dead uplink "healthy" for as long as the record lived. So DNS is
+//!   [`Role::Corroborating`]: it adds to the count towards RELIABILITY, but cannot make a
+//!   round pass on its own while every ICMP/TCP target is silent;
+//! * a TCP handshake on a port that transparent proxies and captive portals take over (53,
+//!   80, 443, ...): the SYN-ACK may come from the middlebox, so it corroborates too;
+//! * the gateway answers whenever the ISP's first hop is up, upstream dead or not: it is
+//!   reported, never counted ([`Role::Gateway`]).
+//!
+//! When the administrator configured corroborating targets only (`FAILOVER_CHECK_HOST`
+//! empty, or `tcp:` targets on proxied ports only, with DNS on), they vote alone: there is
+//! nothing better to ask, and the DNS answer is still checked to come from the zone's
+//! authority for a name no cache can hold.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -83,14 +108,16 @@ pub struct HealthStatus {
 #[derive(Debug, Clone)]
 struct Track {
     host: String,
+    role: Role,
     window: VecDeque<Option<Duration>>,
     last: Option<TargetResult>,
 }
 
 impl Track {
-    fn new(host: &str) -> Track {
+    fn new(host: &str, role: Role) -> Track {
         Track {
             host: host.to_string(),
+            role,
             window: VecDeque::new(),
             last: None,
         }
@@ -204,11 +231,14 @@ impl Monitor {
         let mut gateway = None;
         for r in results {
             match r.role {
-                Role::Internet => {
-                    let pos = self.targets.iter().position(|t| t.host == r.host);
+                Role::Internet | Role::Corroborating => {
+                    let pos = self
+                        .targets
+                        .iter()
+                        .position(|t| t.host == r.host && t.role == r.role);
                     let mut t = match pos {
                         Some(p) => self.targets.swap_remove(p),
-                        None => Track::new(&r.host),
+                        None => Track::new(&r.host, r.role),
                     };
                     t.push(r, self.window);
                     tracks.push(t);
@@ -216,7 +246,7 @@ impl Monitor {
                 Role::Gateway => {
                     let mut t = match self.gateway.take() {
                         Some(g) if g.host == r.host => g,
-                        _ => Track::new(&r.host),
+                        _ => Track::new(&r.host, r.role),
                     };
                     t.push(r, self.window);
                     gateway = Some(t);
@@ -226,14 +256,17 @@ impl Monitor {
         self.targets = tracks;
         self.gateway = gateway;
 
-        let internet: Vec<&TargetResult> = results
+        let internet: Vec<&TargetResult> = results.iter().filter(|r| r.role.votes()).collect();
+        let required = self.reliability.min(internet.len());
+        let answered = internet.iter().filter(|r| r.answered()).count();
+        // The path targets: when there are any, one of them must answer (module docs).
+        let path: Vec<&&TargetResult> = internet
             .iter()
             .filter(|r| r.role == Role::Internet)
             .collect();
-        let required = self.reliability.min(internet.len());
-        let answered = internet.iter().filter(|r| r.answered()).count();
+        let path_answered = path.is_empty() || path.iter().any(|r| r.answered());
 
-        let verdict = if answered >= required {
+        let verdict = if answered >= required && path_answered {
             self.failed = 0;
             self.next = now + self.interval;
             match self.quality_problem(required) {
@@ -247,11 +280,25 @@ impl Monitor {
                 .filter(|r| !r.answered())
                 .map(|r| format!("{}: {}", r.host, r.error.as_deref().unwrap_or("no reply")))
                 .collect();
-            let reason = format!(
-                "{answered} of {} targets answered, {required} required ({})",
-                internet.len(),
-                failures.join("; ")
-            );
+            let reason = if answered >= required {
+                let by: Vec<&str> = internet
+                    .iter()
+                    .filter(|r| r.answered())
+                    .map(|r| r.host.as_str())
+                    .collect();
+                format!(
+                    "only {} answered, which a resolver or proxy on the ISP's side can do \
+                     without the upstream; no ICMP/TCP target did ({})",
+                    by.join(", "),
+                    failures.join("; ")
+                )
+            } else {
+                format!(
+                    "{answered} of {} targets answered, {required} required ({})",
+                    internet.len(),
+                    failures.join("; ")
+                )
+            };
             if self.failed >= self.failures {
                 self.next = now + self.interval;
                 Verdict::Down {
@@ -273,10 +320,13 @@ impl Monitor {
             return None;
         }
         let mut good = 0;
+        let mut path_good = false;
+        let has_path = self.targets.iter().any(|t| t.role == Role::Internet);
         let mut bad = Vec::new();
         for t in &self.targets {
             if t.window.len() < self.window {
                 good += 1;
+                path_good |= t.role == Role::Internet;
                 continue;
             }
             let mut why = Vec::new();
@@ -297,11 +347,12 @@ impl Monitor {
             }
             if why.is_empty() {
                 good += 1;
+                path_good |= t.role == Role::Internet;
             } else {
                 bad.push(format!("{}: {}", t.host, why.join(", ")));
             }
         }
-        if good >= required {
+        if good >= required && (path_good || !has_path) {
             None
         } else {
             Some(format!(
@@ -509,6 +560,182 @@ mod tests {
         let g = s.gateway.unwrap();
         assert_eq!((g.host.as_str(), g.rtt_ms), ("198.51.100.1", Some(20.0)));
         assert_eq!(g.loss_pct, 50.0);
+    }
+
+    fn dns() -> Target {
+        Target {
+            host: "dns:198.51.100.53".into(),
+            probe: crate::uplink::health::target::Probe::Dns(
+                vec![Ipv4Addr::new(198, 51, 100, 53)],
+                "ipfire.org".into(),
+            ),
+            role: Role::Corroborating,
+        }
+    }
+
+    #[test]
+    fn a_resolver_answering_from_its_cache_never_keeps_a_dead_uplink_healthy() {
+        // Issue 13: the defaults (RELIABILITY 1, DNS on); the ISP's upstream is dead, every
+        // ICMP target silent, the ISP's resolver still answers. Down after FAILURES rounds.
+        let p = Policy::default();
+        let mut ts = targets(3);
+        ts.push(dns());
+        let t0 = SystemClock.now();
+        let mut m = Monitor::new(&p, t0);
+        assert_eq!(m.record(&round(&ts, &[true; 4]), t0), Verdict::Healthy);
+        let mut v = Verdict::Healthy;
+        for k in 1..=p.failures {
+            v = m.record(&round(&ts, &[false, false, false, true]), t0);
+            if k < p.failures {
+                let Verdict::Suspect { reason } = &v else {
+                    panic!("round {k}: {v:?}")
+                };
+                assert!(
+                    reason.contains("only dns:198.51.100.53 answered")
+                        && reason.contains("203.0.113.1: no reply"),
+                    "{reason}"
+                );
+            }
+        }
+        assert!(matches!(v, Verdict::Down { .. }), "{v:?}");
+        // The DNS target is still shown, with its answers.
+        let s = m.status();
+        assert_eq!(s.targets.len(), 4);
+        assert_eq!(s.targets[3].host, "dns:198.51.100.53");
+        assert_eq!(s.targets[3].loss_pct, 0.0);
+        // One ICMP answer next to it: healthy again.
+        assert_eq!(
+            m.record(&round(&ts, &[false, true, false, true]), t0),
+            Verdict::Healthy
+        );
+    }
+
+    #[test]
+    fn the_resolver_on_the_gateway_and_the_gateway_together_do_not_pass_a_round() {
+        // A resolver on the gateway answering (from its cache, or a wildcard) plus the
+        // gateway's echo: neither says anything beyond the first hop.
+        let p = Policy {
+            failures: 1,
+            ..Policy::default()
+        };
+        let inet = Target::icmp(Ipv4Addr::new(203, 0, 113, 1));
+        let gw = Target::gateway(Ipv4Addr::new(198, 51, 100, 1));
+        let t0 = SystemClock.now();
+        let mut m = Monitor::new(&p, t0);
+        let v = m.record(
+            &[
+                TargetResult::failed(&inet, "no reply"),
+                TargetResult::ok(&dns(), RTT),
+                TargetResult::ok(&gw, RTT),
+            ],
+            t0,
+        );
+        assert!(matches!(v, Verdict::Down { .. }), "{v:?}");
+        assert_eq!(m.status().gateway.unwrap().loss_pct, 0.0, "still reported");
+    }
+
+    #[test]
+    fn dns_corroborates_towards_reliability() {
+        let p = Policy {
+            reliability: 2,
+            failures: 1,
+            ..Policy::default()
+        };
+        let mut ts = targets(2);
+        ts.push(dns());
+        let t0 = SystemClock.now();
+        let mut m = Monitor::new(&p, t0);
+        // One ICMP answer and DNS: two, one of them on the path.
+        assert_eq!(
+            m.record(&round(&ts, &[true, false, true]), t0),
+            Verdict::Healthy
+        );
+        // One ICMP answer alone: one of two.
+        assert!(matches!(
+            m.record(&round(&ts, &[true, false, false]), t0),
+            Verdict::Down { reason } if reason.contains("1 of 3 targets answered, 2 required")
+        ));
+    }
+
+    #[test]
+    fn corroborating_targets_vote_alone_when_nothing_else_is_configured() {
+        // FAILOVER_CHECK_HOST empty, DNS on: the (random-label, checked) DNS answer decides.
+        let p = Policy {
+            failures: 1,
+            ..Policy::default()
+        };
+        let ts = vec![dns()];
+        let t0 = SystemClock.now();
+        let mut m = Monitor::new(&p, t0);
+        assert_eq!(m.record(&round(&ts, &[true]), t0), Verdict::Healthy);
+        assert!(matches!(
+            m.record(&round(&ts, &[false]), t0),
+            Verdict::Down { .. }
+        ));
+    }
+
+    #[test]
+    fn a_tcp_target_on_a_proxied_port_does_not_outvote_silent_icmp_targets() {
+        // A transparent proxy on the ISP's side completes the handshake on 443 whatever
+        // lies beyond it; a handshake on 22 still counts (build_targets picks the roles).
+        let p = Policy {
+            failures: 1,
+            ..Policy::default()
+        };
+        let icmp = Target::icmp(Ipv4Addr::new(203, 0, 113, 1));
+        let https = Target {
+            host: "tcp:203.0.113.2:443".into(),
+            probe: crate::uplink::health::target::Probe::Tcp("203.0.113.2:443".parse().unwrap()),
+            role: Role::Corroborating,
+        };
+        let ssh = Target {
+            host: "tcp:203.0.113.2:22".into(),
+            probe: crate::uplink::health::target::Probe::Tcp("203.0.113.2:22".parse().unwrap()),
+            role: Role::Internet,
+        };
+        let t0 = SystemClock.now();
+        let mut m = Monitor::new(&p, t0);
+        let v = m.record(
+            &[
+                TargetResult::failed(&icmp, "no reply"),
+                TargetResult::ok(&https, RTT),
+            ],
+            t0,
+        );
+        assert!(
+            matches!(&v, Verdict::Down { reason } if reason.contains("only tcp:203.0.113.2:443")),
+            "{v:?}"
+        );
+        let v = m.record(
+            &[
+                TargetResult::failed(&icmp, "no reply"),
+                TargetResult::ok(&ssh, RTT),
+            ],
+            t0,
+        );
+        assert_eq!(v, Verdict::Healthy);
+    }
+
+    #[test]
+    fn quality_needs_a_good_path_target_not_only_a_good_resolver() {
+        let p = Policy {
+            max_loss_pct: Some(30),
+            window: 4,
+            ..Policy::default()
+        };
+        let mut ts = targets(1);
+        ts.push(dns());
+        let t0 = SystemClock.now();
+        let mut m = Monitor::new(&p, t0);
+        // ICMP loses half, DNS all answered: every round passes, the window is lossy.
+        let mut v = Verdict::Healthy;
+        for i in 0..4 {
+            v = m.record(&round(&ts, &[i % 2 == 1, true]), t0);
+        }
+        assert!(
+            matches!(&v, Verdict::Down { reason } if reason.contains("203.0.113.1: loss 50% > 30%")),
+            "{v:?}"
+        );
     }
 
     #[test]

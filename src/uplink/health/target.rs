@@ -8,15 +8,27 @@ use std::time::Duration;
 use crate::ipfire::paths::Paths;
 use crate::ipfire::policy::{Policy, TargetSpec};
 
-/// The name a DNS probe asks for (type A). Any well-formed answer with our ID counts.
+/// The default zone under which the DNS probe asks a fresh random name (type A); see
+/// `dns` for what an answer must show.
 pub const DNS_PROBE_NAME: &str = "ipfire.org";
+
+/// TCP ports that transparent proxies and captive portals commonly take over: a SYN-ACK on
+/// them may come from a middlebox on the ISP's side whatever lies beyond it, so a `tcp:`
+/// target on one of them only corroborates (like DNS).
+pub const INTERCEPTED_PORTS: [u16; 7] = [53, 80, 443, 3128, 8000, 8080, 8443];
 
 /// What a target is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// An internet target: votes on the verdict.
+    /// An internet target whose answer proves the path (ICMP echo, TCP connect to a port
+    /// middleboxes leave alone): votes on the verdict.
     Internet,
+    /// An internet target whose answer a box on the ISP's side can give without the
+    /// upstream (the uplink's resolver, a TCP port a transparent proxy takes over): counts
+    /// towards RELIABILITY, but never makes a round pass while every [`Role::Internet`]
+    /// target is silent. Alone (no `Internet` target configured) it votes like one.
+    Corroborating,
     /// The uplink's gateway (`red/remote-ipaddress`): probed and reported, never voted.
     Gateway,
 }
@@ -26,8 +38,9 @@ pub enum Role {
 pub enum Probe {
     /// ICMP echo.
     Icmp(Ipv4Addr),
-    /// A DNS query for the name (FAILOVER_CHECK_DNS_NAME) over UDP to each server; any
-    /// one resolving it (NOERROR or NXDOMAIN) passes the target.
+    /// A DNS query over UDP to each server for a fresh random name under the zone
+    /// (FAILOVER_CHECK_DNS_NAME); any one server's answer that proves it reached the
+    /// zone's authority (`dns::proves_path`) passes the target.
     Dns(Vec<Ipv4Addr>, String),
     /// TCP connect.
     Tcp(SocketAddrV4),
@@ -104,6 +117,13 @@ impl TargetResult {
     /// Whether the target answered.
     pub fn answered(&self) -> bool {
         self.rtt.is_some()
+    }
+}
+
+impl Role {
+    /// Whether targets of this role count towards RELIABILITY (the gateway does not).
+    pub fn votes(self) -> bool {
+        matches!(self, Role::Internet | Role::Corroborating)
     }
 }
 
@@ -187,11 +207,11 @@ pub fn build_targets(policy: &Policy, paths: &Paths) -> Vec<Target> {
                     Err(e) => Probe::Unresolved(e),
                 },
             };
-            Target {
-                host,
-                probe,
-                role: Role::Internet,
-            }
+            let role = match spec {
+                TargetSpec::Tcp(_, port) if INTERCEPTED_PORTS.contains(port) => Role::Corroborating,
+                _ => Role::Internet,
+            };
+            Target { host, probe, role }
         })
         .collect();
     if policy.check_dns {
@@ -207,7 +227,7 @@ pub fn build_targets(policy: &Policy, paths: &Paths) -> Vec<Target> {
                         .join(",")
                 ),
                 probe: Probe::Dns(servers, policy.dns_name.clone()),
-                role: Role::Internet,
+                role: Role::Corroborating,
             });
         }
     }
@@ -243,6 +263,13 @@ mod tests {
         assert_eq!(t[0].probe, Probe::Icmp(Ipv4Addr::new(203, 0, 113, 1)));
         assert_eq!(t[1].probe, Probe::Tcp("203.0.113.2:443".parse().unwrap()));
         assert_eq!(t[1].host, "tcp:203.0.113.2:443");
+        assert_eq!(t[0].role, Role::Internet);
+        assert_eq!(
+            t[1].role,
+            Role::Corroborating,
+            "a proxy may answer on 443 (INTERCEPTED_PORTS)"
+        );
+        assert_eq!(t[2].role, Role::Corroborating, "DNS corroborates");
         assert_eq!(
             t[2].probe,
             Probe::Dns(vec![Ipv4Addr::new(198, 51, 100, 53)], "ipfire.org".into())
@@ -250,8 +277,14 @@ mod tests {
         assert_eq!(t[3].role, Role::Gateway);
         let no_dns = Policy {
             check_dns: false,
+            check_hosts: vec![
+                TargetSpec::Icmp("203.0.113.1".into()),
+                TargetSpec::Tcp("203.0.113.2".into(), 22),
+            ],
             ..policy
         };
-        assert_eq!(build_targets(&no_dns, &paths).len(), 3);
+        let t = build_targets(&no_dns, &paths);
+        assert_eq!(t.len(), 3);
+        assert_eq!(t[1].role, Role::Internet, "no proxy takes port 22 over");
     }
 }

@@ -283,7 +283,7 @@ pub fn test_profile(
 mod tests {
     use super::*;
     use crate::ipfire::readhash::Document;
-    use crate::sys::exec::{CmdOutcome, DuctRunner};
+    use crate::sys::exec::{CmdOutcome, ProcessRunner};
     use std::cell::RefCell;
     use std::path::Path;
     use std::rc::Rc;
@@ -320,7 +320,7 @@ mod tests {
     fn same_device_and_untestable_types_are_cannot_test() {
         let root = tempfile::tempdir().unwrap();
         let paths = Paths::new(root.path()).unwrap();
-        let mut t = RealPreTester::new(Box::new(DuctRunner), &paths);
+        let mut t = RealPreTester::new(Box::new(ProcessRunner), &paths);
         let p = profile("TYPE=pppoe\n");
         let o = t.pretest(&p, "red0", Some("red0"));
         assert!(
@@ -395,14 +395,14 @@ mod tests {
         std::fs::write(paths.profile("2"), "TYPE=DHCP\nDEVICE=cdh-nonexist1\n").unwrap();
         let o = test_profile(
             &paths,
-            Box::new(DuctRunner),
+            Box::new(ProcessRunner),
             &ProfileName::new("1").unwrap(),
         )
         .unwrap();
         assert!(matches!(o, PretestOutcome::CannotTest(_)), "{o:?}");
         let o = test_profile(
             &paths,
-            Box::new(DuctRunner),
+            Box::new(ProcessRunner),
             &ProfileName::new("2").unwrap(),
         )
         .unwrap();
@@ -412,7 +412,7 @@ mod tests {
         );
         let e = test_profile(
             &paths,
-            Box::new(DuctRunner),
+            Box::new(ProcessRunner),
             &ProfileName::new("9").unwrap(),
         )
         .unwrap_err();

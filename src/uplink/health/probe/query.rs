@@ -1,5 +1,8 @@
 //! The DNS part of a round: the DNS target's query to each of the uplink's servers, on one
-//! UDP socket; any one server resolving the name passes the target.
+//! UDP socket, each for a fresh random name under the zone; any one server's answer that
+//! proves it reached the zone's authority (`dns::proves_path`: no cache, no hijack, no
+//! synthesized denial) passes the target. What that proves, and why DNS only corroborates
+//! in the vote, is in `dns` and `monitor`.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -17,10 +20,21 @@ use crate::uplink::health::target::Probe;
 /// The DNS queries of one round.
 pub(super) struct Query {
     sock: Option<Socket>,
-    /// id -> (target index, server, sent at).
-    pending: HashMap<u16, (usize, Ipv4Addr, Instant)>,
+    /// id -> the query in flight.
+    pending: HashMap<u16, Pending>,
     /// What each server that could not help said, by target index.
     errors: HashMap<usize, Vec<String>>,
+}
+
+/// One query in flight.
+struct Pending {
+    /// The target's index.
+    target: usize,
+    server: Ipv4Addr,
+    /// The random name asked, and the zone it is under.
+    qname: String,
+    zone: String,
+    sent: Instant,
 }
 
 fn is_dns(probe: &Probe) -> bool {
@@ -57,7 +71,7 @@ impl Query {
             }
         };
         for (i, t) in targets.iter().enumerate() {
-            let Probe::Dns(servers, name) = &t.probe else {
+            let Probe::Dns(servers, zone) = &t.probe else {
                 continue;
             };
             if !out.is_open(i) {
@@ -66,9 +80,21 @@ impl Query {
             for server in servers {
                 let id = next_id();
                 let to = SockAddr::from(SocketAddrV4::new(*server, 53));
-                match sock.send_to(&dns::query(id, name), &to) {
+                // A name no cache can hold, new for every query.
+                let qname = dns::random_name(zone);
+                match sock.send_to(&dns::query(id, &qname), &to) {
                     Ok(_) => {
-                        q.pending.insert(id, (i, *server, SystemClock.now()));
+                        let sent = SystemClock.now();
+                        q.pending.insert(
+                            id,
+                            Pending {
+                                target: i,
+                                server: *server,
+                                qname,
+                                zone: zone.clone(),
+                                sent,
+                            },
+                        );
                     }
                     Err(e) => q.note(i, format!("{server}: {}", io_reason(&e))),
                 }
@@ -89,7 +115,7 @@ impl Query {
 
     /// Fails target `i` with every server's reason once none of its queries is pending.
     fn fail_if_no_server_left(&mut self, i: usize, out: &mut Outcomes<'_>) {
-        if out.is_open(i) && !self.pending.values().any(|p| p.0 == i) {
+        if out.is_open(i) && !self.pending.values().any(|p| p.target == i) {
             let why = self.errors.remove(&i).unwrap_or_default().join("; ");
             out.failed(i, why);
         }
@@ -118,20 +144,21 @@ impl Piece for Query {
             let Some(id) = dns::response_id(&buf[..n]) else {
                 continue;
             };
-            let Some(&(i, server, sent)) = self.pending.get(&id) else {
+            let Some(p) = self.pending.get(&id) else {
                 continue;
             };
+            let (i, server, sent) = (p.target, p.server, p.sent);
             if from != Some(SocketAddrV4::new(server, 53)) {
                 continue;
             }
-            if let Err(why) = dns::resolved(&buf[..n]) {
-                // This server answered but could not resolve: the others may.
+            if let Err(why) = dns::proves_path(&buf[..n], &p.qname, &p.zone) {
+                // This server answered, but nothing that proves the path: the others may.
                 self.pending.remove(&id);
                 self.note(i, format!("{server}: {why}"));
                 self.fail_if_no_server_left(i, out);
                 continue;
             }
-            self.pending.retain(|_, p| p.0 != i);
+            self.pending.retain(|_, p| p.target != i);
             if out.is_open(i) {
                 out.ok(i, at.saturating_duration_since(sent));
             }

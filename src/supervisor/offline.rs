@@ -1,8 +1,9 @@
-//! Control commands with no supervisor running: the CLI acts directly, under the
-//! supervisor's lock, through the same journaled switch the supervisor uses.
+//! Control commands with no supervisor running (failover off: IPFire's connectd exits
+//! once online): the CLI acts offline, under the supervisor's lock, through the same
+//! journaled switch the supervisor uses, with the runner and clock its caller passes in.
 
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
 use crate::ipfire::fsutil;
@@ -12,8 +13,9 @@ use crate::ipfire::policy::Policy;
 use crate::ipfire::profile::{Profile, ProfileName};
 use crate::ipfire::state::{self, State};
 use crate::supervisor::daemon::Lock;
-use crate::sys::clock::{Clock, SystemClock};
-use crate::sys::exec::DuctRunner;
+use crate::sys::clock::Clock;
+use crate::sys::exec::Runner;
+use crate::uplink::journaled;
 use crate::uplink::switch::{self, SwitchOptions};
 
 fn busy(paths: &Paths) -> Error {
@@ -50,7 +52,14 @@ fn came_up(paths: &Paths, since: SystemTime) -> bool {
 /// Switches to `to` now: journaled, under the lock; then waits for RED (up to
 /// FAILOVER_CONNECT_TIMEOUT) when `wait`. `pin`: a manual failover pins `to` (failback
 /// to the primary unpins). Returns the exit code.
-pub fn switch_to(paths: &Paths, to: &ProfileName, kind: SwitchKind, wait: bool) -> Result<u8> {
+pub fn switch_to(
+    paths: &Paths,
+    runner: &dyn Runner,
+    clock: &dyn Clock,
+    to: &ProfileName,
+    kind: SwitchKind,
+    wait: bool,
+) -> Result<u8> {
     match Profile::load(paths, to) {
         Ok(_) => {}
         Err(e) => return Err(e.into()),
@@ -67,17 +76,17 @@ pub fn switch_to(paths: &Paths, to: &ProfileName, kind: SwitchKind, wait: bool) 
     let (policy, _) = Policy::load(paths, Some(primary.as_str()))?;
     let old_addr: Option<Ipv4Addr> =
         fsutil::read_word(&paths.red_local_ip()).and_then(|s| s.parse().ok());
-    let since = SystemTime::now() - Duration::from_secs(1);
-    let report = super::shell::journaled_activate(
+    let since = clock.wall() - Duration::from_secs(1);
+    let report = journaled::journaled_activate(
         paths,
-        &DuctRunner,
+        runner,
         &policy,
         &mut st,
         to,
         kind,
         &format!("{kind} requested on the command line"),
         &SwitchOptions::default(),
-        state::unix(SystemClock.wall()),
+        state::unix(clock.wall()),
     )?;
     st.count_switch();
     st.pinned = (to != &primary && kind == SwitchKind::Manual).then(|| to.clone());
@@ -94,22 +103,22 @@ pub fn switch_to(paths: &Paths, to: &ProfileName, kind: SwitchKind, wait: bool) 
         println!("activated profile {to} (was {from}); not waiting for RED");
         return Ok(0);
     }
-    let start = Instant::now();
+    let start = clock.now();
     while !came_up(paths, since) {
-        if start.elapsed() >= policy.connect_timeout {
+        if clock.now().duration_since(start) >= policy.connect_timeout {
             println!(
                 "activated profile {to} (was {from}), but RED did not come up within {}s",
                 policy.connect_timeout.as_secs()
             );
             return Ok(1);
         }
-        #[allow(clippy::disallowed_methods)] // polling a flag file the network scripts write
-        std::thread::sleep(Duration::from_millis(100));
+        // Polling a flag file the network scripts write.
+        clock.sleep(Duration::from_millis(100));
     }
     let new_addr: Option<Ipv4Addr> =
         fsutil::read_word(&paths.red_local_ip()).and_then(|s| s.parse().ok());
     if let Some(old) = old_addr.filter(|o| Some(*o) != new_addr) {
-        switch::flush_conntrack(&DuctRunner, old)?;
+        switch::flush_conntrack(runner, old)?;
     }
     let iface = fsutil::read_word(&paths.red_iface()).unwrap_or_else(|| "?".into());
     println!("activated profile {to} (was {from}); RED is up on {iface}");

@@ -1,0 +1,489 @@
+//! The effects executor: carries out the core's [`Action`]s through the [`Seams`] (the
+//! network script and tools through the command runner, probes, pre-tests, hooks, the
+//! files) and answers the synchronous ones (`Activate`, `Restart`, `Pretest`) with the
+//! event the core waits for (DESIGN.md 4).
+//!
+//! Blocking work (a switch runs IPFire's network script; a pre-test waits for a PADO) is
+//! done synchronously and is bounded by deadlines: the core's contract is that every
+//! `Activate`, `Restart` and `Pretest` is answered before any other event, and a switch
+//! in progress is never interleaved with a second one.
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::ipfire::ethernet::RedValues;
+use crate::ipfire::fsutil;
+use crate::ipfire::history::History;
+use crate::ipfire::journal::Step;
+use crate::ipfire::paths::Paths;
+use crate::ipfire::profile::{Kind, Profile, ProfileName};
+use crate::ipfire::state::{self, State};
+use crate::supervisor::control::{self, Reply};
+use crate::supervisor::hooks::{HookCall, HookRunner};
+use crate::sys::clock::Clock;
+use crate::sys::exec::Runner;
+use crate::uplink::health::{self, HealthStatus, Monitor, Passive, Prober, Target};
+use crate::uplink::journaled;
+use crate::uplink::pretest::{PreTester, PretestOutcome};
+use crate::uplink::switch::{self, SwitchOptions};
+use crate::uplink::traffic::Traffic;
+
+use super::machine::{Action, Core, Event, Persisted, SwitchKind};
+use super::observe::Observer;
+use super::setup::Setup;
+use super::status::{Status, TrafficStatus};
+
+/// The seams the supervisor acts through, built by the binary (real ones) or by a test
+/// (fakes).
+pub struct Seams {
+    /// Runs IPFire's network script and tools, and the hooks (on their own thread).
+    pub runner: Arc<dyn Runner + Send + Sync>,
+    /// Time.
+    pub clock: Box<dyn Clock>,
+    /// Health probes.
+    pub prober: Box<dyn Prober>,
+    /// Pre-tests of resting profiles.
+    pub pretester: Box<dyn PreTester>,
+    /// Carrier, pppd, red/active.
+    pub passive: Passive,
+    /// Timeouts of a switch.
+    pub switch: SwitchOptions,
+}
+
+/// Health probing of the active uplink.
+pub(crate) struct Monitoring {
+    pub(crate) profile: ProfileName,
+    pub(crate) monitor: Monitor,
+    pub(crate) targets: Vec<Target>,
+    /// The last verdict class sent to the core (`Some(true)` healthy).
+    pub(crate) sent: Option<bool>,
+    /// `red/iface`, read when RED came up (not on every sample: it changes only then).
+    pub(crate) iface: Option<String>,
+}
+
+/// What the executor works with and keeps between actions.
+pub(crate) struct Effects<'a> {
+    pub(crate) paths: &'a Paths,
+    pub(crate) seams: Seams,
+    pub(crate) setup: Setup,
+    pub(crate) state: State,
+    pub(crate) obs: Observer,
+    pub(crate) hooks: Option<HookRunner>,
+    pub(crate) monitoring: Option<Monitoring>,
+    pub(crate) last_health: Option<HealthStatus>,
+    /// The RED address in use when the current switch or redial began: flows NATed to it
+    /// are dead once RED is up with another one (DESIGN.md 2, step 7).
+    old_red_ip: Option<Ipv4Addr>,
+    /// The control client waiting for the core's `Reply`.
+    pub(crate) pending_client: Option<UnixStream>,
+    /// RED's throughput, sampled once a second.
+    pub(crate) traffic: Traffic,
+    /// The last 24 hours, for the web UI (`connectd history`).
+    pub(crate) history: History,
+    /// `Exit(code)` was executed.
+    pub(crate) exit: Option<u8>,
+}
+
+fn read_ip(path: &std::path::Path) -> Option<Ipv4Addr> {
+    fsutil::read_word(path).and_then(|w| w.parse().ok())
+}
+
+impl<'a> Effects<'a> {
+    pub(crate) fn new(
+        paths: &'a Paths,
+        seams: Seams,
+        setup: Setup,
+        state: State,
+        obs: Observer,
+    ) -> Effects<'a> {
+        Effects {
+            paths,
+            seams,
+            setup,
+            state,
+            obs,
+            hooks: None,
+            monitoring: None,
+            last_health: None,
+            old_red_ip: None,
+            pending_client: None,
+            traffic: Traffic::new(),
+            history: History::load(paths),
+            exit: None,
+        }
+    }
+
+    /// What the state file kept from a previous run, for [`Core::restore`].
+    pub(crate) fn persisted(&self, active: ProfileName) -> Persisted {
+        Persisted {
+            active,
+            failback_delay_secs: self
+                .state
+                .failback_delay_secs
+                .unwrap_or(self.setup.policy.failback_delay.as_secs()),
+            switch_count: self.state.switch_count,
+            pinned: self.state.pinned.is_some(),
+            auto: self.state.auto,
+        }
+    }
+
+    /// A switch interrupted by a crash: before the old RED was stopped nothing changed
+    /// (roll back: the files are still the old profile's); after it, finish the file part
+    /// for the journaled target, so `settings`, `secrets` and `ethernet/settings` agree.
+    pub(crate) fn recover_journal(&mut self) -> Result<()> {
+        let Some(j) = self.state.journal.clone() else {
+            return Ok(());
+        };
+        let to = j.to.clone();
+        let from = j.from.as_ref().map(ProfileName::as_str);
+        if j.nothing_changed() {
+            log::warn!(
+                "a switch from {} to {} was interrupted before anything changed: staying on {}",
+                from.unwrap_or("?"),
+                j.to,
+                from.unwrap_or("the current profile")
+            );
+        } else {
+            log::warn!(
+                "finishing the switch from {} to {} interrupted after step {}",
+                from.unwrap_or("?"),
+                j.to,
+                j.step.map_or("planned", Step::name)
+            );
+            if j.from == self.state.primary && self.state.primary_red.is_none() {
+                self.state.primary_red = j.previous_red.clone();
+            }
+            let restore = self.restore_for(&to);
+            switch::apply_files(self.paths, &self.setup.policy, &to, restore.as_ref())?;
+            self.state.active = Some(j.to);
+        }
+        self.state.journal = None;
+        self.state.save(self.paths)?;
+        Ok(())
+    }
+
+    fn restore_for(&self, to: &ProfileName) -> Option<RedValues> {
+        (self.state.primary.as_ref() == Some(to))
+            .then(|| self.state.primary_red.clone())
+            .flatten()
+    }
+
+    fn profile(&self, name: &ProfileName) -> Option<&Profile> {
+        self.setup.profile(name)
+    }
+
+    /// The kind of a profile of the chain.
+    pub(crate) fn kind_of(&self, name: &ProfileName) -> Option<Kind> {
+        self.profile(name).map(|p| p.kind)
+    }
+
+    /// The profile the files describe (the switch keeps `state.active` true to them).
+    pub(crate) fn files_active(&self) -> Option<ProfileName> {
+        self.state.active.clone()
+    }
+
+    /// Feeds `event` to the core and queues its actions.
+    pub(crate) fn step(&self, core: &mut Core, event: Event, queue: &mut VecDeque<Action>) {
+        let now = self.seams.clock.now();
+        queue.extend(core.step(event, now));
+    }
+
+    /// Executes queued actions in order, feeding the answers of synchronous ones back in.
+    pub(crate) fn execute(&mut self, core: &mut Core, queue: &mut VecDeque<Action>) {
+        while let Some(action) = queue.pop_front() {
+            if self.exit.is_some() {
+                break;
+            }
+            if let Some(ev) = self.execute_one(core, action) {
+                self.step(core, ev, queue);
+                // Report the level of red/active after a switch or restart (contract).
+                let red = self.paths.red_active().exists();
+                if let Some(ev) = self.obs.after_answer(red) {
+                    self.step(core, ev, queue);
+                }
+            }
+        }
+    }
+
+    fn execute_one(&mut self, core: &Core, action: Action) -> Option<Event> {
+        match action {
+            Action::Activate { to, reason, kind } => Some(self.activate(core, to, &reason, kind)),
+            Action::Restart { profile, reason } => {
+                log::info!("restarting RED ({profile}): {reason}");
+                self.old_red_ip = read_ip(&self.paths.red_local_ip()).or(self.old_red_ip);
+                let res = self.network("stop").and_then(|()| self.network("start"));
+                self.obs.dial_done();
+                Some(Event::RestartDone {
+                    ok: res.is_ok(),
+                    error: res.err().map(|e| e.to_string()),
+                })
+            }
+            Action::StopRed { reason } => {
+                log::info!("stopping RED: {reason}");
+                if let Err(e) = self.network("stop") {
+                    log::error!("{e}");
+                }
+                None
+            }
+            Action::Monitor(Some(profile)) => {
+                let now = self.seams.clock.now();
+                // A round ends early when this profile's device loses its carrier.
+                let dev = Some(self.setup.device(&profile)).filter(|d| !d.is_empty());
+                self.seams
+                    .prober
+                    .watch(&dev.into_iter().collect::<Vec<_>>());
+                self.monitoring = Some(Monitoring {
+                    profile,
+                    monitor: Monitor::new(&self.setup.policy, now),
+                    targets: if self.obs.red_active() {
+                        health::build_targets(&self.setup.policy, self.paths)
+                    } else {
+                        Vec::new()
+                    },
+                    sent: None,
+                    iface: health::red_iface(self.paths),
+                });
+                None
+            }
+            Action::Monitor(None) => {
+                self.monitoring = None;
+                self.seams.prober.watch(&[]);
+                None
+            }
+            Action::Pretest { profile, attempts } => Some(self.pretest(profile, attempts)),
+            Action::Hook {
+                event,
+                from,
+                to,
+                reason,
+            } => {
+                if let Some(h) = &self.hooks {
+                    h.send(HookCall {
+                        event,
+                        from: from.map(|p| p.to_string()).unwrap_or_default(),
+                        to: to.map(|p| p.to_string()).unwrap_or_default(),
+                        reason,
+                    });
+                }
+                None
+            }
+            Action::SetAttempts(n) => {
+                let path = self.paths.keepconnected();
+                if let Some(ev) = self.obs.before_counter_write(path.exists()) {
+                    return Some(ev);
+                }
+                if let Err(e) = fsutil::ensure_dir(&self.paths.red_dir()).and_then(|()| {
+                    fsutil::replace_atomically(&path, n.to_string().as_bytes(), 0o644)
+                }) {
+                    log::error!("{e}");
+                }
+                None
+            }
+            Action::SwitchCompleted { from, to } => {
+                self.switch_completed(&from, &to);
+                None
+            }
+            Action::SaveState => {
+                self.save_state(core);
+                None
+            }
+            Action::Log { level, msg } => {
+                log::log!(level, "{msg}");
+                None
+            }
+            Action::Reply { ok, msg } => {
+                if let Some(mut s) = self.pending_client.take() {
+                    let reply = if ok {
+                        Reply::ok(msg)
+                    } else {
+                        Reply {
+                            ok: false,
+                            message: Some(msg),
+                            code: Some(1),
+                            status: None,
+                        }
+                    };
+                    control::write_reply(&mut s, &reply);
+                }
+                None
+            }
+            Action::Exit(code) => {
+                self.exit = Some(code);
+                None
+            }
+        }
+    }
+
+    fn network(&self, verb: &str) -> Result<()> {
+        journaled::network(
+            self.paths,
+            self.seams.runner.as_ref(),
+            &self.seams.switch,
+            verb,
+        )
+    }
+
+    /// Executes a switch with its journal; returns the core's `ActivateDone`, or
+    /// `KeepconnectedRemoved` when the user disconnected between the decision and now.
+    fn activate(&mut self, core: &Core, to: ProfileName, reason: &str, kind: SwitchKind) -> Event {
+        if let Some(ev) = self.obs.before_switch(self.paths.keepconnected().exists()) {
+            return ev;
+        }
+        log::warn!("switching to profile {to} ({kind}): {reason}");
+        let wall = state::unix(self.seams.clock.wall());
+        // The last address RED had (also after a drop: red/local-ipaddress stays).
+        self.old_red_ip = read_ip(&self.paths.red_local_ip()).or(self.old_red_ip);
+        let result = journaled::journaled_activate(
+            self.paths,
+            self.seams.runner.as_ref(),
+            &self.setup.policy,
+            &mut self.state,
+            &to,
+            kind,
+            reason,
+            &self.seams.switch,
+            wall,
+        );
+        self.save_state(core);
+        self.obs.dial_done();
+        match result {
+            Ok(_report) => {
+                self.monitoring = None;
+                Event::ActivateDone {
+                    profile: to,
+                    ok: true,
+                    error: None,
+                }
+            }
+            Err(e) => Event::ActivateDone {
+                profile: to,
+                ok: false,
+                error: Some(e.to_string()),
+            },
+        }
+    }
+
+    fn pretest(&mut self, profile: ProfileName, attempts: u32) -> Event {
+        let (mut passed, mut failed, mut untestable) = (0, 0, false);
+        let Some(p) = self.profile(&profile).cloned() else {
+            return Event::PretestDone {
+                profile,
+                passed: 0,
+                failed: attempts,
+                untestable: false,
+            };
+        };
+        let device = self.setup.device(&profile);
+        let active_dev = self
+            .files_active()
+            .and_then(|a| self.setup.config.link(&a).map(|l| l.device.clone()));
+        for i in 0..attempts {
+            let outcome = self
+                .seams
+                .pretester
+                .pretest(&p, &device, active_dev.as_deref());
+            log::info!("pre-test {}/{attempts} of {profile}: {outcome:?}", i + 1);
+            let (result, detail) = match &outcome {
+                PretestOutcome::Passed(d) => ("passed", d.to_string()),
+                PretestOutcome::Failed(d) => ("failed", d.to_string()),
+                PretestOutcome::CannotTest(d) => ("cannot test", d.to_string()),
+            };
+            let wall = state::unix(self.seams.clock.wall());
+            self.history
+                .pretest(wall, profile.as_str(), result, &detail);
+            match outcome {
+                PretestOutcome::Passed(_) => passed += 1,
+                PretestOutcome::Failed(_) => failed += 1,
+                PretestOutcome::CannotTest(_) => {
+                    untestable = true;
+                    break;
+                }
+            }
+        }
+        Event::PretestDone {
+            profile,
+            passed,
+            failed,
+            untestable,
+        }
+    }
+
+    fn switch_completed(&mut self, from: &ProfileName, to: &ProfileName) {
+        self.flush_old_address();
+        let at = self.state.last_switch;
+        if let Err(e) = state::write_legacy_files(self.paths, to.as_str(), at) {
+            log::warn!("{e}");
+        }
+        log::info!("now online on profile {to} (was {from})");
+    }
+
+    /// Step 7: once RED is up again with a new address, drop the conntrack entries still
+    /// bound to the address in use before the switch or redial.
+    pub(crate) fn flush_old_address(&mut self) {
+        let Some(old) = self.old_red_ip else { return };
+        let now = read_ip(&self.paths.red_local_ip());
+        if now.is_none() || now == Some(old) {
+            return; // not up yet, or the same address: nothing is stale
+        }
+        self.old_red_ip = None;
+        match switch::flush_conntrack(self.seams.runner.as_ref(), old) {
+            Ok(true) => {}
+            Ok(false) => {
+                log::debug!("conntrack not installed: entries of {old} expire by themselves")
+            }
+            Err(e) => log::warn!("conntrack flush for {old}: {e}"),
+        }
+    }
+
+    /// Who carries the traffic now (RED up: the active profile), into the history; the
+    /// history file is written when that changed, else at most once a minute.
+    pub(crate) fn record_history(&mut self) {
+        let wall = state::unix(self.seams.clock.wall());
+        let carrying = self
+            .obs
+            .red_active()
+            .then(|| self.state.active.clone())
+            .flatten();
+        self.history
+            .carrying(wall, carrying.as_ref().map(ProfileName::as_str));
+        if let Err(e) = self.history.save_if_due(self.paths, wall) {
+            log::warn!("{e}");
+        }
+    }
+
+    /// Writes the history file now (at the exit).
+    pub(crate) fn save_history(&mut self) {
+        let wall = state::unix(self.seams.clock.wall());
+        if let Err(e) = self.history.save(self.paths, wall) {
+            log::warn!("{e}");
+        }
+    }
+
+    /// Writes the state file with the core's persisted part. `state.active` is the files'
+    /// truth, set by the switch itself, not the core's view.
+    pub(crate) fn save_state(&mut self, core: &Core) {
+        let p = core.persisted();
+        self.state.failback_delay_secs = Some(p.failback_delay_secs);
+        self.state.pinned = p.pinned.then(|| p.active.clone());
+        self.state.switch_count = p.switch_count;
+        self.state.auto = p.auto;
+        if let Err(e) = self.state.save(self.paths) {
+            log::error!("{e}");
+        }
+    }
+
+    /// The status (DESIGN.md 7): the files, the core's view, health and traffic.
+    pub(crate) fn status(&self, core: &Core) -> Status {
+        let snap = core.snapshot(self.seams.clock.now());
+        super::status::supervised(
+            self.paths,
+            &self.state,
+            snap,
+            self.last_health.clone(),
+            TrafficStatus::of(&self.traffic),
+        )
+    }
+}

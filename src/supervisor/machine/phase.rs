@@ -1,0 +1,243 @@
+//! The core's internal state: the phases and what they carry (the attempt being brought
+//! up, the online link, the chain walk's episode), with the labels `status` shows.
+
+use std::time::Instant;
+
+use super::SwitchKind;
+use crate::ipfire::profile::ProfileName;
+
+/// An Activate/Restart not answered yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pending {
+    Activate,
+    Restart,
+}
+
+/// What a connection attempt is for: decides what happens when it fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Purpose {
+    /// Redial of the active profile (also the first wait after `Start`).
+    Reconnect,
+    /// A candidate of a chain walk that started after `anchor` (`None`: from the top).
+    Walk {
+        anchor: Option<ProfileName>,
+        kind: SwitchKind,
+    },
+    /// Trial failback from `from`.
+    Trial { from: ProfileName, automatic: bool },
+    /// Back to the backup after a failed trial.
+    Rollback,
+    /// A control command.
+    Manual,
+}
+
+/// Bringing one link up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Attempt {
+    pub(super) link: ProfileName,
+    pub(super) purpose: Purpose,
+    /// `Some` until the shell answered the Activate/Restart; no deadline meanwhile.
+    pub(super) awaiting: Option<Pending>,
+    pub(super) deadline: Option<Instant>,
+    pub(super) red_up: bool,
+    pub(super) healthy: bool,
+}
+
+impl Attempt {
+    pub(super) fn new(link: ProfileName, purpose: Purpose, awaiting: Option<Pending>) -> Attempt {
+        Attempt {
+            link,
+            purpose,
+            awaiting,
+            deadline: None,
+            red_up: false,
+            healthy: false,
+        }
+    }
+
+    pub(super) fn due(&self, now: Instant) -> bool {
+        self.awaiting.is_none() && self.deadline.is_some_and(|d| now >= d)
+    }
+}
+
+/// A trial failback being verified for FAILBACK_GRACE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Trial {
+    pub(super) from: ProfileName,
+    pub(super) automatic: bool,
+    pub(super) until: Instant,
+}
+
+/// The active link is up and monitored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Online {
+    pub(super) since: Instant,
+    pub(super) trial: Option<Trial>,
+    /// On a backup: when to check the primary.
+    pub(super) failback_at: Option<Instant>,
+}
+
+/// How an online link failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fault {
+    /// Up, but no traffic: straight to the chain.
+    Blackhole,
+    /// The line dropped: redial first.
+    Dropped,
+    /// No carrier on the device: nothing to redial, straight to the chain.
+    NoCarrier,
+}
+
+impl Fault {
+    /// The fault a `LinkLost` reports.
+    pub(super) fn link_lost(carrier_lost: bool) -> Fault {
+        if carrier_lost {
+            Fault::NoCarrier
+        } else {
+            Fault::Dropped
+        }
+    }
+}
+
+/// What follows a HOLDOFF (failover on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Next {
+    Restart,
+    NewPass,
+}
+
+/// What follows a HOLDOFF (failover off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum LegacyNext {
+    Restart,
+    Switch(ProfileName),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Before `Start`.
+    Idle,
+    /// Failover off: waiting for `red/active`.
+    LegacyWait(Attempt),
+    /// Failover off: HOLDOFF.
+    LegacyHoldoff { until: Instant, next: LegacyNext },
+    /// Failover on: bringing a link up.
+    Connecting(Attempt),
+    /// Failover on: the pre-test of a chain candidate is outstanding.
+    Pretesting {
+        candidate: ProfileName,
+        anchor: Option<ProfileName>,
+        kind: SwitchKind,
+    },
+    /// Failover on: the active link is up.
+    Online(Online),
+    /// Failover on, on a backup: the failback pre-test of the primary is outstanding. A
+    /// fault of the backup meanwhile is handled when the result arrives.
+    FailbackTest {
+        online: Online,
+        manual: bool,
+        fault: Option<(Fault, String)>,
+    },
+    /// Failover on: HOLDOFF.
+    Holdoff { until: Instant, next: Next },
+    /// `Exit` was emitted.
+    Exited,
+}
+
+impl Phase {
+    pub(super) fn label(&self, active: &ProfileName, primary: &ProfileName) -> String {
+        match self {
+            Phase::Idle => "Idle".into(),
+            Phase::LegacyWait(a) => format!("Waiting({})", a.link),
+            Phase::LegacyHoldoff { .. } | Phase::Holdoff { .. } => "Holdoff".into(),
+            Phase::Connecting(a) => match a.purpose {
+                Purpose::Reconnect => format!("Connecting({})", a.link),
+                Purpose::Walk { .. }
+                | Purpose::Trial { .. }
+                | Purpose::Rollback
+                | Purpose::Manual => {
+                    format!("Switching({})", a.link)
+                }
+            },
+            Phase::Pretesting { candidate, .. } => format!("Pretesting({candidate})"),
+            Phase::Online(o) => match o.trial {
+                Some(_) => format!("Trial({active})"),
+                None => format!("Online({active})"),
+            },
+            Phase::FailbackTest { .. } => format!("FailbackTest({primary})"),
+            Phase::Exited => "Exited".into(),
+        }
+    }
+
+    pub(super) fn kind(&self) -> &'static str {
+        match self {
+            Phase::Idle => "idle",
+            Phase::LegacyWait(_) => "waiting",
+            Phase::LegacyHoldoff { .. } | Phase::Holdoff { .. } => "holdoff",
+            Phase::Connecting(a) => match a.purpose {
+                Purpose::Reconnect => "connecting",
+                Purpose::Walk { .. }
+                | Purpose::Trial { .. }
+                | Purpose::Rollback
+                | Purpose::Manual => "switching",
+            },
+            Phase::Pretesting { .. } => "pretesting",
+            Phase::Online(o) => match o.trial {
+                Some(_) => "trial",
+                None => "online",
+            },
+            Phase::FailbackTest { .. } => "failback-test",
+            Phase::Exited => "exited",
+        }
+    }
+
+    pub(super) fn busy(&self) -> bool {
+        match self {
+            Phase::LegacyWait(a) | Phase::Connecting(a) => a.awaiting.is_some(),
+            Phase::Idle
+            | Phase::LegacyHoldoff { .. }
+            | Phase::Pretesting { .. }
+            | Phase::Online(_)
+            | Phase::FailbackTest { .. }
+            | Phase::Holdoff { .. }
+            | Phase::Exited => false,
+        }
+    }
+
+    pub(super) fn is_legacy(&self) -> bool {
+        match self {
+            Phase::LegacyWait(_) | Phase::LegacyHoldoff { .. } => true,
+            Phase::Idle
+            | Phase::Connecting(_)
+            | Phase::Pretesting { .. }
+            | Phase::Online(_)
+            | Phase::FailbackTest { .. }
+            | Phase::Holdoff { .. }
+            | Phase::Exited => false,
+        }
+    }
+}
+
+/// Profiles tried and redials counted since a link last stayed online long enough.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(super) struct Episode {
+    pub(super) tried: Vec<ProfileName>,
+    pub(super) retries: u32,
+}
+
+impl Episode {
+    pub(super) fn fresh(first: &ProfileName) -> Episode {
+        Episode {
+            tried: vec![first.clone()],
+            retries: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Transition {
+    pub(super) at: Instant,
+    pub(super) from: String,
+    pub(super) to: String,
+    pub(super) reason: String,
+}

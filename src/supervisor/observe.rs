@@ -1,0 +1,306 @@
+//! The pure step from sampled levels to the core's [`Event`]s: `red/active`,
+//! `red/keepconnected`, whether pppd runs, the link's own state, and the health verdicts.
+//! No I/O: the run loop samples (the costly samples through closures, taken only when they
+//! can matter) and feeds the results in; the latches that keep an event from repeating live
+//! here.
+//!
+//! * `red/active` and `red/keepconnected` are levels: an event is sent on a change only
+//!   (`KeepconnectedRemoved` on a removal, never for its creation).
+//! * Whether pppd runs while RED is down on a pppd type is a level too, sent as
+//!   [`Event::NoPppd`] on every sample: the machine decides when it ends a dial (not within
+//!   its dial grace).
+//! * A lost link of the monitored uplink (pppd gone, carrier lost) is reported once, until
+//!   RED comes up again or a new dial was executed.
+//! * A `red/keepconnected` found missing when the supervisor is about to switch or write
+//!   the counter is the user's Disconnect: the core is told (it stops and exits) instead of
+//!   the switch or the write going ahead.
+
+use super::machine::Event;
+use crate::uplink::health::Verdict;
+
+/// The cheap levels, sampled every [`PASSIVE_INTERVAL`](super::runloop::PASSIVE_INTERVAL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Levels {
+    /// `red/keepconnected` exists.
+    pub(crate) keepconnected: bool,
+    /// `red/active` exists.
+    pub(crate) red_active: bool,
+    /// The profile the files describe dials with pppd.
+    pub(crate) uses_pppd: bool,
+}
+
+/// A lost link as the passive sample saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LinkLoss {
+    /// What was seen.
+    pub(crate) reason: String,
+    /// The device itself has no carrier (a redial is futile).
+    pub(crate) carrier_lost: bool,
+}
+
+/// What one sample gave.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Observed {
+    /// For the core, in order.
+    pub(crate) events: Vec<Event>,
+    /// `red/active` appeared: a new uplink (new address, DNS servers, gateway).
+    pub(crate) red_came_up: bool,
+}
+
+/// The last levels seen and the latch of the link sample.
+#[derive(Debug, Clone)]
+pub(crate) struct Observer {
+    red_active: bool,
+    keepconnected: bool,
+    link_lost_sent: bool,
+}
+
+impl Observer {
+    /// The levels at start-up.
+    pub(crate) fn new(red_active: bool, keepconnected: bool) -> Observer {
+        Observer {
+            red_active,
+            keepconnected,
+            link_lost_sent: false,
+        }
+    }
+
+    /// `red/active` as last seen.
+    pub(crate) fn red_active(&self) -> bool {
+        self.red_active
+    }
+
+    /// One sample of the levels. `pppd_alive` is called only while RED is down on a pppd
+    /// type.
+    pub(crate) fn sample(&mut self, levels: Levels, pppd_alive: impl FnOnce() -> bool) -> Observed {
+        let mut out = Observed::default();
+        if self.keepconnected && !levels.keepconnected {
+            log::info!("red/keepconnected removed: the user disconnected");
+            out.events.push(Event::KeepconnectedRemoved);
+        }
+        self.keepconnected = levels.keepconnected;
+        let red = levels.red_active;
+        if red != self.red_active {
+            self.red_active = red;
+            if red {
+                self.link_lost_sent = false;
+                out.red_came_up = true;
+                out.events.push(Event::RedUp);
+            } else {
+                out.events.push(Event::RedDown);
+            }
+        }
+        if !red && levels.uses_pppd && !pppd_alive() {
+            // Waiting for red/active on a pppd type: a pppd that is gone will never bring
+            // it up.
+            out.events.push(Event::NoPppd);
+        }
+        out
+    }
+
+    /// Whether the link of the monitored uplink is worth sampling (after [`sample`]: RED
+    /// is up and no loss was reported since).
+    ///
+    /// [`sample`]: Observer::sample
+    pub(crate) fn wants_link(&self) -> bool {
+        self.red_active && !self.link_lost_sent
+    }
+
+    /// The link sample of the monitored uplink, taken when [`Observer::wants_link`].
+    pub(crate) fn link(&mut self, loss: Option<LinkLoss>) -> Option<Event> {
+        if !self.wants_link() {
+            return None;
+        }
+        let loss = loss?;
+        self.link_lost_sent = true;
+        Some(Event::LinkLost {
+            reason: loss.reason,
+            carrier_lost: loss.carrier_lost,
+        })
+    }
+
+    /// A switch or redial was executed (whatever its outcome): a lost link may be reported
+    /// again.
+    pub(crate) fn dial_done(&mut self) {
+        self.link_lost_sent = false;
+    }
+
+    /// After the core got the answer to an action, the level of `red/active` it must be
+    /// told (the core's contract): `RedUp` when it exists.
+    pub(crate) fn after_answer(&mut self, red_active: bool) -> Option<Event> {
+        self.red_active = red_active;
+        red_active.then_some(Event::RedUp)
+    }
+
+    /// About to switch profiles: a missing `red/keepconnected` is the user's Disconnect,
+    /// and no switch may happen.
+    pub(crate) fn before_switch(&mut self, keepconnected: bool) -> Option<Event> {
+        if keepconnected {
+            return None;
+        }
+        log::info!("red/keepconnected is gone (Disconnect): no switch");
+        self.keepconnected = false;
+        Some(Event::KeepconnectedRemoved)
+    }
+
+    /// About to write the counter: when the file was there and is gone, it is the user's
+    /// Disconnect, not ours to undo. Otherwise the write goes ahead and the level is set.
+    pub(crate) fn before_counter_write(&mut self, keepconnected: bool) -> Option<Event> {
+        if self.keepconnected && !keepconnected {
+            self.keepconnected = false;
+            log::info!("red/keepconnected removed: the user disconnected");
+            return Some(Event::KeepconnectedRemoved);
+        }
+        self.keepconnected = true;
+        None
+    }
+}
+
+/// The health engine's verdict for the core: a change of class only (`sent` remembers the
+/// last one sent, `Some(true)` healthy); `Suspect` is no change.
+pub(crate) fn health_event(
+    sent: &mut Option<bool>,
+    verdict: Verdict,
+    iface: &str,
+) -> Option<Event> {
+    match verdict {
+        Verdict::Healthy if *sent != Some(true) => {
+            *sent = Some(true);
+            Some(Event::Healthy)
+        }
+        Verdict::Down { reason } if *sent != Some(false) => {
+            *sent = Some(false);
+            Some(Event::Unhealthy {
+                reason: format!("{reason} on {iface}"),
+            })
+        }
+        Verdict::Healthy | Verdict::Down { .. } | Verdict::Suspect { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALIVE: fn() -> bool = || true;
+    const DEAD: fn() -> bool = || false;
+
+    fn levels(keepconnected: bool, red_active: bool, uses_pppd: bool) -> Levels {
+        Levels {
+            keepconnected,
+            red_active,
+            uses_pppd,
+        }
+    }
+
+    #[test]
+    fn levels_give_events_on_changes_only() {
+        let mut o = Observer::new(false, true);
+        let s = o.sample(levels(true, false, false), ALIVE);
+        assert!(s.events.is_empty());
+        let s = o.sample(levels(true, true, false), ALIVE);
+        assert_eq!(s.events, vec![Event::RedUp]);
+        assert!(s.red_came_up);
+        assert!(o.red_active());
+        let s = o.sample(levels(true, true, false), ALIVE);
+        assert!(s.events.is_empty() && !s.red_came_up);
+        let s = o.sample(levels(false, false, false), ALIVE);
+        assert_eq!(s.events, vec![Event::KeepconnectedRemoved, Event::RedDown]);
+        // Its creation is no event.
+        let s = o.sample(levels(true, false, false), ALIVE);
+        assert!(s.events.is_empty());
+    }
+
+    #[test]
+    fn no_pppd_is_a_level_while_red_is_down_on_a_pppd_type() {
+        let mut o = Observer::new(false, true);
+        for _ in 0..2 {
+            let s = o.sample(levels(true, false, true), DEAD);
+            assert_eq!(s.events, vec![Event::NoPppd]);
+        }
+        let s = o.sample(levels(true, false, true), ALIVE);
+        assert!(s.events.is_empty());
+        // Not looked for on ethernet types, nor while RED is up.
+        let s = o.sample(levels(true, false, false), || panic!("sampled"));
+        assert!(s.events.is_empty());
+        let s = o.sample(levels(true, true, true), || panic!("sampled"));
+        assert_eq!(s.events, vec![Event::RedUp]);
+    }
+
+    #[test]
+    fn a_lost_link_is_reported_once_until_red_comes_up_again_or_a_dial() {
+        let mut o = Observer::new(true, true);
+        let lost = || {
+            Some(LinkLoss {
+                reason: "carrier lost on eth1".into(),
+                carrier_lost: true,
+            })
+        };
+        o.sample(levels(true, true, false), ALIVE);
+        assert!(o.wants_link());
+        assert_eq!(
+            o.link(lost()),
+            Some(Event::LinkLost {
+                reason: "carrier lost on eth1".into(),
+                carrier_lost: true
+            })
+        );
+        assert!(!o.wants_link());
+        assert_eq!(o.link(lost()), None);
+        o.dial_done();
+        assert!(o.link(lost()).is_some(), "a new dial reports again");
+        o.sample(levels(true, false, false), ALIVE);
+        assert!(!o.wants_link(), "RED is down");
+        let s = o.sample(levels(true, true, false), ALIVE);
+        assert_eq!(s.events, vec![Event::RedUp]);
+        assert!(o.wants_link());
+        assert!(o.link(lost()).is_some());
+        assert_eq!(o.link(None), None);
+    }
+
+    #[test]
+    fn a_missing_counter_is_a_disconnect_before_a_switch_or_a_write() {
+        let mut o = Observer::new(true, true);
+        assert_eq!(o.before_switch(true), None);
+        assert_eq!(o.before_switch(false), Some(Event::KeepconnectedRemoved));
+        // Already known to be gone: the counter write recreates it (the core's Start).
+        assert_eq!(o.before_counter_write(false), None);
+        assert_eq!(o.before_counter_write(true), None);
+        assert_eq!(
+            o.before_counter_write(false),
+            Some(Event::KeepconnectedRemoved)
+        );
+        // The next sample does not report the same removal twice.
+        let s = o.sample(levels(false, true, false), ALIVE);
+        assert!(s.events.is_empty());
+    }
+
+    #[test]
+    fn after_an_answer_red_up_is_reported_as_a_level() {
+        let mut o = Observer::new(false, true);
+        assert_eq!(o.after_answer(true), Some(Event::RedUp));
+        assert!(o.red_active());
+        assert_eq!(o.after_answer(false), None);
+        assert!(!o.red_active());
+    }
+
+    #[test]
+    fn health_verdicts_are_sent_on_a_change_of_class() {
+        let mut sent = None;
+        assert_eq!(
+            health_event(&mut sent, Verdict::Healthy, "ppp0"),
+            Some(Event::Healthy)
+        );
+        assert_eq!(health_event(&mut sent, Verdict::Healthy, "ppp0"), None);
+        let down = Verdict::Down {
+            reason: "3/3 probe rounds failed".into(),
+        };
+        assert_eq!(
+            health_event(&mut sent, down.clone(), "ppp0"),
+            Some(Event::Unhealthy {
+                reason: "3/3 probe rounds failed on ppp0".into()
+            })
+        );
+        assert_eq!(health_event(&mut sent, down, "ppp0"), None);
+    }
+}

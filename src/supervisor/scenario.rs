@@ -1,0 +1,351 @@
+//! The whole supervisor in-process: the machine, the effects and the observer, driven turn
+//! by turn on a fake clock against a temporary IPFire root, with a fake network script (the
+//! command runner), a prober and a pre-tester that answer from a small simulated world.
+//! Through a failover, a failback and a rollback it checks the files a switch must leave
+//! (`ppp/settings`, `ethernet/settings`, `red/current-profile`, the state file) and the
+//! commands run.
+//!
+//! Unlike `sim.rs` (the core alone), everything between the decision and the files runs
+//! here for real: the journaled switch, the keepconnected handling, the passive sample,
+//! the health monitor, the state file.
+
+#![allow(clippy::unwrap_used)] // a test: a failed setup is a failed test
+#![allow(clippy::disallowed_methods)] // a test builds its root with plain writes
+
+use std::collections::{BTreeSet, VecDeque};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::effects::Seams;
+use super::machine::Action;
+use super::runloop::{NoServices, Supervisor};
+use crate::error::Result;
+use crate::ipfire::paths::Paths;
+use crate::ipfire::state::State;
+use crate::sys::clock::{Clock, FakeClock};
+use crate::sys::exec::{CmdOutcome, CommandSpec, Runner};
+use crate::uplink::health::{Passive, Prober, Target, TargetResult};
+use crate::uplink::pretest::{PretestOutcome, ScriptedPreTester};
+use crate::uplink::switch::{self, SwitchOptions};
+
+const ETHERNET: &str = "CONFIG_TYPE=1\nGREEN_DEV=green0\nGREEN_ADDRESS=192.168.1.1\n\
+RED_DEV=red0\nRED_TYPE=DHCP\nRED_DHCP_HOSTNAME=ipfire\nRED_ADDRESS=\nDEFAULT_GATEWAY=\n";
+const PROFILE_1: &str = "PROFILE=1\nPROFILENAME='Cable'\nTYPE=DHCP\nRECONNECTION=persistent\n\
+MAXRETRIES=2\nHOLDOFF=10\nBACKUPPROFILE=1\n";
+const PROFILE_2: &str = "PROFILE=2\nPROFILENAME='Second line'\nTYPE=DHCP\nDEVICE=red1\n\
+RECONNECTION=persistent\nMAXRETRIES=2\nHOLDOFF=10\n";
+const POLICY: &str = "FAILOVER_ENABLED=on\nBACKUPPROFILE=2\nFAILOVER_CHECK_HOST=203.0.113.1\n\
+FAILOVER_CHECK_DNS=off\nFAILOVER_CHECK_INTERVAL=5\nFAILOVER_FAILURES=3\n\
+FAILOVER_CONNECT_TIMEOUT=30\nFAILBACK_DELAY=60\nFAILBACK_ATTEMPTS=3\nFAILBACK_GRACE=30\n";
+
+/// The simulated world: which profiles' lines are dead, and the commands run.
+#[derive(Debug, Default)]
+struct World {
+    dead: BTreeSet<String>,
+    calls: Vec<String>,
+}
+
+type Shared = Arc<Mutex<World>>;
+
+/// The active profile as the files say.
+fn files_profile(paths: &Paths) -> String {
+    switch::active_profile(paths)
+        .unwrap()
+        .map(|p| p.to_string())
+        .unwrap_or_default()
+}
+
+/// IPFire's network script as far as the supervisor can tell: `start red` brings RED up on
+/// `ethernet/settings`' RED_DEV when the active profile's line is alive; `stop red` takes it
+/// down. Every other program (conntrack) is only recorded.
+struct FakeRunner {
+    paths: Paths,
+    world: Shared,
+}
+
+impl Runner for FakeRunner {
+    fn run(&self, cmd: &CommandSpec) -> Result<CmdOutcome> {
+        let argv = cmd.display();
+        let script = self.paths.network_script().display().to_string();
+        let mut world = self.world.lock().unwrap();
+        match argv.strip_prefix(&script) {
+            Some(" start red") => {
+                world.calls.push("network start red".into());
+                let profile = files_profile(&self.paths);
+                if !world.dead.contains(&profile) {
+                    let eth = fs::read_to_string(self.paths.ethernet_settings()).unwrap();
+                    let dev = eth
+                        .lines()
+                        .find_map(|l| l.strip_prefix("RED_DEV="))
+                        .unwrap()
+                        .to_string();
+                    fs::write(self.paths.red_iface(), dev).unwrap();
+                    fs::write(self.paths.red_local_ip(), format!("198.51.100.{profile}")).unwrap();
+                    fs::write(self.paths.red_active(), "").unwrap();
+                }
+            }
+            Some(" stop red") => {
+                world.calls.push("network stop red".into());
+                let _ = fs::remove_file(self.paths.red_active());
+            }
+            Some(_) | None => world.calls.push(argv),
+        }
+        Ok(CmdOutcome {
+            code: Some(0),
+            timed_out: false,
+            output: String::new(),
+        })
+    }
+}
+
+/// Every target answers while RED is up on a live line.
+struct WorldProber {
+    paths: Paths,
+    world: Shared,
+}
+
+impl Prober for WorldProber {
+    fn round(&mut self, _iface: &str, targets: &[Target], _timeout: Duration) -> Vec<TargetResult> {
+        let alive = self.paths.red_active().exists()
+            && !self
+                .world
+                .lock()
+                .unwrap()
+                .dead
+                .contains(&files_profile(&self.paths));
+        targets
+            .iter()
+            .map(|t| {
+                if alive {
+                    TargetResult::ok(t, Duration::from_millis(10))
+                } else {
+                    TargetResult::failed(t, "no reply")
+                }
+            })
+            .collect()
+    }
+}
+
+/// The fake clock, shared between the test and the supervisor.
+struct SharedClock(Rc<FakeClock>);
+
+impl Clock for SharedClock {
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+    fn wall(&self) -> SystemTime {
+        self.0.wall()
+    }
+    fn sleep(&self, d: Duration) {
+        self.0.sleep(d);
+    }
+}
+
+fn write(root: &Path, rel: &str, data: &str) {
+    let p = root.join(rel);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(p, data).unwrap();
+}
+
+/// A box on profile 1 (DHCP on red0), RED up, profile 2 (DHCP on red1) as its backup.
+fn root(dir: &Path) -> Paths {
+    let r = dir.join("root");
+    write(&r, "var/ipfire/ethernet/settings", ETHERNET);
+    write(&r, "var/ipfire/ppp/settings-1", PROFILE_1);
+    write(&r, "var/ipfire/ppp/settings-2", PROFILE_2);
+    write(&r, "var/ipfire/ppp/secrets", "");
+    write(&r, "var/ipfire/connectd/settings", POLICY);
+    write(&r, "var/ipfire/red/keepconnected", "0\n");
+    write(&r, "var/ipfire/red/iface", "red0");
+    write(&r, "var/ipfire/red/local-ipaddress", "198.51.100.1");
+    write(&r, "var/ipfire/red/active", "");
+    fs::create_dir_all(r.join("var/run")).unwrap();
+    fs::hard_link(
+        r.join("var/ipfire/ppp/settings-1"),
+        r.join("var/ipfire/ppp/settings"),
+    )
+    .unwrap();
+    // The root's own /sys and /proc: RED's devices up, no processes.
+    for dev in ["red0", "red1"] {
+        write(&r, &format!("sys/class/net/{dev}/carrier"), "1\n");
+        write(&r, &format!("sys/class/net/{dev}/operstate"), "up\n");
+    }
+    fs::create_dir_all(r.join("proc")).unwrap();
+    Paths::new(r).unwrap()
+}
+
+/// The supervisor with its clock and queue, driven one wake-up at a time.
+struct Driver<'a> {
+    sup: Supervisor<'a>,
+    clock: Rc<FakeClock>,
+    queue: VecDeque<Action>,
+    next_passive: Instant,
+}
+
+impl Driver<'_> {
+    /// Runs until `done` holds for the core's snapshot, at most `limit` of simulated time.
+    fn until(&mut self, what: &str, limit: Duration, done: impl Fn(&str, &str) -> bool) {
+        let end = self.clock.now() + limit;
+        loop {
+            self.sup.fx.execute(&mut self.sup.core, &mut self.queue);
+            assert!(self.sup.fx.exit.is_none(), "the supervisor exited");
+            let snap = self.sup.core.snapshot(self.clock.now());
+            if done(&snap.state, snap.active.as_str()) {
+                return;
+            }
+            assert!(
+                self.clock.now() < end,
+                "no {what} within {limit:?}: {} on {}",
+                snap.phase,
+                snap.active
+            );
+            let wake = self.sup.next_wake(self.next_passive);
+            self.clock.advance_to(wake);
+            let now = self.clock.now();
+            self.sup.turn(now, &mut self.next_passive, &mut self.queue);
+        }
+    }
+}
+
+fn calls(world: &Shared) -> Vec<String> {
+    let mut w = world.lock().unwrap();
+    std::mem::take(&mut w.calls)
+        .into_iter()
+        .filter(|c| c.starts_with("network "))
+        .collect()
+}
+
+fn same_file(paths: &Paths, profile: &str) -> bool {
+    fs::metadata(paths.ppp_settings()).unwrap().ino()
+        == fs::metadata(paths.profile(profile)).unwrap().ino()
+}
+
+fn kinds(paths: &Paths) -> Vec<String> {
+    State::load_or_reset(paths)
+        .transitions
+        .iter()
+        .map(|t| format!("{}:{}", t.kind, t.to))
+        .collect()
+}
+
+#[test]
+fn failover_failback_and_rollback_leave_the_files_and_commands_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = root(dir.path());
+    let world: Shared = Arc::default();
+    let clock = Rc::new(FakeClock::default());
+    let seams = Seams {
+        runner: Arc::new(FakeRunner {
+            paths: paths.clone(),
+            world: Arc::clone(&world),
+        }),
+        clock: Box::new(SharedClock(Rc::clone(&clock))),
+        prober: Box::new(WorldProber {
+            paths: paths.clone(),
+            world: Arc::clone(&world),
+        }),
+        pretester: Box::new(ScriptedPreTester::always(PretestOutcome::Passed(
+            "a DHCP offer".into(),
+        ))),
+        passive: Passive::new(&paths),
+        switch: SwitchOptions {
+            network_timeout: Duration::from_secs(5),
+            stop_wait: Duration::ZERO,
+            proc_root: None,
+        },
+    };
+    let eth_primary = fs::read_to_string(paths.ethernet_settings()).unwrap();
+    let mut sup = Supervisor::new(&paths, seams).unwrap();
+    let queue = sup.begin(&mut NoServices).unwrap();
+    let mut d = Driver {
+        sup,
+        next_passive: clock.now(),
+        clock: Rc::clone(&clock),
+        queue,
+    };
+    let minute = Duration::from_secs(60);
+    d.until("online on 1", minute, |s, a| s == "online" && a == "1");
+    assert!(calls(&world).is_empty(), "nothing to do while 1 is healthy");
+
+    // Failover: the line of 1 dies (RED stays up, nothing answers).
+    world.lock().unwrap().dead.insert("1".into());
+    d.until("failover to 2", minute, |s, a| s == "online" && a == "2");
+    assert_eq!(calls(&world), ["network stop red", "network start red"]);
+    assert!(same_file(&paths, "2"), "ppp/settings is profile 2");
+    let eth = fs::read_to_string(paths.ethernet_settings()).unwrap();
+    assert!(eth.contains("RED_DEV=red1\n"), "{eth}");
+    assert_eq!(
+        fs::read_to_string(paths.current_profile()).unwrap(),
+        "2",
+        "red/current-profile"
+    );
+    assert_eq!(fs::read_to_string(paths.keepconnected()).unwrap(), "0");
+    let st = State::load_or_reset(&paths);
+    assert_eq!(st.active.as_ref().map(|p| p.as_str()), Some("2"));
+    assert!(st.journal.is_none());
+    assert_eq!(kinds(&paths), ["failover:2"]);
+
+    // Failback: 1 heals; after FAILBACK_DELAY its pre-test passes, the trial survives
+    // FAILBACK_GRACE.
+    world.lock().unwrap().dead.remove("1");
+    d.until("the failback trial", 2 * minute, |s, a| {
+        s == "trial" && a == "1"
+    });
+    assert_eq!(calls(&world), ["network stop red", "network start red"]);
+    assert!(same_file(&paths, "1"));
+    assert_eq!(
+        fs::read_to_string(paths.ethernet_settings()).unwrap(),
+        eth_primary,
+        "the primary's RED values are restored exactly"
+    );
+    d.until("the failback confirmed", minute, |s, a| {
+        s == "online" && a == "1"
+    });
+    assert_eq!(kinds(&paths), ["failover:2", "failback:1"]);
+
+    // Rollback: 1 fails again, the supervisor fails over; 1 heals, the failback trial
+    // starts, and 1 dies within FAILBACK_GRACE: back to 2.
+    world.lock().unwrap().dead.insert("1".into());
+    d.until("the second failover", minute, |s, a| {
+        s == "online" && a == "2"
+    });
+    world.lock().unwrap().dead.remove("1");
+    d.until("the second trial", 2 * minute, |s, a| {
+        s == "trial" && a == "1"
+    });
+    world.lock().unwrap().dead.insert("1".into());
+    d.until("the rollback", minute, |s, a| s == "online" && a == "2");
+    assert_eq!(
+        calls(&world),
+        ["network stop red", "network start red"].repeat(3)
+    );
+    assert!(same_file(&paths, "2"));
+    let eth = fs::read_to_string(paths.ethernet_settings()).unwrap();
+    assert!(eth.contains("RED_DEV=red1\n"), "{eth}");
+    assert_eq!(
+        kinds(&paths),
+        [
+            "failover:2",
+            "failback:1",
+            "failover:2",
+            "failback:1",
+            "rollback:2"
+        ]
+    );
+    let snap = d.sup.core.snapshot(clock.now());
+    assert_eq!(
+        snap.failback_delay_secs, 120,
+        "a failed trial doubles the delay"
+    );
+    let st = State::load_or_reset(&paths);
+    assert_eq!(st.active.as_ref().map(|p| p.as_str()), Some("2"));
+    assert_eq!(st.failback_delay_secs, Some(120));
+    assert_eq!(st.switch_count, 5);
+    if let Some(h) = d.sup.fx.hooks.take() {
+        h.finish();
+    }
+}
