@@ -19,7 +19,7 @@ use crate::ipfire::profile::{ProfileName, Reconnection};
 
 /// The state of a profile's line at a given second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Line {
+pub(crate) enum Line {
     Up,
     Down,
     Blackhole,
@@ -66,12 +66,12 @@ pub fn config(backups: &[&str]) -> Config {
 
 /// One recorded action with its second.
 #[derive(Debug, Clone)]
-pub struct Rec {
+pub(crate) struct Rec {
     pub t: u64,
     pub action: Action,
 }
 
-pub struct Sim {
+pub(crate) struct Sim {
     pub core: Core,
     pub t0: Instant,
     pub t: u64,
@@ -152,7 +152,7 @@ impl Sim {
     }
 
     /// Feeds one event at the current second and executes the answers to its actions.
-    pub fn feed(&mut self, event: Event) {
+    pub(crate) fn feed(&mut self, event: Event) {
         let mut queue = VecDeque::from([event]);
         while let Some(ev) = queue.pop_front() {
             if self.exited {
@@ -292,7 +292,7 @@ impl Sim {
     }
 
     /// Runs until second `end` (inclusive of events at `end`).
-    pub fn run_until(&mut self, end: u64) {
+    pub(crate) fn run_until(&mut self, end: u64) {
         while self.t <= end {
             let scripted: Vec<Event> = {
                 let t = self.t;
@@ -321,7 +321,7 @@ impl Sim {
     }
 
     /// (second, target, kind) of every Activate.
-    pub fn activates(&self) -> Vec<(u64, String, SwitchKind)> {
+    pub(crate) fn activates(&self) -> Vec<(u64, String, SwitchKind)> {
         self.log
             .iter()
             .filter_map(|r| match &r.action {
@@ -352,11 +352,11 @@ impl Sim {
     }
 }
 
-pub fn is_restart(a: &Action) -> bool {
+pub(crate) fn is_restart(a: &Action) -> bool {
     matches!(a, Action::Restart { .. })
 }
 
-pub fn is_activate(a: &Action) -> bool {
+pub(crate) fn is_activate(a: &Action) -> bool {
     matches!(a, Action::Activate { .. })
 }
 

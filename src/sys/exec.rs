@@ -50,7 +50,7 @@ impl CommandSpec {
     }
 
     /// Runs it in its own process group, killed as a whole at the deadline.
-    pub fn in_own_group(mut self) -> Self {
+    pub(crate) fn in_own_group(mut self) -> Self {
         self.own_group = true;
         self
     }
@@ -71,7 +71,7 @@ impl CommandSpec {
     }
 
     /// `argv[0]` for error messages.
-    pub fn argv0(&self) -> String {
+    pub(crate) fn argv0(&self) -> String {
         self.argv
             .first()
             .map(|a| a.to_string_lossy().into_owned())
