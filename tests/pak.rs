@@ -101,6 +101,7 @@ fn ipfire_box(red_active: bool) -> TestRoot {
         "var/ipfire/addon-lang",
         "var/ipfire/menu.d",
         "srv/web/ipfire/cgi-bin",
+        "etc/rc.d/rc3.d",
     ] {
         fs::create_dir_all(r.join(d)).unwrap();
     }
@@ -207,6 +208,11 @@ fn check_installed(r: &Path, before: &BTreeSet<PathBuf>) {
     assert_eq!(
         fs::read(r.join("etc/rc.d/init.d/networking/red.up/99-connectd")).unwrap(),
         fs::read(repo().join("initscripts/red.up/99-connectd")).unwrap()
+    );
+    // The boot start of its own, after IPFire's S20network (issue 12 item 2).
+    assert_eq!(
+        fs::read_link(r.join("etc/rc.d/rc3.d/S21connectd")).unwrap(),
+        Path::new("../init.d/connectd")
     );
     assert_eq!(
         fs::read_to_string(r.join("var/ipfire/backup/addons/includes/connectd")).unwrap(),

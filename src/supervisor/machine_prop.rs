@@ -15,6 +15,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::sys::clock::{Clock as _, SystemClock};
+
 use proptest::prelude::*;
 
 use super::machine::{Action, Command, Config, Core, Event, Link, MIN_GAP, SwitchKind};
@@ -438,7 +440,7 @@ proptest! {
     ) {
         let first = configs[0].clone();
         let names = members(&first);
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut h = Harness {
             core: Core::new(first.clone()),
             t0,
@@ -498,7 +500,7 @@ fn instant_flapping_is_bounded_by_episodes() {
         failback_grace: Duration::ZERO,
         failback_delay_max: Duration::ZERO,
     };
-    let t0 = Instant::now();
+    let t0 = SystemClock.now();
     let mut core = Core::new(c);
     let mut now = t0;
     let mut activations = 0;

@@ -153,7 +153,7 @@ use phase::{
 
 /// IPFire's connectd waits `MAX=160` rounds of `sleep 5` for `red/active` (failover off,
 /// `src/initscripts/system/connectd:31,53-75`): 800 s, not 160 s.
-pub const LEGACY_CONNECT_WAIT: Duration = Duration::from_secs(160 * 5);
+pub(crate) const LEGACY_CONNECT_WAIT: Duration = Duration::from_secs(160 * 5);
 /// The least time between two passes, redials or failback checks: HOLDOFF=0 or
 /// FAILBACK_DELAY=0 must not make the core spin.
 pub const MIN_GAP: Duration = Duration::from_secs(5);
@@ -162,7 +162,7 @@ pub const MIN_GAP: Duration = Duration::from_secs(5);
 /// before [`Event::NoPppd`] counts.
 pub const DIAL_GRACE: Duration = Duration::from_secs(5);
 /// The longest timer the core schedules (a year); longer settings are capped.
-pub const MAX_TIMER: Duration = Duration::from_secs(365 * 86_400);
+pub(crate) const MAX_TIMER: Duration = Duration::from_secs(365 * 86_400);
 /// How many transitions [`Snapshot::transitions`] keeps.
 pub const TRANSITIONS_KEPT: usize = 20;
 /// MAXRETRIES and HOLDOFF for a profile the config does not know (IPFire's defaults).

@@ -16,8 +16,9 @@
 #     and replaced by a link to ours, /usr/lib/connectd/initscript. The pak does not
 #     ship the init script at IPFire's path: a core update or the build tree would
 #     otherwise mix the two. uninstall.sh puts the original back.
-#   - the boot start: the network script starts connectd for dial types as before;
-#     red.up/99-connectd (in the pak) starts it for DHCP/STATIC RED.
+#   - the boot start: the network script starts connectd for pppd types as before;
+#     red.up/99-connectd (in the pak) starts it whenever RED comes up, on every RED
+#     type, and rc3.d/S21connectd (in the pak) at boot, also when RED did not come up.
 #   - the files: extract_files; the rootfile is config/rootfiles/packages/connectd
 #     (with the web UI page, its menu entry and strings, and its setuid helper
 #     connectdctrl, 4750 root:nobody as the pak holds it).
