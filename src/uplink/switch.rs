@@ -491,8 +491,22 @@ pub(crate) fn network(
     // stop caused (dhcpcd -k gives RELEASE) is removed again.
     let marker = paths.red_stopped();
     let marker_before = verb == "stop" && marker.exists();
+    // Someone else's stop while our call runs (the WUI's Disconnect in the middle of a
+    // switch) may reach no red.down at all (networking/red stop exits early when dhcpcd
+    // is not running yet, functions.network:401-406): watched for here, and marked.
+    let watch = ForeignStopWatch::start(paths.proc(), paths.network_script());
     let out = runner.run(&spec);
-    if verb == "stop" && !marker_before && marker.exists() {
+    let foreign = watch.finish();
+    if let Some(who) = &foreign {
+        if !marker.exists() {
+            log::warn!("RED was stopped by another process during our {verb}: {who}");
+            let _ = fsutil::replace_atomically(
+                &marker,
+                format!("{who} (during connectd's network {verb})\n").as_bytes(),
+                0o644,
+            );
+        }
+    } else if verb == "stop" && !marker_before && marker.exists() {
         let _ = fs::remove_file(&marker);
     }
     let out = out?;
@@ -506,6 +520,92 @@ pub(crate) fn network(
         out.output.trim()
     );
     Ok(out)
+}
+
+/// Watches `/proc` on a thread of its own, while one of our network-script calls runs,
+/// for a stop of RED that is not ours: IPFire's `networking/red stop` or `network stop
+/// [red]` whose environment lacks our [`CALLER_ENV`].
+struct ForeignStopWatch {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Option<String>>>,
+}
+
+impl ForeignStopWatch {
+    fn start(proc_root: PathBuf, network: PathBuf) -> ForeignStopWatch {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = done.clone();
+        let thread = std::thread::Builder::new()
+            .name("stop-watch".into())
+            .spawn(move || {
+                use std::sync::atomic::Ordering;
+                loop {
+                    if let Some(who) = foreign_stop(&proc_root, &network) {
+                        return Some(who);
+                    }
+                    if flag.load(Ordering::SeqCst) {
+                        return None;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+            .ok();
+        ForeignStopWatch { done, thread }
+    }
+
+    /// Ends the watch: the foreign stop seen, if any.
+    fn finish(mut self) -> Option<String> {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.take().and_then(|t| t.join().ok()).flatten()
+    }
+}
+
+/// `ROOT/etc/rc.d/init.d/networking/red stop`, or `ROOT/etc/rc.d/init.d/network stop
+/// [red]`, as a shell runs it (the scripts of this root only: other roots on the same
+/// machine, the lab's boxes, are not ours).
+fn is_stop_of_red(args: &[String], network: &Path) -> bool {
+    let red = network.with_file_name("networking/red");
+    let Some(i) = args
+        .iter()
+        .position(|a| Path::new(a) == network || Path::new(a) == red)
+    else {
+        return false;
+    };
+    let rest = &args[i + 1..];
+    if rest.first().map(String::as_str) != Some("stop") {
+        return false;
+    }
+    Path::new(&args[i]) == red || rest.get(1).is_none_or(|z| z == "red")
+}
+
+/// A process under `proc_root` stopping RED (`network`: our root's network script) that
+/// is not one of ours: its command line.
+fn foreign_stop(proc_root: &Path, network: &Path) -> Option<String> {
+    let own = format!("{CALLER_ENV}={OWN_CALLER}");
+    for entry in fs::read_dir(proc_root).ok()?.flatten() {
+        let name = entry.file_name();
+        if name.to_str().and_then(|s| s.parse::<u32>().ok()).is_none() {
+            continue;
+        }
+        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if !is_stop_of_red(&args, network) {
+            continue;
+        }
+        let Ok(environ) = fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if environ.split(|b| *b == 0).any(|v| v == own.as_bytes()) {
+            continue;
+        }
+        return Some(args.join(" "));
+    }
+    None
 }
 
 /// PIDs under `proc_root` of pppd (any: on IPFire only RED runs pppd) and of a dhcpcd with
@@ -793,6 +893,60 @@ mod tests {
         assert_eq!(back.red_after.get("RED_DRIVER"), Some("e1000e"));
         assert_eq!(back.red_after.get("RED_MACADDR"), Some("52:54:00:00:00:01"));
         assert_eq!(back.red_after.get("RED_DEV"), Some("red0"));
+    }
+
+    #[test]
+    fn someone_elses_stop_during_our_network_call_is_a_deliberate_stop() {
+        let d = tempfile::tempdir().unwrap();
+        let paths = Paths::new(d.path()).unwrap();
+        fsutil::ensure_dir(&paths.connectd_dir()).unwrap();
+        let proc_dir = paths.proc();
+        let network = paths.network_script();
+        let net_s = network.display().to_string();
+        let red_s = network
+            .with_file_name("networking/red")
+            .display()
+            .to_string();
+        let pid = |n: u32, args: &[&str], env: &[&str]| {
+            let p = proc_dir.join(n.to_string());
+            fs::create_dir_all(&p).unwrap();
+            fs::write(p.join("cmdline"), args.join("\0") + "\0").unwrap();
+            fs::write(p.join("environ"), env.join("\0") + "\0").unwrap();
+        };
+        // Our own stop (its child networking/red inherits our environment): not foreign.
+        pid(
+            20,
+            &["/bin/bash", &red_s, "stop"],
+            &["PATH=/bin", "CONNECTD_CALLER=connectd"],
+        );
+        pid(21, &["/bin/bash", &red_s, "start"], &[]);
+        // Another root's (another lab box on the same machine): not ours.
+        pid(
+            23,
+            &["/bin/bash", "/etc/rc.d/init.d/networking/red", "stop"],
+            &[],
+        );
+        assert_eq!(foreign_stop(&proc_dir, &network), None);
+        let net = ReleasingNetwork {
+            marker: d.path().join("elsewhere"),
+            env: Default::default(),
+        };
+        network_call(&net, &paths, "start");
+        assert!(!paths.red_stopped().exists());
+        // The WUI's Disconnect (redctrl stop -> network stop red) while our start runs.
+        pid(22, &["/bin/sh", &net_s, "stop", "red"], &["PATH=/bin"]);
+        assert!(foreign_stop(&proc_dir, &network).is_some());
+        network_call(&net, &paths, "start");
+        assert!(paths.red_stopped().exists());
+        assert!(is_stop_of_red(&[net_s.clone(), "stop".into()], &network));
+        assert!(!is_stop_of_red(
+            &[net_s, "stop".into(), "green".into()],
+            &network
+        ));
+    }
+
+    fn network_call(runner: &dyn Runner, paths: &Paths, verb: &str) {
+        network(runner, paths, verb, Duration::from_secs(1)).unwrap();
     }
 
     #[test]
