@@ -526,26 +526,25 @@ pub(crate) fn network(
 /// for a stop of RED that is not ours: IPFire's `networking/red stop` or `network stop
 /// [red]` whose environment lacks our [`CALLER_ENV`].
 struct ForeignStopWatch {
-    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    done: std::sync::mpsc::Sender<()>,
     thread: Option<std::thread::JoinHandle<Option<String>>>,
 }
 
 impl ForeignStopWatch {
     fn start(proc_root: PathBuf, network: PathBuf) -> ForeignStopWatch {
-        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = done.clone();
+        let (done, rx) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("stop-watch".into())
             .spawn(move || {
-                use std::sync::atomic::Ordering;
                 loop {
                     if let Some(who) = foreign_stop(&proc_root, &network) {
                         return Some(who);
                     }
-                    if flag.load(Ordering::SeqCst) {
-                        return None;
+                    // Every 100 ms until our call ends (a message, or the sender dropped).
+                    match rx.recv_timeout(Duration::from_millis(100)) {
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => return None,
                     }
-                    std::thread::sleep(Duration::from_millis(100));
                 }
             })
             .ok();
@@ -554,7 +553,7 @@ impl ForeignStopWatch {
 
     /// Ends the watch: the foreign stop seen, if any.
     fn finish(mut self) -> Option<String> {
-        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.done.send(());
         self.thread.take().and_then(|t| t.join().ok()).flatten()
     }
 }
