@@ -225,6 +225,12 @@ impl<'a> Effects<'a> {
                 })
             }
             Action::StopRed { reason } => {
+                if reason == super::machine::DISCONNECT_REASON {
+                    if let Some(who) = switch::foreign_start_of_red(self.paths) {
+                        log::info!("not stopping RED: the Disconnect is part of {who}");
+                        return None;
+                    }
+                }
                 log::info!("stopping RED: {reason}");
                 if let Err(e) = self.network("stop") {
                     log::error!("{e}");

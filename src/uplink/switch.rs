@@ -576,9 +576,45 @@ fn is_stop_of_red(args: &[String], network: &Path) -> bool {
     Path::new(&args[i]) == red || rest.get(1).is_none_or(|z| z == "red")
 }
 
+/// `ROOT/etc/rc.d/init.d/network start|restart [red]` or `…/networking/red start`.
+fn is_start_of_red(args: &[String], network: &Path) -> bool {
+    let red = network.with_file_name("networking/red");
+    let Some(i) = args
+        .iter()
+        .position(|a| Path::new(a) == network || Path::new(a) == red)
+    else {
+        return false;
+    };
+    let rest = &args[i + 1..];
+    match rest.first().map(String::as_str) {
+        Some("start") => Path::new(&args[i]) == red || rest.get(1).is_none_or(|z| z == "red"),
+        Some("restart") => Path::new(&args[i]) == network && rest.get(1).is_none_or(|z| z == "red"),
+        _ => false,
+    }
+}
+
+/// Someone else (connscheduler's `profile N` or `reconnect`, `redctrl restart`, the WUI's
+/// Connect) is bringing RED up right now with IPFire's network script: its command line.
+/// A Disconnect seen then is the first half of their restart (IPFire's `network restart
+/// red` is `stop` then `start`, `system/network:104-113`): our own stop would kill their
+/// new session (issue 12 item 9).
+pub fn foreign_start_of_red(paths: &Paths) -> Option<String> {
+    foreign_network_call(&paths.proc(), &paths.network_script(), is_start_of_red)
+}
+
 /// A process under `proc_root` stopping RED (`network`: our root's network script) that
 /// is not one of ours: its command line.
 fn foreign_stop(proc_root: &Path, network: &Path) -> Option<String> {
+    foreign_network_call(proc_root, network, is_stop_of_red)
+}
+
+/// A process under `proc_root` whose command line `matches` and whose environment lacks
+/// our [`CALLER_ENV`]: its command line.
+fn foreign_network_call(
+    proc_root: &Path,
+    network: &Path,
+    matches: fn(&[String], &Path) -> bool,
+) -> Option<String> {
     let own = format!("{CALLER_ENV}={OWN_CALLER}");
     for entry in fs::read_dir(proc_root).ok()?.flatten() {
         let name = entry.file_name();
@@ -593,7 +629,7 @@ fn foreign_stop(proc_root: &Path, network: &Path) -> Option<String> {
             .filter(|a| !a.is_empty())
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        if !is_stop_of_red(&args, network) {
+        if !matches(&args, network) {
             continue;
         }
         let Ok(environ) = fs::read(entry.path().join("environ")) else {
@@ -938,6 +974,13 @@ mod tests {
         network_call(&net, &paths, "start");
         assert!(paths.red_stopped().exists());
         assert!(is_stop_of_red(&[net_s.clone(), "stop".into()], &network));
+        // connscheduler's `profile N`: `network restart red` is stop then start; the
+        // WUI's Connect a start.
+        assert!(foreign_start_of_red(&paths).unwrap().ends_with("networking/red start"));
+        fs::remove_dir_all(proc_dir.join("21")).unwrap();
+        assert_eq!(foreign_start_of_red(&paths), None);
+        pid(24, &["/bin/sh", &net_s, "restart", "red"], &["PATH=/bin"]);
+        assert!(foreign_start_of_red(&paths).is_some());
         assert!(!is_stop_of_red(
             &[net_s, "stop".into(), "green".into()],
             &network

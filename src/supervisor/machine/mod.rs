@@ -154,6 +154,9 @@ use phase::{
 /// IPFire's connectd waits `MAX=160` rounds of `sleep 5` for `red/active` (failover off,
 /// `src/initscripts/system/connectd:31,53-75`): 800 s, not 160 s.
 pub(crate) const LEGACY_CONNECT_WAIT: Duration = Duration::from_secs(160 * 5);
+/// The reason of the StopRed a Disconnect sends (the shell skips it when someone else is
+/// already bringing RED up again: their restart, not a stop).
+pub(crate) const DISCONNECT_REASON: &str = "keepconnected removed: the user disconnected";
 /// The least time between two passes, redials or failback checks: HOLDOFF=0 or
 /// FAILBACK_DELAY=0 must not make the core spin.
 pub const MIN_GAP: Duration = Duration::from_secs(5);
@@ -936,7 +939,7 @@ impl Core {
         let failover = !phase.is_legacy() && phase != Phase::Idle;
         self.set_monitor(None);
         self.out.push(Action::StopRed {
-            reason: "keepconnected removed: the user disconnected".into(),
+            reason: DISCONNECT_REASON.into(),
         });
         if failover {
             let active = self.active.clone();
