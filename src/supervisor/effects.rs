@@ -225,15 +225,18 @@ impl<'a> Effects<'a> {
                 })
             }
             Action::StopRed { reason } => {
-                if reason == super::machine::DISCONNECT_REASON {
-                    if let Some(who) = switch::foreign_start_of_red(self.paths) {
-                        log::info!("not stopping RED: the Disconnect is part of {who}");
-                        return None;
+                let disconnect = reason == super::machine::DISCONNECT_REASON;
+                match switch::foreign_start_of_red(self.paths).filter(|_| disconnect) {
+                    Some(who) => log::info!("not stopping RED: the Disconnect is part of {who}"),
+                    None => {
+                        log::info!("stopping RED: {reason}");
+                        if let Err(e) = self.network("stop") {
+                            log::error!("{e}");
+                        }
                     }
                 }
-                log::info!("stopping RED: {reason}");
-                if let Err(e) = self.network("stop") {
-                    log::error!("{e}");
+                if disconnect {
+                    self.end_episode_files();
                 }
                 None
             }
@@ -477,6 +480,52 @@ impl<'a> Effects<'a> {
 
     /// Writes the state file with the core's persisted part. `state.active` is the files'
     /// truth, set by the switch itself, not the core's view.
+    /// A Disconnect ends supervision and the failover episode (failover on): the files
+    /// go back to the administrator's setup, so the next Connect, or pppsetup's Select
+    /// that follows it, never runs on the backup's `ethernet/settings` (issue 12 item 7).
+    /// `settings` still linked to the backup we left it at: the primary's files (its saved
+    /// RED_* values). Linked by someone else since (connscheduler's `profile N`): that
+    /// profile's files, on the primary's saved RED_* when it is of the primary's kind.
+    fn end_episode_files(&mut self) {
+        if !self.setup.policy.enabled {
+            return;
+        }
+        let (Some(primary), Some(ours)) = (self.state.primary.clone(), self.files_active()) else {
+            return;
+        };
+        if ours == primary {
+            return;
+        }
+        let linked = switch::active_profile(self.paths).ok().flatten();
+        let to = match &linked {
+            Some(l) if *l != ours => l.clone(),
+            _ => primary.clone(),
+        };
+        let kind = |p: &ProfileName| Profile::load(self.paths, p).ok().map(|p| p.kind);
+        let same_kind = kind(&to).is_some() && kind(&to) == kind(&primary);
+        let restore = self
+            .state
+            .primary_red
+            .clone()
+            .filter(|_| to == primary || same_kind);
+        match switch::apply_files(self.paths, &self.setup.policy, &to, restore.as_ref()) {
+            Ok(_) => {
+                log::info!("Disconnect on profile {ours}: the files are profile {to}'s again");
+                // A profile linked by someone else stays theirs: the next start finds it
+                // selected (and makes it the primary).
+                if to == primary {
+                    self.state.active = Some(to.clone());
+                    self.state.primary_red = None;
+                }
+                self.state.pinned = None;
+                if let Err(e) = self.state.save(self.paths) {
+                    log::error!("{e}");
+                }
+            }
+            Err(e) => log::error!("cannot give the files back to profile {to}: {e}"),
+        }
+    }
+
     pub(crate) fn save_state(&mut self, core: &Core) {
         let p = core.persisted();
         self.state.failback_delay_secs = Some(p.failback_delay_secs);

@@ -976,7 +976,11 @@ mod tests {
         assert!(is_stop_of_red(&[net_s.clone(), "stop".into()], &network));
         // connscheduler's `profile N`: `network restart red` is stop then start; the
         // WUI's Connect a start.
-        assert!(foreign_start_of_red(&paths).unwrap().ends_with("networking/red start"));
+        assert!(
+            foreign_start_of_red(&paths)
+                .unwrap()
+                .ends_with("networking/red start")
+        );
         fs::remove_dir_all(proc_dir.join("21")).unwrap();
         assert_eq!(foreign_start_of_red(&paths), None);
         pid(24, &["/bin/sh", &net_s, "restart", "red"], &["PATH=/bin"]);
