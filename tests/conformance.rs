@@ -64,31 +64,20 @@ const fn racy(ty: &'static str, story: &'static str, item: u8) -> Known {
 const EXPECTED_TO_FAIL: &[Known] = &[
     // Item 3: `network stop red` leaves keepconnected for QMI, DHCP and STATIC; the
     // supervisor takes the vanished red/active for a dropped line and starts RED again.
-    known("DHCP", "WUI Disconnect, Connect", 3),
-    known("STATIC", "WUI Disconnect, Connect", 3),
     known("QMI", "WUI Disconnect, Connect", 3),
-    known("DHCP", "admin network stop red", 3),
-    known("STATIC", "admin network stop red", 3),
     known("QMI", "admin network stop red", 3),
     racy("DHCP", "shutdown (runlevel 0)", 3),
-    known("STATIC", "shutdown (runlevel 0)", 3),
     known("QMI", "shutdown (runlevel 0)", 3),
     // Item 3 in the middle of a switch: the Disconnect lands while the backup comes up
     // and the supervisor finishes bringing it up (dhcpcd on red1 runs afterwards).
     known("PPPoE", "Disconnect during failover", 3),
     racy("DHCP", "Disconnect during failover", 3),
-    known("STATIC", "Disconnect during failover", 3),
     known("QMI", "Disconnect during failover", 3),
-    // Item 3 again: STATIC's Disconnect is undone before the admin can Select.
-    known("STATIC", "pppsetup Select, online", 3),
     // Item 4: the primary is frozen in the state file; a relinked `settings` is not the
     // admin's new primary.
     known("PPPoE", "connscheduler profile 4", 4),
-    known("DHCP", "connscheduler profile 4", 4),
-    known("STATIC", "connscheduler profile 4", 4),
     known("QMI", "connscheduler profile 4", 4),
     known("PPPoE", "pppsetup Select, online", 4),
-    known("DHCP", "pppsetup Select, online", 4),
     known("QMI", "pppsetup Select, online", 4),
     // Items 4 and 3: on a backup the Disconnect is undone (the backup's type keeps
     // keepconnected) and the selected profile never becomes the primary.

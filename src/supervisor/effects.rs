@@ -217,7 +217,13 @@ impl<'a> Effects<'a> {
             Action::Restart { profile, reason } => {
                 log::info!("restarting RED ({profile}): {reason}");
                 self.old_red_ip = read_ip(&self.paths.red_local_ip()).or(self.old_red_ip);
-                let res = self.network("stop").and_then(|()| self.network("start"));
+                let res = self.network("stop").and_then(|()| {
+                    if self.paths.red_stopped().exists() {
+                        // Stopped deliberately meanwhile: not ours to start again.
+                        return Ok(());
+                    }
+                    self.network("start")
+                });
                 self.obs.dial_done();
                 Some(Event::RestartDone {
                     ok: res.is_ok(),
@@ -345,7 +351,8 @@ impl<'a> Effects<'a> {
     /// Executes a switch with its journal; returns the core's `ActivateDone`, or
     /// `KeepconnectedRemoved` when the user disconnected between the decision and now.
     fn activate(&mut self, core: &Core, to: ProfileName, reason: &str, kind: SwitchKind) -> Event {
-        if let Some(ev) = self.obs.before_switch(self.paths.keepconnected().exists()) {
+        let wanted = self.paths.keepconnected().exists() && !self.paths.red_stopped().exists();
+        if let Some(ev) = self.obs.before_switch(wanted) {
             return ev;
         }
         log::warn!("switching to profile {to} ({kind}): {reason}");

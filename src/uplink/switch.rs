@@ -772,6 +772,13 @@ pub fn activate(
 
     network(runner, paths, "stop", opts.network_timeout)?;
     wait_gone(paths, opts, report.previous_red.get("RED_DEV"));
+    // The administrator stopped RED meanwhile (our red.down hook's or our stop-watch's
+    // marker): the switch is abandoned before any file changes, nothing is brought up.
+    if paths.red_stopped().exists() {
+        return Err(Error::Failed(
+            "RED was stopped deliberately during the switch: abandoned, the files unchanged".into(),
+        ));
+    }
     done(Step::Stopped)?;
 
     // Computed again: the stop may have taken a while, and the WUI may have saved meanwhile.
@@ -989,6 +996,54 @@ mod tests {
             &[net_s, "stop".into(), "green".into()],
             &network
         ));
+    }
+
+    #[test]
+    fn a_disconnect_during_our_stop_abandons_the_switch_with_the_files_unchanged() {
+        // The WUI's Disconnect (`network stop red`, not ours) while a failover stops the
+        // primary: nothing is brought up, nothing is half-switched.
+        let d = tempfile::tempdir().unwrap();
+        let paths = Paths::new(d.path()).unwrap();
+        fsutil::ensure_dir(&paths.connectd_dir()).unwrap();
+        fs::create_dir_all(paths.ppp_dir()).unwrap();
+        fs::create_dir_all(paths.ethernet_settings().parent().unwrap()).unwrap();
+        fs::write(paths.ethernet_settings(), "RED_TYPE=DHCP\nRED_DEV=red0\n").unwrap();
+        fs::write(paths.profile("1"), "PROFILE=1\nTYPE=DHCP\n").unwrap();
+        fs::write(paths.profile("2"), "PROFILE=2\nTYPE=DHCP\nDEVICE=red1\n").unwrap();
+        fs::hard_link(paths.profile("1"), paths.ppp_settings()).unwrap();
+        let p = paths.proc().join("30");
+        fs::create_dir_all(&p).unwrap();
+        let net_s = paths.network_script().display().to_string();
+        fs::write(p.join("cmdline"), format!("/bin/sh\0{net_s}\0stop\0red\0")).unwrap();
+        fs::write(p.join("environ"), "PATH=/bin\0").unwrap();
+        let net = ReleasingNetwork {
+            marker: d.path().join("elsewhere"),
+            env: Default::default(),
+        };
+        let mut steps = Vec::new();
+        let r = activate(
+            &paths,
+            &net,
+            &Policy::default(),
+            &ProfileName::new("2").unwrap(),
+            None,
+            &SwitchOptions {
+                network_timeout: Duration::from_secs(1),
+                stop_wait: Duration::ZERO,
+                proc_root: Some(d.path().join("none")),
+            },
+            &mut |step, _| {
+                steps.push(step);
+                Ok(())
+            },
+        );
+        assert!(r.is_err(), "the switch went on");
+        assert_eq!(steps, [Step::Intent], "no step after the stop");
+        assert_eq!(active_profile(&paths).unwrap().unwrap().as_str(), "1");
+        assert_eq!(
+            fs::read_to_string(paths.ethernet_settings()).unwrap(),
+            "RED_TYPE=DHCP\nRED_DEV=red0\n"
+        );
     }
 
     fn network_call(runner: &dyn Runner, paths: &Paths, verb: &str) {
