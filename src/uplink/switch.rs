@@ -252,9 +252,12 @@ fn plan(
                 // value never stays.
                 let (driver, mac) = device_keys(paths, &dev, profile.kind);
                 let moved = red_before.get("RED_DEV") != Some(dev.as_str());
+                // Emptied in place, not removed: a restore puts the line back where it was.
                 for (key, v) in [("RED_DRIVER", driver), ("RED_MACADDR", mac)] {
-                    if v.is_some() || moved {
-                        set(key, v.as_deref())?;
+                    match v {
+                        Some(v) => set(key, Some(&v))?,
+                        None if moved && red_before.get(key).is_some() => set(key, Some(""))?,
+                        None => {}
                     }
                 }
             }
