@@ -70,7 +70,9 @@ const EXPECTED_TO_FAIL: &[Known] = &[
     // and the supervisor's own `network start red` finishes bringing it up (dhcpcd on the
     // backup's device runs afterwards). A stop seen during our stop abandons the switch
     // now; one during our start is marked and stopped afterwards, too late for this story.
-    known("PPPoE", "Disconnect during failover", 3),
+    // PPPoE passed in the last run (the stop seen during our stop abandons the switch):
+    // racy until more runs confirm.
+    racy("PPPoE", "Disconnect during failover", 3),
     known("DHCP", "Disconnect during failover", 3),
     racy("STATIC", "Disconnect during failover", 3),
     known("QMI", "Disconnect during failover", 3),
