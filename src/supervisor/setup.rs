@@ -76,6 +76,7 @@ pub(crate) fn load_setup(
         migrate_legacy_keys(paths, &loaded.legacy);
     }
     let names = profile_chain(paths, primary, &policy)?;
+    policy.check_pretest_skip(paths, &names)?;
     let mut profiles = Vec::new();
     for n in &names {
         let p = load_profile_retrying(paths, clock, n)?;
