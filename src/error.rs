@@ -133,7 +133,7 @@ impl Error {
 }
 
 /// Adds the path to an `io::Result`.
-pub trait IoContext<T> {
+pub(crate) trait IoContext<T> {
     /// Maps an `io::Error` into [`Error::Io`] naming `path`.
     fn at(self, path: impl Into<PathBuf>) -> Result<T>;
 }

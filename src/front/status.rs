@@ -23,7 +23,7 @@ fn named(name: Option<&ProfileName>, display: Option<&str>) -> String {
 }
 
 /// The throughput line: `"rx 12.5 Mbit/s (60 s avg 10.0), tx 1.3 Mbit/s (60 s avg 1.0)"`.
-pub fn traffic_line(t: &TrafficStatus) -> String {
+pub(crate) fn traffic_line(t: &TrafficStatus) -> String {
     format!(
         "rx {:.1} Mbit/s (60 s avg {:.1}), tx {:.1} Mbit/s (60 s avg {:.1})",
         t.rx_mbps, t.rx_mbps_avg, t.tx_mbps, t.tx_mbps_avg
@@ -31,7 +31,7 @@ pub fn traffic_line(t: &TrafficStatus) -> String {
 }
 
 /// Renders the status as lines for a terminal.
-pub fn human(v: &Status) -> String {
+pub(crate) fn human(v: &Status) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

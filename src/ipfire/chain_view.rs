@@ -51,7 +51,7 @@ pub struct LastPretest {
 /// backups; just the primary when the chain cannot be resolved, empty without a primary.
 /// A profile without a device of its own runs on the box's RED_DEV; for the primary while
 /// a backup is active that is the RED_DEV saved when the box left it.
-pub fn chain_view(paths: &Paths, state: &State) -> Vec<ChainEntry> {
+pub(crate) fn chain_view(paths: &Paths, state: &State) -> Vec<ChainEntry> {
     let Some(primary) = state.primary.clone() else {
         return Vec::new();
     };

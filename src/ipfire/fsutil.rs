@@ -14,7 +14,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::ipfire::readhash::Document;
 
 /// Largest settings file we accept; IPFire's are a few hundred bytes.
-pub const MAX_SETTINGS_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_SETTINGS_BYTES: u64 = 1024 * 1024;
 
 fn tmp_name(path: &Path) -> PathBuf {
     let name = path
@@ -25,7 +25,7 @@ fn tmp_name(path: &Path) -> PathBuf {
 }
 
 /// fsyncs the directory holding `path`, so a rename in it is durable.
-pub fn fsync_dir(path: &Path) -> Result<()> {
+pub(crate) fn fsync_dir(path: &Path) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -36,7 +36,7 @@ pub fn fsync_dir(path: &Path) -> Result<()> {
 /// Replaces `path` with `data`: written to a temporary file in the same directory (created
 /// with `mode`), fsynced, renamed over `path`, and the directory fsynced. On any error the
 /// temporary file is removed and `path` is untouched.
-pub fn replace_atomically(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+pub(crate) fn replace_atomically(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     let tmp = tmp_name(path);
     let result = (|| {
         let mut f = OpenOptions::new()
@@ -60,7 +60,7 @@ pub fn replace_atomically(path: &Path, data: &[u8], mode: u32) -> Result<()> {
 }
 
 /// The mode `path` has now, or `default` when it does not exist.
-pub fn mode_or(path: &Path, default: u32) -> u32 {
+pub(crate) fn mode_or(path: &Path, default: u32) -> u32 {
     fs::metadata(path)
         .map(|m| m.permissions().mode() & 0o7777)
         .unwrap_or(default)
@@ -68,7 +68,7 @@ pub fn mode_or(path: &Path, default: u32) -> u32 {
 
 /// Makes `link` a hard link to `target`, atomically: link to a temporary name, rename over.
 /// `link` is never opened, so a file it shares an inode with is never written through.
-pub fn link_atomically(target: &Path, link: &Path) -> Result<()> {
+pub(crate) fn link_atomically(target: &Path, link: &Path) -> Result<()> {
     let tmp = tmp_name(link);
     let _ = fs::remove_file(&tmp);
     fs::hard_link(target, &tmp).at(&tmp)?;
@@ -86,7 +86,7 @@ pub fn copy_atomically(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// Reads a file of at most [`MAX_SETTINGS_BYTES`].
-pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     let f = File::open(path).at(path)?;
     let mut buf = Vec::new();
     f.take(MAX_SETTINGS_BYTES + 1)
@@ -104,7 +104,7 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
 
 /// Reads a readhash settings file, refusing binary content (NUL bytes, invalid UTF-8) and
 /// oversized files with a message naming the file.
-pub fn read_settings(path: &Path) -> Result<Document> {
+pub(crate) fn read_settings(path: &Path) -> Result<Document> {
     let buf = read_bounded(path)?;
     if let Some(pos) = buf.iter().position(|&b| b == 0) {
         let line = buf[..pos].iter().filter(|&&b| b == b'\n').count() + 1;
@@ -127,24 +127,24 @@ pub fn read_settings(path: &Path) -> Result<Document> {
 }
 
 /// Writes a readhash document atomically, keeping the file's current mode (0644 if new).
-pub fn write_settings(path: &Path, doc: &Document) -> Result<()> {
+pub(crate) fn write_settings(path: &Path, doc: &Document) -> Result<()> {
     replace_atomically(path, doc.to_text().as_bytes(), mode_or(path, 0o644))
 }
 
 /// Reads a small one-line file (e.g. `red/iface`), trimmed; `None` when absent or empty.
-pub fn read_word(path: &Path) -> Option<String> {
+pub(crate) fn read_word(path: &Path) -> Option<String> {
     let data = read_bounded(path).ok()?;
     let s = String::from_utf8_lossy(&data).trim().to_string();
     (!s.is_empty()).then_some(s)
 }
 
 /// Inode and device of a file, to tell whether two paths are the same file.
-pub fn file_id(path: &Path) -> Option<(u64, u64)> {
+pub(crate) fn file_id(path: &Path) -> Option<(u64, u64)> {
     fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Creates `dir` and its parents (mode 0755) if missing.
-pub fn ensure_dir(dir: &Path) -> Result<()> {
+pub(crate) fn ensure_dir(dir: &Path) -> Result<()> {
     fs::create_dir_all(dir).at(dir)
 }
 

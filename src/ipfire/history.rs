@@ -20,9 +20,9 @@ use crate::ipfire::paths::Paths;
 use crate::ipfire::state::SwitchRecord;
 
 /// The window the history covers.
-pub const WINDOW_SECS: i64 = 86_400;
+pub(crate) const WINDOW_SECS: i64 = 86_400;
 /// One RTT point per this many seconds.
-pub const RTT_STEP_SECS: i64 = 60;
+pub(crate) const RTT_STEP_SECS: i64 = 60;
 /// RTT points kept: one a minute for 24 hours.
 pub const MAX_RTT: usize = 1440;
 /// Carrying intervals kept (a flapping line cannot grow the file without bound).
@@ -36,7 +36,7 @@ pub const SAVE_EVERY_SECS: i64 = 60;
 
 /// A span during which one profile carried the traffic (`profile` None: nothing did).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Interval {
+pub(crate) struct Interval {
     /// The profile, or None while RED was down.
     pub profile: Option<String>,
     /// Unix time it began.
@@ -66,7 +66,7 @@ struct Bucket {
 
 /// The history (see the module documentation).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct History {
+pub(crate) struct History {
     /// Oldest first; the last one is open while it lasts.
     pub intervals: VecDeque<Interval>,
     /// (minute start, mean RTT in ms; None when no round answered in that minute).
@@ -232,7 +232,7 @@ impl History {
     }
 
     /// Writes the file when something urgent changed, or when RTT points are due.
-    pub fn save_if_due(&mut self, paths: &Paths, now: i64) -> Result<()> {
+    pub(crate) fn save_if_due(&mut self, paths: &Paths, now: i64) -> Result<()> {
         if self.urgent || (self.dirty && now - self.saved_at >= SAVE_EVERY_SECS) {
             self.save(paths, now)?;
         }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 /// The environment variable that sets the root when `--root` is not given.
-pub const ROOT_ENV: &str = "CONNECTD_ROOT";
+pub(crate) const ROOT_ENV: &str = "CONNECTD_ROOT";
 
 /// IPFire's paths under one root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +35,7 @@ impl Paths {
     }
 
     /// The root from `--root`, else `CONNECTD_ROOT`, else `/`.
-    pub fn from_arg_or_env(arg: Option<&Path>) -> Result<Self> {
+    pub(crate) fn from_arg_or_env(arg: Option<&Path>) -> Result<Self> {
         match arg {
             Some(p) => Self::new(p),
             None => match std::env::var_os(ROOT_ENV) {
@@ -55,11 +55,11 @@ impl Paths {
     }
 
     /// `/var/ipfire/ppp`: the profiles, `settings` and `secrets`.
-    pub fn ppp_dir(&self) -> PathBuf {
+    pub(crate) fn ppp_dir(&self) -> PathBuf {
         self.at("var/ipfire/ppp")
     }
     /// `/var/ipfire/ppp/settings`: hard link to the active profile.
-    pub fn ppp_settings(&self) -> PathBuf {
+    pub(crate) fn ppp_settings(&self) -> PathBuf {
         self.at("var/ipfire/ppp/settings")
     }
     /// `/var/ipfire/ppp/settings-NAME`. `name` must already be validated
@@ -68,15 +68,15 @@ impl Paths {
         self.ppp_dir().join(format!("settings-{name}"))
     }
     /// `/var/ipfire/ppp/secrets`: pppd's credentials, mode 0600.
-    pub fn ppp_secrets(&self) -> PathBuf {
+    pub(crate) fn ppp_secrets(&self) -> PathBuf {
         self.at("var/ipfire/ppp/secrets")
     }
     /// `/var/ipfire/ethernet/settings`: RED_TYPE, RED_DEV and the rest of the NIC setup.
-    pub fn ethernet_settings(&self) -> PathBuf {
+    pub(crate) fn ethernet_settings(&self) -> PathBuf {
         self.at("var/ipfire/ethernet/settings")
     }
     /// `/var/ipfire/red`.
-    pub fn red_dir(&self) -> PathBuf {
+    pub(crate) fn red_dir(&self) -> PathBuf {
         self.at("var/ipfire/red")
     }
     /// `/var/ipfire/red/active`: flag file, present while RED is up.
@@ -88,15 +88,15 @@ impl Paths {
         self.at("var/ipfire/red/iface")
     }
     /// `/var/ipfire/red/device`: the RED interface name on older builds.
-    pub fn red_device(&self) -> PathBuf {
+    pub(crate) fn red_device(&self) -> PathBuf {
         self.at("var/ipfire/red/device")
     }
     /// `/var/ipfire/red/local-ipaddress`.
-    pub fn red_local_ip(&self) -> PathBuf {
+    pub(crate) fn red_local_ip(&self) -> PathBuf {
         self.at("var/ipfire/red/local-ipaddress")
     }
     /// `/var/ipfire/red/remote-ipaddress`: the gateway.
-    pub fn red_remote_ip(&self) -> PathBuf {
+    pub(crate) fn red_remote_ip(&self) -> PathBuf {
         self.at("var/ipfire/red/remote-ipaddress")
     }
     /// `/var/ipfire/red/keepconnected`: attempt counter; absent means "the user disconnected".
@@ -104,11 +104,11 @@ impl Paths {
         self.at("var/ipfire/red/keepconnected")
     }
     /// `/var/ipfire/red/current-profile`: kept for older failover scripts.
-    pub fn current_profile(&self) -> PathBuf {
+    pub(crate) fn current_profile(&self) -> PathBuf {
         self.at("var/ipfire/red/current-profile")
     }
     /// `/var/ipfire/red/failover-time`: kept for older failover scripts.
-    pub fn failover_time(&self) -> PathBuf {
+    pub(crate) fn failover_time(&self) -> PathBuf {
         self.at("var/ipfire/red/failover-time")
     }
     /// `/var/run/dns1`.
@@ -116,11 +116,11 @@ impl Paths {
         self.at("var/run/dns1")
     }
     /// `/var/run/dns2`.
-    pub fn dns2(&self) -> PathBuf {
+    pub(crate) fn dns2(&self) -> PathBuf {
         self.at("var/run/dns2")
     }
     /// `/var/ipfire/connectd`: our own directory.
-    pub fn connectd_dir(&self) -> PathBuf {
+    pub(crate) fn connectd_dir(&self) -> PathBuf {
         self.at("var/ipfire/connectd")
     }
     /// `/var/ipfire/connectd/settings`: the failover policy.
@@ -161,11 +161,11 @@ impl Paths {
         self.at("proc")
     }
     /// `/etc/rc.d/init.d/network`: IPFire's network script.
-    pub fn network_script(&self) -> PathBuf {
+    pub(crate) fn network_script(&self) -> PathBuf {
         self.at("etc/rc.d/init.d/network")
     }
     /// `/etc/rc.d/init.d/networking/failover.d`: event hooks.
-    pub fn hooks_dir(&self) -> PathBuf {
+    pub(crate) fn hooks_dir(&self) -> PathBuf {
         self.at("etc/rc.d/init.d/networking/failover.d")
     }
 }

@@ -155,7 +155,7 @@ impl Src<'_> {
 }
 
 /// Parses `on/off`, `yes/no`, `true/false`, `1/0`, case-insensitively.
-pub fn parse_bool(v: &str) -> Option<bool> {
+pub(crate) fn parse_bool(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "on" | "yes" | "true" | "1" | "enabled" => Some(true),
         "off" | "no" | "false" | "0" | "disabled" | "" => Some(false),
@@ -164,7 +164,7 @@ pub fn parse_bool(v: &str) -> Option<bool> {
 }
 
 /// Parses seconds, whole or with a fraction (`2`, `0.5`), at millisecond precision.
-pub fn parse_secs(v: &str) -> Option<Duration> {
+pub(crate) fn parse_secs(v: &str) -> Option<Duration> {
     let v = v.trim();
     let (whole, frac) = v.split_once('.').unwrap_or((v, ""));
     if whole.is_empty() && frac.is_empty() {
@@ -465,7 +465,7 @@ impl Policy {
     }
 
     /// The RED device for profile `name`: `DEVICE_<NAME>` from our file wins.
-    pub fn device_override(&self, name: &str) -> Option<&str> {
+    pub(crate) fn device_override(&self, name: &str) -> Option<&str> {
         self.devices.get(name).map(String::as_str)
     }
 }

@@ -17,7 +17,7 @@ use crate::ipfire::readhash::{self, Document};
 
 /// The keys of `connectd/settings` with their defaults as written (README, Configuration).
 /// `DEVICE_<NAME>` keys are known too.
-pub const KEYS: [(&str, &str); 23] = [
+pub(crate) const KEYS: [(&str, &str); 23] = [
     ("FAILOVER_ENABLED", "off"),
     ("BACKUPPROFILE", ""),
     ("FAILOVER_CONNECT_TIMEOUT", "60"),
@@ -84,7 +84,7 @@ pub fn view(paths: &Paths) -> Result<Value> {
 }
 
 /// `KEY=VALUE` lines for a terminal.
-pub fn human(v: &Value) -> String {
+pub(crate) fn human(v: &Value) -> String {
     let mut out = format!("# {}\n", v["file"].as_str().unwrap_or_default());
     for k in v["keys"].as_array().into_iter().flatten() {
         let def = match &k["default"] {
@@ -227,7 +227,10 @@ mod tests {
     fn the_same_values_write_nothing() {
         let (_d, p) = root(Some(FILE));
         let before = std::fs::metadata(p.policy()).unwrap().modified().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        crate::sys::clock::Clock::sleep(
+            &crate::sys::clock::SystemClock,
+            std::time::Duration::from_millis(20),
+        );
         assert!(
             set(&p, &s(&["FAILBACK_DELAY=300"]), None)
                 .unwrap()

@@ -64,7 +64,7 @@ impl fmt::Display for BadValue {
 }
 
 /// Whether `key` is a valid readhash key: `[A-Za-z_][A-Za-z0-9_]*`.
-pub fn is_valid_key(key: &str) -> bool {
+pub(crate) fn is_valid_key(key: &str) -> bool {
     let mut chars = key.chars();
     match chars.next() {
         Some(c) if c.is_ascii_alphabetic() || c == '_' => {}

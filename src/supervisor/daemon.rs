@@ -24,13 +24,13 @@ use crate::sys::clock::Clock;
 
 /// The supervisor lock, held while this value lives.
 #[derive(Debug)]
-pub struct Lock {
+pub(crate) struct Lock {
     file: Flock<File>,
 }
 
 impl Lock {
     /// Takes the lock, or `Ok(None)` when another supervisor holds it.
-    pub fn try_acquire(paths: &Paths) -> Result<Option<Lock>> {
+    pub(crate) fn try_acquire(paths: &Paths) -> Result<Option<Lock>> {
         let path = paths.pidfile();
         if let Some(dir) = path.parent() {
             crate::ipfire::fsutil::ensure_dir(dir)?;
@@ -51,7 +51,7 @@ impl Lock {
     }
 
     /// Writes our PID into the pidfile (after a fork: the daemon's own).
-    pub fn write_pid(&mut self) -> std::io::Result<()> {
+    pub(crate) fn write_pid(&mut self) -> std::io::Result<()> {
         let f: &mut File = &mut self.file;
         f.set_len(0)?;
         f.seek(SeekFrom::Start(0))?;
@@ -61,7 +61,7 @@ impl Lock {
 }
 
 /// The PID of the running supervisor, when one holds the lock.
-pub fn running_pid(paths: &Paths) -> Option<i32> {
+pub(crate) fn running_pid(paths: &Paths) -> Option<i32> {
     match Lock::try_acquire(paths) {
         Ok(None) => crate::ipfire::fsutil::read_word(&paths.pidfile()).and_then(|s| s.parse().ok()),
         Ok(Some(_)) | Err(_) => None,
@@ -70,7 +70,7 @@ pub fn running_pid(paths: &Paths) -> Option<i32> {
 
 /// Where we are after [`daemonize`].
 #[derive(Debug)]
-pub enum Forked {
+pub(crate) enum Forked {
     /// The original process: the daemon reported ready (`true`) or died first (`false`).
     Parent(bool),
     /// The daemon: detached, stdio on /dev/null. Call [`Ready::notify`] once running.
@@ -79,7 +79,7 @@ pub enum Forked {
 
 /// The daemon's end of the start-up pipe.
 #[derive(Debug)]
-pub struct Ready(Option<OwnedFd>);
+pub(crate) struct Ready(Option<OwnedFd>);
 
 impl Ready {
     /// Tells the waiting `connectd start` that the supervisor runs; it then exits 0.
@@ -94,7 +94,11 @@ impl Ready {
 /// thread. The caller holds `lock`; the daemon inherits it (see the module docs). The
 /// parent waits up to `wait` (on `clock`) for the daemon's "ready".
 #[allow(unsafe_code)]
-pub fn daemonize(lock: Lock, clock: &dyn Clock, wait: Duration) -> Result<(Forked, Option<Lock>)> {
+pub(crate) fn daemonize(
+    lock: Lock,
+    clock: &dyn Clock,
+    wait: Duration,
+) -> Result<(Forked, Option<Lock>)> {
     let (rd, wr) = nix::unistd::pipe().map_err(|e| Error::Failed(format!("pipe: {e}")))?;
     // SAFETY: connectd forks before it starts any thread (the hook thread and the API
     // thread are spawned by the daemon after this returns), so the child is a faithful,

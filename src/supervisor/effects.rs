@@ -38,7 +38,7 @@ use super::status::{Status, TrafficStatus};
 
 /// The seams the supervisor acts through, built by the binary (real ones) or by a test
 /// (fakes).
-pub struct Seams {
+pub(crate) struct Seams {
     /// Runs IPFire's network script and tools, and the hooks (on their own thread).
     pub runner: Arc<dyn Runner + Send + Sync>,
     /// Time.

@@ -17,7 +17,7 @@ pub use crate::supervisor::machine::HookEvent;
 
 /// One event to report.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HookCall {
+pub(crate) struct HookCall {
     /// What happened.
     pub event: HookEvent,
     /// `FROM_PROFILE` (empty when none).
@@ -30,7 +30,7 @@ pub struct HookCall {
 
 /// The executable regular files of `dir`, in name order; hidden files and editor backups
 /// (`*~`, `*.bak`, `*.orig`, `*.dpkg-*`) are skipped.
-pub fn list_hooks(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn list_hooks(dir: &Path) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -56,7 +56,7 @@ pub fn list_hooks(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Runs every hook for `call` now, each within `timeout`. Failures are logged.
-pub fn run_now(runner: &dyn Runner, dir: &Path, call: &HookCall, timeout: Duration) {
+pub(crate) fn run_now(runner: &dyn Runner, dir: &Path, call: &HookCall, timeout: Duration) {
     for hook in list_hooks(dir) {
         let spec = CommandSpec::new([hook.as_os_str()], timeout)
             .in_own_group()
@@ -88,7 +88,7 @@ pub fn run_now(runner: &dyn Runner, dir: &Path, call: &HookCall, timeout: Durati
 
 /// Runs hooks on a background thread, in the order events are sent.
 #[derive(Debug)]
-pub struct HookRunner {
+pub(crate) struct HookRunner {
     tx: Option<mpsc::Sender<HookCall>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -112,7 +112,7 @@ impl HookRunner {
     }
 
     /// Queues `call`; returns at once.
-    pub fn send(&self, call: HookCall) {
+    pub(crate) fn send(&self, call: HookCall) {
         if let Some(tx) = &self.tx {
             let _ = tx.send(call);
         }
@@ -131,8 +131,8 @@ impl HookRunner {
 #[allow(clippy::disallowed_methods)] // tests build fixtures with plain writes
 mod tests {
     use super::*;
+    use crate::sys::clock::{Clock, SystemClock};
     use crate::sys::exec::ProcessRunner;
-    use std::time::Instant;
 
     fn hook(dir: &Path, name: &str, body: &str) {
         let p = dir.join(name);
@@ -187,7 +187,7 @@ mod tests {
             d.path().to_path_buf(),
             Duration::from_millis(300),
         );
-        let t = Instant::now();
+        let t = SystemClock.now();
         runner.send(HookCall {
             event: HookEvent::Up,
             from: String::new(),

@@ -15,6 +15,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::sys::clock::{Clock as _, SystemClock};
+
 use proptest::prelude::*;
 
 use super::machine::{Action, Command, Config, Core, Event, Link, MIN_GAP, SwitchKind};
@@ -442,7 +444,7 @@ proptest! {
     ) {
         let first = configs[0].clone();
         let names = members(&first);
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         let mut h = Harness {
             core: Core::new(first.clone()),
             t0,
@@ -505,7 +507,7 @@ fn instant_flapping_is_bounded_by_episodes() {
         pretest_interval: None,
         pretest_skip: Vec::new(),
     };
-    let t0 = Instant::now();
+    let t0 = SystemClock.now();
     let mut core = Core::new(c);
     let mut now = t0;
     let mut activations = 0;

@@ -52,7 +52,7 @@ fn came_up(paths: &Paths, since: SystemTime) -> bool {
 /// Switches to `to` now: journaled, under the lock; then waits for RED (up to
 /// FAILOVER_CONNECT_TIMEOUT) when `wait`. `pin`: a manual failover pins `to` (failback
 /// to the primary unpins). Returns the exit code.
-pub fn switch_to(
+pub(crate) fn switch_to(
     paths: &Paths,
     runner: &dyn Runner,
     clock: &dyn Clock,
@@ -126,7 +126,7 @@ pub fn switch_to(
 }
 
 /// `connectd auto on|off` with no supervisor: recorded in the state file for the next start.
-pub fn set_auto(paths: &Paths, enabled: bool) -> Result<u8> {
+pub(crate) fn set_auto(paths: &Paths, enabled: bool) -> Result<u8> {
     let Some(_lock) = Lock::try_acquire(paths)? else {
         return Err(busy(paths));
     };

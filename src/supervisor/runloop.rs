@@ -35,7 +35,7 @@ use super::setup::load_setup;
 /// carrier loss is acted on within this, and a probe round in progress ends within 50 ms
 /// of it. 250 ms keeps both well under the 0.5 s target at a third of the system calls of
 /// 100 ms (BENCHMARKS.md).
-pub const PASSIVE_INTERVAL: Duration = Duration::from_millis(250);
+pub(crate) const PASSIVE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Services that follow the policy and run beside the supervisor (the HTTP API), passed in
 /// by the front that starts the daemon: the supervisor layer knows them only by this.
@@ -49,7 +49,7 @@ pub trait Services {
 /// No services beside the supervisor (tests).
 #[cfg(test)]
 #[derive(Debug, Default)]
-pub struct NoServices;
+pub(crate) struct NoServices;
 
 #[cfg(test)]
 impl Services for NoServices {

@@ -13,12 +13,14 @@ use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::sys::clock::{Clock as _, SystemClock};
+
 use super::machine::{Action, Command, Config, Core, Event, Link, SwitchKind};
 use crate::ipfire::profile::{ProfileName, Reconnection};
 
 /// The state of a profile's line at a given second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Line {
+pub(crate) enum Line {
     Up,
     Down,
     Blackhole,
@@ -68,12 +70,12 @@ pub fn config(backups: &[&str]) -> Config {
 
 /// One recorded action with its second.
 #[derive(Debug, Clone)]
-pub struct Rec {
+pub(crate) struct Rec {
     pub t: u64,
     pub action: Action,
 }
 
-pub struct Sim {
+pub(crate) struct Sim {
     pub core: Core,
     pub t0: Instant,
     pub t: u64,
@@ -102,7 +104,7 @@ impl Sim {
         let primary = config.primary.name.clone();
         Sim {
             core: Core::new(config),
-            t0: Instant::now(),
+            t0: SystemClock.now(),
             t: 0,
             log: Vec::new(),
             fed: Vec::new(),
@@ -154,7 +156,7 @@ impl Sim {
     }
 
     /// Feeds one event at the current second and executes the answers to its actions.
-    pub fn feed(&mut self, event: Event) {
+    pub(crate) fn feed(&mut self, event: Event) {
         let mut queue = VecDeque::from([event]);
         while let Some(ev) = queue.pop_front() {
             if self.exited {
@@ -300,7 +302,7 @@ impl Sim {
     }
 
     /// Runs until second `end` (inclusive of events at `end`).
-    pub fn run_until(&mut self, end: u64) {
+    pub(crate) fn run_until(&mut self, end: u64) {
         while self.t <= end {
             let scripted: Vec<Event> = {
                 let t = self.t;
@@ -329,7 +331,7 @@ impl Sim {
     }
 
     /// (second, target, kind) of every Activate.
-    pub fn activates(&self) -> Vec<(u64, String, SwitchKind)> {
+    pub(crate) fn activates(&self) -> Vec<(u64, String, SwitchKind)> {
         self.log
             .iter()
             .filter_map(|r| match &r.action {
@@ -360,11 +362,11 @@ impl Sim {
     }
 }
 
-pub fn is_restart(a: &Action) -> bool {
+pub(crate) fn is_restart(a: &Action) -> bool {
     matches!(a, Action::Restart { .. })
 }
 
-pub fn is_activate(a: &Action) -> bool {
+pub(crate) fn is_activate(a: &Action) -> bool {
     matches!(a, Action::Activate { .. })
 }
 
@@ -445,7 +447,7 @@ mod tests {
                 red_active: false,
                 keepconnected: None,
             },
-            Instant::now(),
+            SystemClock.now(),
         );
         assert_eq!(acts.last(), Some(&Action::Exit(0)));
         assert!(!acts.iter().any(|a| matches!(a, Action::SetAttempts(_))));
@@ -459,7 +461,7 @@ mod tests {
                 red_active: true,
                 keepconnected: None,
             },
-            Instant::now(),
+            SystemClock.now(),
         );
         assert_eq!(acts.last(), Some(&Action::Exit(0)));
     }
@@ -467,7 +469,7 @@ mod tests {
     #[test]
     fn failover_off_missing_keepconnected_is_recreated_and_counter_is_honoured() {
         let mut core = Core::new(legacy(3, 30, None));
-        let t = Instant::now();
+        let t = SystemClock.now();
         let acts = core.step(
             Event::Start {
                 active: name("1"),
@@ -1143,7 +1145,7 @@ mod tests {
         let json = serde_json::to_string(&saved).unwrap();
         let back: crate::supervisor::machine::Persisted = serde_json::from_str(&json).unwrap();
         core.restore(&back);
-        let t = Instant::now();
+        let t = SystemClock.now();
         core.step(
             Event::Start {
                 active: name("2"),

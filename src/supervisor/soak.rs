@@ -5,7 +5,9 @@
 //! (`cargo test soak -- --nocapture`) as a figure for RELIABILITY.md. The seed is printed;
 //! `SOAK_SEED=N` replays a run.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::sys::clock::{Clock as _, SystemClock};
 
 use super::machine::{Action, TRANSITIONS_KEPT};
 use super::sim::{Line, Sim, config};
@@ -96,7 +98,7 @@ fn core_soak_30_simulated_days_of_random_faults_on_every_link() {
     }
     sim.start("1", true);
 
-    let wall = Instant::now();
+    let wall = SystemClock.now();
     let mut rss_day1 = 0;
     let (mut activations, mut steps, mut most_per_hour) = (0usize, 0usize, 0usize);
     let mut end = 0;
@@ -176,12 +178,12 @@ fn monitor_soak_30_simulated_days_of_random_results_keeps_windows_bounded() {
         vec![Target::icmp(std::net::Ipv4Addr::new(203, 0, 113, 9))],
     ];
     let gateway = Target::gateway(std::net::Ipv4Addr::new(203, 0, 113, 1));
-    let t0 = Instant::now();
+    let t0 = SystemClock.now();
     let mut m = Monitor::new(&policy, t0);
     let (mut now, mut rounds, mut set) = (t0, 0u64, 0usize);
     let (mut downs, mut loss_pct) = (0u64, 20u64);
     let end = t0 + Duration::from_secs(DAYS * DAY);
-    let wall = Instant::now();
+    let wall = SystemClock.now();
     let rss_before = rss_kib();
     while now < end {
         // Every few hours: a new loss level, sometimes a new target set (a reload) or a

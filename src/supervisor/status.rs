@@ -118,7 +118,7 @@ impl fmt::Display for Status {
 
 impl Status {
     /// Whether the active profile is the primary.
-    pub fn on_primary(&self) -> bool {
+    pub(crate) fn on_primary(&self) -> bool {
         self.active_profile.is_some() && self.active_profile == self.primary_profile
     }
 

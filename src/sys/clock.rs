@@ -62,7 +62,7 @@ impl Default for FakeClock {
 #[cfg(any(test, feature = "test-util"))]
 impl FakeClock {
     /// Moves time forward by `d`.
-    pub fn advance(&self, d: Duration) {
+    pub(crate) fn advance(&self, d: Duration) {
         self.offset.set(self.offset.get() + d);
     }
     /// Moves time forward to `t` (no-op if `t` is in the past).

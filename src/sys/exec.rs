@@ -10,7 +10,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::sys::clock::{Clock, SystemClock};
 
 use crate::error::{Error, IoContext, Result};
 
@@ -48,7 +50,7 @@ impl CommandSpec {
     }
 
     /// Runs it in its own process group, killed as a whole at the deadline.
-    pub fn in_own_group(mut self) -> Self {
+    pub(crate) fn in_own_group(mut self) -> Self {
         self.own_group = true;
         self
     }
@@ -69,7 +71,7 @@ impl CommandSpec {
     }
 
     /// `argv[0]` for error messages.
-    pub fn argv0(&self) -> String {
+    pub(crate) fn argv0(&self) -> String {
         self.argv
             .first()
             .map(|a| a.to_string_lossy().into_owned())
@@ -176,7 +178,7 @@ impl Runner for ProcessRunner {
             argv0: cmd.argv0(),
             msg: format!("cannot start: {e}"),
         })?;
-        let deadline = Instant::now() + cmd.timeout;
+        let deadline = SystemClock.now() + cmd.timeout;
         loop {
             match child.try_wait() {
                 Ok(Some(status)) => {
@@ -194,7 +196,7 @@ impl Runner for ProcessRunner {
                     });
                 }
             }
-            if Instant::now() >= deadline {
+            if SystemClock.now() >= deadline {
                 // Its own group: the whole group (the child is its leader, its PID the
                 // group's ID; it is not reaped yet, so the ID cannot have been reused).
                 if cmd.own_group {
@@ -220,7 +222,7 @@ impl Runner for ProcessRunner {
             }
             #[allow(clippy::disallowed_methods)]
             // a child's exit has no fd to poll; 10 ms is cheap
-            std::thread::sleep(Duration::from_millis(10));
+            SystemClock.sleep(Duration::from_millis(10));
         }
     }
 }
@@ -264,7 +266,7 @@ mod tests {
 
     #[test]
     fn kills_at_the_deadline() {
-        let t = Instant::now();
+        let t = SystemClock.now();
         let o = ProcessRunner
             .run(&CommandSpec::new(
                 ["sleep", "30"],
@@ -300,7 +302,7 @@ mod tests {
                 break;
             }
             #[allow(clippy::disallowed_methods)]
-            std::thread::sleep(Duration::from_millis(20));
+            SystemClock.sleep(Duration::from_millis(20));
         }
         assert!(!alive, "grandchild {pid} survived the deadline");
     }
@@ -308,7 +310,7 @@ mod tests {
     #[test]
     fn background_children_holding_stdout_do_not_block() {
         // Like `network start red` leaving pppd behind with our stdout.
-        let t = Instant::now();
+        let t = SystemClock.now();
         let o = ProcessRunner
             .run(&CommandSpec::new(
                 ["sh", "-c", "sleep 3 & echo started"],

@@ -23,7 +23,7 @@ const FACILITY_DAEMON: u8 = 3;
 
 /// One line as syslogd expects it on `/dev/log` (RFC 3164 4.1, without the hostname, which
 /// syslogd adds): `<PRI>Mmm dd hh:mm:ss connectd[PID]: MSG`.
-pub fn format_3164(
+pub(crate) fn format_3164(
     level: log::Level,
     msg: &str,
     pid: u32,
@@ -94,7 +94,7 @@ impl Syslog {
     /// Sends one line: on the current connection, else (none yet, or the send failed
     /// because syslogd went away or restarted) on a new one, once. A full queue of a
     /// datagram socket drops the line rather than wait.
-    pub fn send(&mut self, line: &str) -> io::Result<()> {
+    pub(crate) fn send(&mut self, line: &str) -> io::Result<()> {
         if let Some(c) = &mut self.conn {
             match Self::send_on(c, line.as_bytes()) {
                 Ok(()) => return Ok(()),

@@ -54,7 +54,7 @@ impl KeepconnectedStop {
 /// primary), and no journal. A switch that fails after the old RED was stopped still gets
 /// its files completed, so `settings`, `secrets` and `ethernet/settings` always agree.
 #[allow(clippy::too_many_arguments)]
-pub fn journaled_activate(
+pub(crate) fn journaled_activate(
     paths: &Paths,
     runner: &dyn Runner,
     policy: &Policy,

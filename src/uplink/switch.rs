@@ -310,7 +310,7 @@ fn save_handmade(paths: &Paths, write: bool) -> Result<Option<ProfileName>> {
 /// A hand-made `settings` at supervisor start: saves it as `settings-primary` (see
 /// `save_handmade`) and points `settings` at the copy, so the box runs the same
 /// configuration under a profile name. Nothing changes when `settings` is already a link.
-pub fn adopt_handmade(paths: &Paths) -> Result<Option<ProfileName>> {
+pub(crate) fn adopt_handmade(paths: &Paths) -> Result<Option<ProfileName>> {
     let Some(name) = save_handmade(paths, true)? else {
         return Ok(None);
     };
@@ -424,7 +424,7 @@ pub(crate) fn network(
 /// PIDs under `proc_root` of pppd (any: on IPFire only RED runs pppd) and of a dhcpcd with
 /// `red_dev` among its arguments. Processes in another network namespace than ours are not
 /// RED's and are skipped (when `ns/net` is readable).
-pub fn red_daemons(proc_root: &Path, red_dev: Option<&str>) -> Vec<u32> {
+pub(crate) fn red_daemons(proc_root: &Path, red_dev: Option<&str>) -> Vec<u32> {
     let own_ns = fs::read_link(proc_root.join("self/ns/net")).ok();
     let Ok(dir) = fs::read_dir(proc_root) else {
         return Vec::new();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 /// The window of the average.
-pub const AVG_WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const AVG_WINDOW: Duration = Duration::from_secs(60);
 /// Most intervals kept (bounds memory whatever the sampling rate).
 const MAX_INTERVALS: usize = 240;
 
@@ -65,7 +65,7 @@ impl Traffic {
     }
 
     /// Records the counters `rx`/`tx` (bytes) of `iface` at `now`.
-    pub fn sample(&mut self, iface: &str, rx: u64, tx: u64, now: Instant) {
+    pub(crate) fn sample(&mut self, iface: &str, rx: u64, tx: u64, now: Instant) {
         if self.iface.as_deref() != Some(iface) {
             self.reset();
             self.iface = Some(iface.to_string());

@@ -68,12 +68,12 @@ impl Kind {
     }
 
     /// Whether RED comes up through pppd (or the QMI path of IPFire's network script).
-    pub fn is_dial(self) -> bool {
+    pub(crate) fn is_dial(self) -> bool {
         !matches!(self, Kind::Dhcp | Kind::Static)
     }
 
     /// Whether pppd carries the session (every dial type but QMI).
-    pub fn uses_pppd(self) -> bool {
+    pub(crate) fn uses_pppd(self) -> bool {
         self.is_dial() && self != Kind::Qmi
     }
 
@@ -109,7 +109,7 @@ pub struct StaticCfg {
 
 impl StaticCfg {
     /// The network address (`RED_NETADDRESS`).
-    pub fn netaddress(&self) -> Ipv4Addr {
+    pub(crate) fn netaddress(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.ip) & u32::from(self.netmask))
     }
 }
@@ -363,7 +363,7 @@ impl Profile {
 
     /// The RED device this profile runs on: `DEVICE_<NAME>` in the policy, else the
     /// profile's `DEVICE`, else the box's current `RED_DEV` (`box_red_dev`).
-    pub fn red_device<'a>(
+    pub(crate) fn red_device<'a>(
         &'a self,
         policy: &'a Policy,
         box_red_dev: Option<&'a str>,

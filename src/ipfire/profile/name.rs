@@ -40,7 +40,7 @@ impl ProfileName {
     }
 
     /// Whether this is one of the WUI's numbered slots `1`..`5`.
-    pub fn is_wui_slot(&self) -> bool {
+    pub(crate) fn is_wui_slot(&self) -> bool {
         matches!(self.0.as_str(), "1" | "2" | "3" | "4" | "5")
     }
 }

@@ -254,7 +254,7 @@ impl NewProfile {
 
     /// The profile file, keyed the way the WUI and IPFire's network script expect. A password
     /// the readhash cannot carry is left out (see [`super::password_file`]).
-    pub fn to_document(&self) -> Result<Document> {
+    pub(crate) fn to_document(&self) -> Result<Document> {
         self.validate()?;
         let name = self.name.as_str().to_string();
         let mut pairs: Vec<(&str, String)> = Vec::new();

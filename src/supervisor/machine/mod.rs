@@ -164,7 +164,7 @@ use pretests::PretestRecord;
 pub use pretests::{PRETEST_FRESH_MIN, PretestView, SUSPECT_RETEST, VOTE_MIN_SPACING};
 
 /// IPFire's connectd waits `MAX=160` seconds for `red/active` (failover off).
-pub const LEGACY_CONNECT_WAIT: Duration = Duration::from_secs(160);
+pub(crate) const LEGACY_CONNECT_WAIT: Duration = Duration::from_secs(160);
 /// The least time between two passes, redials or failback checks: HOLDOFF=0 or
 /// FAILBACK_DELAY=0 must not make the core spin.
 pub const MIN_GAP: Duration = Duration::from_secs(5);
@@ -173,7 +173,7 @@ pub const MIN_GAP: Duration = Duration::from_secs(5);
 /// before [`Event::NoPppd`] counts.
 pub const DIAL_GRACE: Duration = Duration::from_secs(5);
 /// The longest timer the core schedules (a year); longer settings are capped.
-pub const MAX_TIMER: Duration = Duration::from_secs(365 * 86_400);
+pub(crate) const MAX_TIMER: Duration = Duration::from_secs(365 * 86_400);
 /// How many transitions [`Snapshot::transitions`] keeps.
 pub const TRANSITIONS_KEPT: usize = 20;
 /// MAXRETRIES and HOLDOFF for a profile the config does not know (IPFire's defaults).

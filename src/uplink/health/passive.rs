@@ -56,7 +56,7 @@ impl PassiveState {
     /// Why the line itself is gone, if it is: the device vanished or lost carrier, or (for
     /// pppd types) pppd exited or its interface vanished. `red/active` is not judged here:
     /// the supervisor watches it appear and vanish.
-    pub fn line_lost(&self, uses_pppd: bool) -> Option<String> {
+    pub(crate) fn line_lost(&self, uses_pppd: bool) -> Option<String> {
         if let Some(r) = self.device.lost() {
             return Some(r);
         }
@@ -141,7 +141,7 @@ impl Passive {
     }
 
     /// The PID of a running pppd (cached; `/proc` is scanned only when the cached one is gone).
-    pub fn pppd_pid(&self) -> Option<u32> {
+    pub(crate) fn pppd_pid(&self) -> Option<u32> {
         if let Some(pid) = self.pppd_pid.get() {
             if self.is_pppd(&pid.to_string()) {
                 return Some(pid);
@@ -160,7 +160,7 @@ impl Passive {
     }
 
     /// Samples everything: `iface` is the RED interface, `dev` the device under it.
-    pub fn sample(&self, iface: &str, dev: &str) -> PassiveState {
+    pub(crate) fn sample(&self, iface: &str, dev: &str) -> PassiveState {
         PassiveState {
             iface: self.device(iface),
             device: self.device(dev),

@@ -15,7 +15,7 @@ pub const DNS_PROBE_NAME: &str = "ipfire.org";
 /// TCP ports that transparent proxies and captive portals commonly take over: a SYN-ACK on
 /// them may come from a middlebox on the ISP's side whatever lies beyond it, so a `tcp:`
 /// target on one of them only corroborates (like DNS).
-pub const INTERCEPTED_PORTS: [u16; 7] = [53, 80, 443, 3128, 8000, 8080, 8443];
+pub(crate) const INTERCEPTED_PORTS: [u16; 7] = [53, 80, 443, 3128, 8000, 8080, 8443];
 
 /// What a target is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -20,7 +20,7 @@ pub fn request(mac: [u8; 6], sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
 }
 
 /// The sender MAC of an ARP reply from `ip`.
-pub fn reply_from(payload: &[u8], ip: Ipv4Addr) -> Option<[u8; 6]> {
+pub(crate) fn reply_from(payload: &[u8], ip: Ipv4Addr) -> Option<[u8; 6]> {
     if payload.len() < 28 || payload[..8] != [0, 1, 8, 0, 6, 4, 0, 2] {
         return None;
     }

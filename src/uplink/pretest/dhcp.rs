@@ -24,7 +24,7 @@ pub struct Offer {
 
 /// A DHCPDISCOVER (BOOTP payload) from `mac` with transaction `xid`, asking for a broadcast
 /// reply (we have no address to receive a unicast one on).
-pub fn discover_payload(mac: [u8; 6], xid: u32) -> Vec<u8> {
+pub(crate) fn discover_payload(mac: [u8; 6], xid: u32) -> Vec<u8> {
     let mut b = vec![0u8; 236];
     b[0] = 1; // BOOTREQUEST
     b[1] = 1; // Ethernet
@@ -64,7 +64,7 @@ fn ip4(b: &[u8]) -> Option<Ipv4Addr> {
 }
 
 /// Parses a BOOTP payload: an OFFER for `mac` and `xid`.
-pub fn parse_offer(b: &[u8], mac: [u8; 6], xid: u32) -> Option<Offer> {
+pub(crate) fn parse_offer(b: &[u8], mac: [u8; 6], xid: u32) -> Option<Offer> {
     if b.len() < 240 || b[0] != 2 || b.get(4..8)? != xid.to_be_bytes() || b[28..34] != mac {
         return None;
     }

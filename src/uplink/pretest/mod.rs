@@ -258,7 +258,7 @@ fn box_red_dev(paths: &Paths) -> Option<String> {
 /// `manage-wan-profiles test NAME`: pre-tests a profile by name, running `qmicli` and `ip`
 /// through `runner`. Its device is [`Profile::red_device`] (`DEVICE_<NAME>`, DEVICE, else
 /// the box's RED_DEV); the active uplink's device is the box's RED_DEV (else `red/iface`).
-pub fn test_profile(
+pub(crate) fn test_profile(
     paths: &Paths,
     runner: Box<dyn Runner>,
     name: &ProfileName,

@@ -12,17 +12,17 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// Ethertype of PPPoE discovery.
-pub const ETH_P_PPP_DISC: u16 = 0x8863;
+pub(crate) const ETH_P_PPP_DISC: u16 = 0x8863;
 /// Ethertype of IPv4.
-pub const ETH_P_IP: u16 = 0x0800;
+pub(crate) const ETH_P_IP: u16 = 0x0800;
 /// Ethertype of ARP.
-pub const ETH_P_ARP: u16 = 0x0806;
+pub(crate) const ETH_P_ARP: u16 = 0x0806;
 /// The broadcast MAC.
-pub const BROADCAST: [u8; 6] = [0xff; 6];
+pub(crate) const BROADCAST: [u8; 6] = [0xff; 6];
 
 /// A bound packet socket.
 #[derive(Debug)]
-pub struct PacketSocket {
+pub(crate) struct PacketSocket {
     sock: Socket,
     mac: [u8; 6],
     device: String,
@@ -91,7 +91,7 @@ impl PacketSocket {
     }
 
     /// The device's MAC address.
-    pub fn mac(&self) -> [u8; 6] {
+    pub(crate) fn mac(&self) -> [u8; 6] {
         self.mac
     }
 
@@ -101,7 +101,7 @@ impl PacketSocket {
     }
 
     /// Sends one complete Ethernet frame.
-    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+    pub(crate) fn send(&self, frame: &[u8]) -> io::Result<()> {
         self.sock.send(frame).map(|_| ())
     }
 
@@ -115,7 +115,7 @@ impl PacketSocket {
     }
 
     /// Receives frames until `accept` returns `Some` or `deadline` passes (`None`).
-    pub fn recv_until<T>(
+    pub(crate) fn recv_until<T>(
         &self,
         deadline: Instant,
         mut accept: impl FnMut(&[u8]) -> Option<T>,
@@ -144,7 +144,7 @@ impl PacketSocket {
 }
 
 /// An Ethernet header followed by `payload`.
-pub fn ether_frame(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn ether_frame(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(14 + payload.len().max(46));
     f.extend_from_slice(&dst);
     f.extend_from_slice(&src);
@@ -157,10 +157,10 @@ pub fn ether_frame(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -
 }
 
 /// A MAC address.
-pub type Mac = [u8; 6];
+pub(crate) type Mac = [u8; 6];
 
 /// Splits a frame into (destination, source, ethertype, payload).
-pub fn split_frame(f: &[u8]) -> Option<(Mac, Mac, u16, &[u8])> {
+pub(crate) fn split_frame(f: &[u8]) -> Option<(Mac, Mac, u16, &[u8])> {
     if f.len() < 14 {
         return None;
     }
@@ -172,7 +172,7 @@ pub fn split_frame(f: &[u8]) -> Option<(Mac, Mac, u16, &[u8])> {
 }
 
 /// `aa:bb:cc:dd:ee:ff`.
-pub fn fmt_mac(m: &[u8; 6]) -> String {
+pub(crate) fn fmt_mac(m: &[u8; 6]) -> String {
     m.iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()

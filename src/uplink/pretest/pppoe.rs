@@ -16,20 +16,20 @@ pub const PADO: u8 = 0x07;
 /// PPPoE Active Discovery Request.
 pub const PADR: u8 = 0x19;
 /// PPPoE Active Discovery Session-confirmation.
-pub const PADS: u8 = 0x65;
+pub(crate) const PADS: u8 = 0x65;
 /// PPPoE Active Discovery Terminate.
 pub const PADT: u8 = 0xa7;
 
 /// Tag: Service-Name.
-pub const TAG_SERVICE_NAME: u16 = 0x0101;
+pub(crate) const TAG_SERVICE_NAME: u16 = 0x0101;
 /// Tag: AC-Name.
-pub const TAG_AC_NAME: u16 = 0x0102;
+pub(crate) const TAG_AC_NAME: u16 = 0x0102;
 /// Tag: Host-Uniq.
-pub const TAG_HOST_UNIQ: u16 = 0x0103;
+pub(crate) const TAG_HOST_UNIQ: u16 = 0x0103;
 /// Tag: AC-Cookie.
-pub const TAG_AC_COOKIE: u16 = 0x0104;
+pub(crate) const TAG_AC_COOKIE: u16 = 0x0104;
 /// Tag: Service-Name-Error.
-pub const TAG_SERVICE_NAME_ERROR: u16 = 0x0201;
+pub(crate) const TAG_SERVICE_NAME_ERROR: u16 = 0x0201;
 
 /// A PPPoE discovery packet (the part after the Ethernet header).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +53,7 @@ impl Packet {
     }
 
     /// Adds a tag.
-    pub fn tag(mut self, ty: u16, value: &[u8]) -> Packet {
+    pub(crate) fn tag(mut self, ty: u16, value: &[u8]) -> Packet {
         self.tags.push((ty, value.to_vec()));
         self
     }
@@ -67,7 +67,7 @@ impl Packet {
     }
 
     /// Every tag of type `ty`, as text.
-    pub fn texts(&self, ty: u16) -> Vec<String> {
+    pub(crate) fn texts(&self, ty: u16) -> Vec<String> {
         self.tags
             .iter()
             .filter(|(t, _)| *t == ty)
@@ -76,7 +76,7 @@ impl Packet {
     }
 
     /// The wire form.
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut body = Vec::new();
         for (ty, v) in &self.tags {
             let len = v.len().min(1400);
@@ -118,13 +118,13 @@ impl Packet {
     }
 
     /// As a whole Ethernet frame.
-    pub fn frame(&self, dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
+    pub(crate) fn frame(&self, dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
         ether_frame(dst, src, ETH_P_PPP_DISC, &self.encode())
     }
 }
 
 /// Parses an Ethernet frame carrying PPPoE discovery: (destination, source, packet).
-pub fn parse_frame(f: &[u8]) -> Option<([u8; 6], [u8; 6], Packet)> {
+pub(crate) fn parse_frame(f: &[u8]) -> Option<([u8; 6], [u8; 6], Packet)> {
     let (dst, src, ty, payload) = split_frame(f)?;
     if ty != ETH_P_PPP_DISC {
         return None;
@@ -153,7 +153,7 @@ fn host_uniq() -> [u8; 4] {
 /// Sends PADI on `device` (resent every 500 ms) until a PADO with our Host-Uniq arrives that
 /// matches `service` and `ac_name` when given, or `timeout` passes. Offers that do not
 /// match are listed in the error.
-pub fn discover(
+pub(crate) fn discover(
     device: &str,
     service: Option<&str>,
     ac_name: Option<&str>,
