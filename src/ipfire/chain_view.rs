@@ -33,8 +33,9 @@ pub struct ChainEntry {
     pub kind: Option<String>,
     /// The RED device it runs on.
     pub device: Option<String>,
-    /// Its last pre-test since the supervisor started (a running supervisor only).
-    #[serde(default)]
+    /// Its last pre-test since the supervisor started (a running supervisor only; absent
+    /// from the JSON otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_pretest: Option<LastPretest>,
 }
 

@@ -447,10 +447,10 @@ impl Policy {
     pub fn check_pretest_skip(
         &self,
         paths: &crate::ipfire::paths::Paths,
-        chain: &[crate::ipfire::profile::ProfileName],
+        chain: &[&str],
     ) -> Result<()> {
         for name in &self.pretest_skip {
-            if !chain.iter().any(|c| c.as_str() == name) {
+            if !chain.contains(&name.as_str()) {
                 let src = Src {
                     file: &paths.policy(),
                 };
@@ -524,10 +524,7 @@ mod tests {
         assert_eq!(p.pretest_interval, Some(Duration::from_secs(600)));
         // validated against the chain as resolved
         let paths = crate::ipfire::paths::Paths::new("/").unwrap();
-        let chain = [
-            crate::ipfire::profile::ProfileName::new("1").unwrap(),
-            crate::ipfire::profile::ProfileName::new("3").unwrap(),
-        ];
+        let chain = ["1", "3"];
         let (p, _) = load("FAILOVER_PRETEST_SKIP=3", None).unwrap();
         assert!(p.check_pretest_skip(&paths, &chain).is_ok());
         let (p, _) = load("FAILOVER_PRETEST_SKIP=3,4", None).unwrap();
