@@ -348,3 +348,15 @@ fn a_failed_background_pretest_skips_that_profile_at_failover() {
     // 2 was tested at 0 and on the suspect round at 100, not at the failover
     assert_eq!(pretests_of(&sim, "2"), vec![0, 100]);
 }
+
+#[test]
+fn a_reload_turns_the_background_pretests_on_and_off() {
+    let mut sim = Sim::new(config(&["2"]))
+        .line("1", |_| Line::Up)
+        .line("2", |_| Line::Up);
+    sim.at(100, Event::Reload(Box::new(bg_config(&["2"]))));
+    sim.at(650, Event::Reload(Box::new(config(&["2"]))));
+    sim.start("1", true);
+    sim.run_until(1500);
+    assert_eq!(pretests_of(&sim, "2"), vec![100, 400], "{}", sim.dump());
+}

@@ -1005,6 +1005,10 @@ impl Core {
             .failback_delay
             .clamp(self.config.failback_delay, self.config.failback_delay_max);
         self.log(Level::Info, "policy reloaded".into());
+        self.bg_at = self.config.pretest_interval.map(|i| match self.bg_at {
+            Some(at) => at.min(now + i),
+            None => now,
+        });
         match phase {
             // Online ---- Reload(failover off) ----> Exited (IPFire's connectd is not
             // running while online)
