@@ -14,6 +14,7 @@
 //! fails the test, so the list only shrinks and never goes stale.
 //!
 //! Root only (namespaces); without root or the lab's tools it prints `skipped: <reason>`.
+//! It runs only with `CONNECTD_CONFORMANCE=1` (see the test).
 //! `CONFORMANCE_TYPES=pppoe,dhcp` runs a subset (the list check then covers those columns).
 //! The lab's timers are shortened: policy keys as in `tools/lab up` (probes every 1 s, 3
 //! failures, FAILOVER_CONNECT_TIMEOUT=20, FAILBACK_DELAY=20), dhcpcd's timeout and STATIC's
@@ -968,6 +969,15 @@ fn short(e: &str) -> String {
 
 #[test]
 fn conformance_matrix_every_red_type_every_caller() {
+    // Opt-in for now: the whole matrix takes ~10 minutes, and until issue 12's behaviours
+    // have landed some of its cells still pass or fail by timing (the `racy` ones), which
+    // would make CI a coin toss. `CONNECTD_CONFORMANCE=1 tools/test` runs it.
+    if std::env::var_os("CONNECTD_CONFORMANCE").is_none() {
+        println!(
+            "skipped: conformance: set CONNECTD_CONFORMANCE=1 to play the 4 x 21 lab matrix (~10 min)"
+        );
+        return;
+    }
     if let Some(why) = cannot_run() {
         println!("skipped: conformance: {why}");
         return;
