@@ -583,9 +583,13 @@ sub render {
 		next unless ref $c eq 'HASH' && defined $c->{'profile'};
 		my $name = $c->{'profile'};
 		my $pt = $pretests->{$name};
+		my $lp = $c->{'last_pretest'};
 		my $ptext = ref $pt eq 'HASH'
 			? sprintf('%s %s%s', hhmm($pt->{'at'}), $pt->{'result'} // '', defined $pt->{'detail'} && $pt->{'detail'} ne '' ? " ($pt->{'detail'})" : '')
 			: '-';
+		# The running supervisor's own record (status --json chain[].last_pretest) wins.
+		$ptext = sprintf('%s (%ss ago)', $lp->{'result'} // '-', $lp->{'secs_ago'} // '?')
+			if ref $lp eq 'HASH';
 		my $role = $c->{'role'} // '';
 		my $act = '';
 		if (defined $st->{'active_profile'} && $name eq $st->{'active_profile'}) {

@@ -108,6 +108,16 @@ pub(crate) fn human(v: &Status) -> String {
             .map_or_else(|| "no reply".to_string(), |r| format!("{r:.1} ms"));
         let _ = writeln!(out, "  {:<24} {rtt:>10}  loss {:.0}%", t.host, t.loss_pct);
     }
+    if v.chain.iter().any(|c| c.last_pretest.is_some()) {
+        let _ = writeln!(out, "pre-tests:");
+        for c in &v.chain {
+            let last = c.last_pretest.as_ref().map_or_else(
+                || "not tested".to_string(),
+                |p| format!("{} {}s ago", p.result, p.secs_ago),
+            );
+            let _ = writeln!(out, "  {:<24} {last}", c.profile.as_str());
+        }
+    }
     if !v.transitions.is_empty() {
         let _ = writeln!(out, "last switches:");
         for t in v.transitions.iter().rev().take(5) {
@@ -223,8 +233,21 @@ mod tests {
             kind: SwitchKind::ChainPass,
             reason: "whole chain failed".into(),
         });
+        s.chain.push(crate::ipfire::chain_view::ChainEntry {
+            profile: name("3"),
+            display_name: None,
+            role: crate::ipfire::chain_view::Role::Backup,
+            kind: Some("dhcp".into()),
+            device: Some("red1".into()),
+            last_pretest: Some(crate::ipfire::chain_view::LastPretest {
+                result: "passed".into(),
+                secs_ago: 40,
+            }),
+        });
         let text = human(&s);
         for line in [
+            "pre-tests:\n",
+            "  3                        passed 40s ago\n",
             "connectd:    supervising\n",
             "state:       online (Online(2))\n",
             "active:      2 (LTE stick)\n",

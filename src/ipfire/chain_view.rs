@@ -33,6 +33,19 @@ pub struct ChainEntry {
     pub kind: Option<String>,
     /// The RED device it runs on.
     pub device: Option<String>,
+    /// Its last pre-test since the supervisor started (a running supervisor only; absent
+    /// from the JSON otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_pretest: Option<LastPretest>,
+}
+
+/// A profile's last pre-test (DESIGN.md 5.1: backups known before they are needed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastPretest {
+    /// `passed`, `failed` or `untestable`.
+    pub result: String,
+    /// Seconds before the status was taken.
+    pub secs_ago: u64,
 }
 
 /// `[{"profile", "display_name", "role", "type", "device"}]` for the primary and its
@@ -70,6 +83,7 @@ pub(crate) fn chain_view(paths: &Paths, state: &State) -> Vec<ChainEntry> {
                     role,
                     kind: Some(p.kind.as_str().to_string()),
                     device: p.red_device(&policy, fallback.as_deref()).map(String::from),
+                    last_pretest: None,
                     profile: n,
                 },
                 Err(_) => ChainEntry {
@@ -78,6 +92,7 @@ pub(crate) fn chain_view(paths: &Paths, state: &State) -> Vec<ChainEntry> {
                     role,
                     kind: None,
                     device: None,
+                    last_pretest: None,
                 },
             }
         })

@@ -80,6 +80,15 @@ pub struct Policy {
     pub failback_grace: Duration,
     /// FAILBACK_DELAY_MAX.
     pub failback_delay_max: Duration,
+    /// FAILBACK_VOTE_WINDOW: the FAILBACK_ATTEMPTS pre-tests of the primary are spread
+    /// evenly over it (DESIGN.md 5.1, "a timed vote").
+    pub failback_vote_window: Duration,
+    /// FAILOVER_PRETEST_INTERVAL: how often every other profile of the chain is pre-tested
+    /// in the background; `None` = off (no background pre-tests, none on a suspect round).
+    pub pretest_interval: Option<Duration>,
+    /// FAILOVER_PRETEST_SKIP: profiles never pre-tested in the background (metered links);
+    /// they are still pre-tested when a failover is about to use them.
+    pub pretest_skip: Vec<String>,
     /// HOOK_TIMEOUT: seconds a failover.d hook may run.
     pub hook_timeout: Duration,
     /// API_ENABLED.
@@ -113,6 +122,9 @@ impl Default for Policy {
             failback_attempts: 3,
             failback_grace: Duration::from_secs(30),
             failback_delay_max: Duration::from_secs(3600),
+            failback_vote_window: Duration::from_secs(30),
+            pretest_interval: Some(Duration::from_secs(300)),
+            pretest_skip: Vec::new(),
             hook_timeout: Duration::from_secs(30),
             api_enabled: false,
             api_listen: SocketAddr::from(([127, 0, 0, 1], 8780)),
@@ -330,6 +342,44 @@ impl Policy {
                 "FAILBACK_ATTEMPTS" => p.failback_attempts = count(1)? as u32,
                 "FAILBACK_GRACE" => p.failback_grace = secs()?,
                 "FAILBACK_DELAY_MAX" => p.failback_delay_max = secs()?,
+                "FAILBACK_VOTE_WINDOW" => {
+                    p.failback_vote_window = secs()?;
+                    if p.failback_vote_window > Duration::from_secs(3600) {
+                        return Err(src.bad(key, value, "expected seconds from 0 to 3600"));
+                    }
+                }
+                "FAILOVER_PRETEST_INTERVAL" => {
+                    p.pretest_interval = match parse_bool(value) {
+                        Some(false) => None,
+                        _ => Some(
+                            parse_secs(value)
+                                .filter(|d| {
+                                    *d >= Duration::from_secs(60)
+                                        && *d <= Duration::from_secs(86_400)
+                                })
+                                .ok_or_else(|| {
+                                    src.bad(key, value, "expected off or seconds from 60 to 86400")
+                                })?,
+                        ),
+                    }
+                }
+                "FAILOVER_PRETEST_SKIP" => {
+                    p.pretest_skip = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect();
+                    for name in &p.pretest_skip {
+                        if crate::ipfire::profile::name::ProfileName::new(name).is_err() {
+                            return Err(src.bad(
+                                key,
+                                value,
+                                format!("{name:?} is not a profile name"),
+                            ));
+                        }
+                    }
+                }
                 "HOOK_TIMEOUT" => p.hook_timeout = nonzero(secs()?, &src, key, value)?,
                 "API_ENABLED" => p.api_enabled = boolean()?,
                 "API_LISTEN" => {
@@ -392,6 +442,28 @@ impl Policy {
         }
     }
 
+    /// FAILOVER_PRETEST_SKIP must name profiles of the chain (`chain`: the primary and its
+    /// backups, as resolved): a typo would silently pre-test a metered link.
+    pub fn check_pretest_skip(
+        &self,
+        paths: &crate::ipfire::paths::Paths,
+        chain: &[&str],
+    ) -> Result<()> {
+        for name in &self.pretest_skip {
+            if !chain.contains(&name.as_str()) {
+                let src = Src {
+                    file: &paths.policy(),
+                };
+                return Err(src.bad(
+                    "FAILOVER_PRETEST_SKIP",
+                    &self.pretest_skip.join(","),
+                    format!("{name} is not a profile of the failover chain"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The RED device for profile `name`: `DEVICE_<NAME>` from our file wins.
     pub(crate) fn device_override(&self, name: &str) -> Option<&str> {
         self.devices.get(name).map(String::as_str)
@@ -432,6 +504,40 @@ mod tests {
         assert_eq!(p.failback_delay, Duration::from_secs(300));
         assert_eq!(p.failback_attempts, 3);
         assert_eq!(p.api_listen.to_string(), "127.0.0.1:8780");
+    }
+
+    #[test]
+    fn vote_window_and_background_pretest_keys() {
+        let (p, _) = load("", None).unwrap();
+        assert_eq!(p.failback_vote_window, Duration::from_secs(30));
+        assert_eq!(p.pretest_interval, Some(Duration::from_secs(300)));
+        assert!(p.pretest_skip.is_empty());
+        let (p, _) = load(
+            "FAILBACK_VOTE_WINDOW=90\nFAILOVER_PRETEST_INTERVAL=off\nFAILOVER_PRETEST_SKIP=3, 4\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(p.failback_vote_window, Duration::from_secs(90));
+        assert_eq!(p.pretest_interval, None);
+        assert_eq!(p.pretest_skip, vec!["3", "4"]);
+        let (p, _) = load("FAILOVER_PRETEST_INTERVAL=600", None).unwrap();
+        assert_eq!(p.pretest_interval, Some(Duration::from_secs(600)));
+        // validated against the chain as resolved
+        let paths = crate::ipfire::paths::Paths::new("/").unwrap();
+        let chain = ["1", "3"];
+        let (p, _) = load("FAILOVER_PRETEST_SKIP=3", None).unwrap();
+        assert!(p.check_pretest_skip(&paths, &chain).is_ok());
+        let (p, _) = load("FAILOVER_PRETEST_SKIP=3,4", None).unwrap();
+        let msg = p
+            .check_pretest_skip(&paths, &chain)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("connectd/settings")
+                && msg.contains("FAILOVER_PRETEST_SKIP")
+                && msg.contains("4 is not a profile of the failover chain"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -479,6 +585,14 @@ mod tests {
             ("API_LISTEN=nowhere", "API_LISTEN"),
             ("FAILOVER_MAX_LOSS=150", "FAILOVER_MAX_LOSS"),
             ("FAILOVER_CHECK_TIMEOUT=0", "FAILOVER_CHECK_TIMEOUT"),
+            ("FAILBACK_VOTE_WINDOW=soon", "FAILBACK_VOTE_WINDOW"),
+            ("FAILBACK_VOTE_WINDOW=7200", "FAILBACK_VOTE_WINDOW"),
+            ("FAILOVER_PRETEST_INTERVAL=10", "FAILOVER_PRETEST_INTERVAL"),
+            (
+                "FAILOVER_PRETEST_INTERVAL=often",
+                "FAILOVER_PRETEST_INTERVAL",
+            ),
+            ("FAILOVER_PRETEST_SKIP=2,../x", "FAILOVER_PRETEST_SKIP"),
         ] {
             let e = load(text, None).unwrap_err();
             let msg = e.to_string();

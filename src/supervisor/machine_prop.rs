@@ -133,6 +133,10 @@ fn config() -> impl Strategy<Value = Config> {
                     failback_attempts: attempts,
                     failback_grace: Duration::from_secs(grace),
                     failback_delay_max: Duration::from_secs(max),
+                    // Derived from the other draws: the strategy tuple is full.
+                    failback_vote_window: Duration::from_secs(grace),
+                    pretest_interval: (delay % 2 == 0).then(|| Duration::from_secs(60 + delay)),
+                    pretest_skip: Vec::new(),
                 }
             },
         )
@@ -499,6 +503,9 @@ fn instant_flapping_is_bounded_by_episodes() {
         failback_attempts: 1,
         failback_grace: Duration::ZERO,
         failback_delay_max: Duration::ZERO,
+        failback_vote_window: Duration::ZERO,
+        pretest_interval: None,
+        pretest_skip: Vec::new(),
     };
     let t0 = SystemClock.now();
     let mut core = Core::new(c);

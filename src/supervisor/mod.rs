@@ -33,6 +33,8 @@ mod setup;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]
+mod sim_pretest;
+#[cfg(test)]
 mod soak;
 pub mod status;
 

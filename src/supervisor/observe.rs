@@ -196,7 +196,9 @@ impl Observer {
 }
 
 /// The health engine's verdict for the core: a change of class only (`sent` remembers the
-/// last one sent, `Some(true)` healthy); `Suspect` is no change.
+/// last one sent, `Some(true)` healthy). `Suspect` is no change of class: it is passed on
+/// (on every such round) while the uplink counts as healthy, so the core can pre-test the
+/// chain before the verdict (DESIGN.md 5.1).
 pub(crate) fn health_event(
     sent: &mut Option<bool>,
     verdict: Verdict,
@@ -213,6 +215,9 @@ pub(crate) fn health_event(
                 reason: format!("{reason} on {iface}"),
             })
         }
+        Verdict::Suspect { reason } if *sent == Some(true) => Some(Event::Suspect {
+            reason: format!("{reason} on {iface}"),
+        }),
         Verdict::Healthy | Verdict::Down { .. } | Verdict::Suspect { .. } => None,
     }
 }
@@ -408,5 +413,23 @@ mod tests {
             })
         );
         assert_eq!(health_event(&mut sent, down, "ppp0"), None);
+    }
+
+    #[test]
+    fn a_suspect_round_is_passed_on_only_while_healthy() {
+        let suspect = || Verdict::Suspect {
+            reason: "1/3 probe rounds failed".into(),
+        };
+        let mut sent = None;
+        assert_eq!(health_event(&mut sent, suspect(), "ppp0"), None);
+        sent = Some(true);
+        let ev = Some(Event::Suspect {
+            reason: "1/3 probe rounds failed on ppp0".into(),
+        });
+        assert_eq!(health_event(&mut sent, suspect(), "ppp0"), ev);
+        assert_eq!(health_event(&mut sent, suspect(), "ppp0"), ev, "a level");
+        assert_eq!(sent, Some(true), "no change of class");
+        sent = Some(false);
+        assert_eq!(health_event(&mut sent, suspect(), "ppp0"), None);
     }
 }

@@ -211,6 +211,21 @@ impl Driver<'_> {
     }
 }
 
+impl Driver<'_> {
+    /// Runs for `span` of simulated time.
+    fn run_for(&mut self, span: Duration) {
+        let end = self.clock.now() + span;
+        while self.clock.now() < end {
+            self.sup.fx.execute(&mut self.sup.core, &mut self.queue);
+            let wake = self.sup.next_wake(self.next_passive).min(end);
+            self.clock.advance_to(wake);
+            let now = self.clock.now();
+            self.sup.turn(now, &mut self.next_passive, &mut self.queue);
+        }
+        self.sup.fx.execute(&mut self.sup.core, &mut self.queue);
+    }
+}
+
 fn calls(world: &Shared) -> Vec<String> {
     let mut w = world.lock().unwrap();
     std::mem::take(&mut w.calls)
@@ -270,10 +285,26 @@ fn failover_failback_and_rollback_leave_the_files_and_commands_right() {
     let minute = Duration::from_secs(60);
     d.until("online on 1", minute, |s, a| s == "online" && a == "1");
     assert!(calls(&world).is_empty(), "nothing to do while 1 is healthy");
+    // The background round at the start pre-tested the backup; status shows it.
+    d.run_for(Duration::from_secs(3));
+    let st = d.sup.fx.status(&d.sup.core);
+    let c2 = st.chain.iter().find(|c| c.profile.as_str() == "2").unwrap();
+    let lp = c2
+        .last_pretest
+        .as_ref()
+        .expect("2 pre-tested in the background");
+    assert_eq!(lp.result, "passed");
+    assert!(
+        st.chain[0].last_pretest.is_none(),
+        "the active primary is not pre-tested"
+    );
 
-    // Failover: the line of 1 dies (RED stays up, nothing answers).
+    // Failover: the line of 1 dies (RED stays up, nothing answers). The first failed
+    // round pre-tests 2 at once; the failover uses that pass instead of a new pre-test.
     world.lock().unwrap().dead.insert("1".into());
     d.until("failover to 2", minute, |s, a| s == "online" && a == "2");
+    let reason = State::load_or_reset(&paths).transitions[0].reason.clone();
+    assert!(reason.contains("2 passed its pre-test"), "{reason}");
     assert_eq!(calls(&world), ["network stop red", "network start red"]);
     assert!(same_file(&paths, "2"), "ppp/settings is profile 2");
     let eth = fs::read_to_string(paths.ethernet_settings()).unwrap();

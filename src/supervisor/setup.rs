@@ -76,6 +76,8 @@ pub(crate) fn load_setup(
         migrate_legacy_keys(paths, &loaded.legacy);
     }
     let names = profile_chain(paths, primary, &policy)?;
+    let chain: Vec<&str> = names.iter().map(ProfileName::as_str).collect();
+    policy.check_pretest_skip(paths, &chain)?;
     let mut profiles = Vec::new();
     for n in &names {
         let p = load_profile_retrying(paths, clock, n)?;

@@ -4,9 +4,10 @@
 //!
 //! The world follows the shell's contract (see `core`'s module documentation): an
 //! Activate/Restart starts dialling the profile (RED appears after `dial_secs` when its
-//! line is not down), a monitored uplink reports `Healthy` when its line is up and
-//! `Unhealthy` after `detect_secs` of blackhole, a line that dies under a running RED
-//! reports `LinkLost`; pre-tests pass when the profile's line is up.
+//! line is not down), a monitored uplink reports `Healthy` when its line is up,
+//! `Suspect` at the first second of a blackhole and `Unhealthy` after `detect_secs` of
+//! it, a line that dies under a running RED reports `LinkLost`; pre-tests pass when the
+//! profile's line is up.
 
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
@@ -61,6 +62,9 @@ pub fn config(backups: &[&str]) -> Config {
         failback_attempts: 3,
         failback_grace: Duration::from_secs(30),
         failback_delay_max: Duration::from_secs(3600),
+        failback_vote_window: Duration::from_secs(30),
+        pretest_interval: None,
+        pretest_skip: Vec::new(),
     }
 }
 
@@ -278,6 +282,12 @@ impl Sim {
                 }
                 Line::Blackhole => {
                     let since = *self.bad_since.get_or_insert(self.t);
+                    if since == self.t && self.reported == Some(true) {
+                        // the first failed round, while the uplink still counts as healthy
+                        out.push(Event::Suspect {
+                            reason: "1/3 probe rounds failed".into(),
+                        });
+                    }
                     if self.t >= since + self.detect_secs && self.reported != Some(false) {
                         self.reported = Some(false);
                         out.push(Event::Unhealthy {
@@ -761,30 +771,33 @@ mod tests {
                 }
             })
             .line("2", |_| Line::Up);
-        let mut results = vec![(1, 2), (2, 1)].into_iter();
+        // One answer per test of the timed vote (3 over 30 s: one every 15 s).
+        let mut results = vec![(1, 0), (0, 1), (0, 1), (1, 0), (1, 0), (0, 1)].into_iter();
         sim.pretest = Some(Box::new(move |p, n, _| {
-            if p == "1" && n == 3 {
-                results.next().unwrap_or((3, 0))
+            if p == "1" {
+                assert_eq!(n, 1, "one test per step of the vote");
+                results.next().unwrap_or((1, 0))
             } else {
                 (n, 0)
             }
         }));
         sim.start("1", true);
         sim.run_until(1500);
-        // Online on 2 at 109; pre-tests at 109+300 (1/3: no) and 709 (2/3: yes).
+        // Online on 2 at 109; votes at 109+300 (pass, fail, fail: lost at 439) and
+        // 439+300 (pass, pass, fail: 2/3 at 769).
         let online2 =
             sim.times(|a| matches!(a, Action::SwitchCompleted { to, .. } if to.as_str() == "2"));
         assert_eq!(online2, vec![109], "{}", sim.dump());
         let pre = sim.times(
-            |a| matches!(a, Action::Pretest { profile, attempts: 3 } if profile.as_str() == "1"),
+            |a| matches!(a, Action::Pretest { profile, attempts: 1 } if profile.as_str() == "1"),
         );
-        assert_eq!(pre, vec![409, 709]);
+        assert_eq!(pre, vec![409, 424, 439, 739, 754, 769]);
         let back = sim
             .activates()
             .into_iter()
             .filter(|(_, p, _)| p == "1")
             .collect::<Vec<_>>();
-        assert_eq!(back, vec![(709, "1".into(), SwitchKind::Failback)]);
+        assert_eq!(back, vec![(769, "1".into(), SwitchKind::Failback)]);
         // confirmed after the grace: delay unchanged, Online(1)
         let s = sim.core.snapshot(sim.now());
         assert_eq!(s.phase, "Online(1)");
@@ -851,9 +864,9 @@ mod tests {
             .line("1", |t| match t {
                 0..=99 => Line::Up,
                 100..=399 => Line::Blackhole,
-                // Up long enough for the trial to be confirmed (GRACE 30 s), not long
-                // enough to count as stable (CONNECT_TIMEOUT 60 s).
-                400..=459 => Line::Up,
+                // Up long enough for the vote (30 s) and the trial to be confirmed
+                // (GRACE 30 s), not long enough to count as stable (CONNECT_TIMEOUT 60 s).
+                400..=489 => Line::Up,
                 _ => Line::Blackhole,
             })
             .line("2", |_| Line::Up)
@@ -866,8 +879,8 @@ mod tests {
             .filter(|(_, p, k)| p == "1" && *k == SwitchKind::Failback)
             .collect();
         assert_eq!(failbacks.len(), 1, "{}", sim.dump());
-        assert!(failbacks[0].0 >= 400 && failbacks[0].0 < 430, "{acts:?}");
-        let after: Vec<_> = acts.iter().filter(|(t, _, _)| *t >= 460).collect();
+        assert!(failbacks[0].0 >= 430 && failbacks[0].0 < 460, "{acts:?}");
+        let after: Vec<_> = acts.iter().filter(|(t, _, _)| *t >= 490).collect();
         assert_eq!(after.first().map(|a| a.1.as_str()), Some("2"), "{acts:?}");
         assert!(!acts.iter().any(|(_, p, _)| p == "3"), "{acts:?}");
     }
@@ -956,7 +969,7 @@ mod tests {
         assert_eq!(acts.len(), 2, "{}", sim.dump());
         assert_eq!((acts[1].1.as_str(), acts[1].2), ("1", SwitchKind::Failback));
         assert!(sim.log.iter().any(|r| r.t == 2001
-            && matches!(&r.action, Action::Pretest { profile, attempts: 3 } if profile.as_str() == "1")));
+            && matches!(&r.action, Action::Pretest { profile, attempts: 1 } if profile.as_str() == "1")));
 
         // failback --force skips the pre-test
         sim.at(2200, cmd(Command::Failover(name("2"))));
@@ -964,7 +977,7 @@ mod tests {
         sim.run_until(2400);
         let n_pre =
             sim.count(|a| matches!(a, Action::Pretest { profile, .. } if profile.as_str() == "1"));
-        assert_eq!(n_pre, 1);
+        assert_eq!(n_pre, 3, "the one vote of `auto on`");
         let last = sim.activates().pop().unwrap();
         assert_eq!((last.0, last.1.as_str()), (2300, "1"));
         assert!(!sim.core.snapshot(sim.now()).pinned);
@@ -983,7 +996,7 @@ mod tests {
             vec![(106, "2".into(), SwitchKind::Failover)]
         );
         assert_eq!(
-            sim.count(|a| matches!(a, Action::Pretest { attempts: 3, .. })),
+            sim.count(|a| matches!(a, Action::Pretest { profile, .. } if profile.as_str() == "1")),
             0
         );
     }

@@ -16,7 +16,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ipfire::chain_view::{ChainEntry, chain_view};
+use crate::ipfire::chain_view::{ChainEntry, LastPretest, chain_view};
 use crate::ipfire::fsutil;
 use crate::ipfire::journal::Journal;
 use crate::ipfire::paths::Paths;
@@ -254,6 +254,16 @@ pub(crate) fn supervised(
     if s.primary_profile.as_ref() != Some(&snap.primary) {
         s.primary_display_name = display_name(paths, Some(&snap.primary));
     }
+    for c in &mut s.chain {
+        c.last_pretest = snap
+            .pretests
+            .iter()
+            .find(|p| p.profile == c.profile)
+            .map(|p| LastPretest {
+                result: p.result.clone(),
+                secs_ago: p.secs_ago,
+            });
+    }
     Status {
         running: true,
         state: snap.state.clone(),
@@ -409,6 +419,13 @@ mod tests {
         snap.active = name("2");
         snap.switch_count = 9;
         snap.next_failback_in_secs = Some(42);
+        snap.pretests.push(crate::supervisor::machine::PretestView {
+            profile: name("1"),
+            result: "failed".into(),
+            passed: 0,
+            failed: 1,
+            secs_ago: 17,
+        });
         let mut meter = Traffic::new();
         let t0 = clock.now();
         meter.sample("ppp0", 0, 0, t0);
@@ -435,6 +452,9 @@ mod tests {
             assert!(!v[k].is_null() || k == "journal", "null {k}: {v}");
         }
         assert!(v["core"]["transitions"].is_array());
+        assert_eq!(v["chain"][0]["profile"], "1");
+        assert_eq!(v["chain"][0]["last_pretest"]["result"], "failed");
+        assert_eq!(v["chain"][0]["last_pretest"]["secs_ago"], 17);
         let line = s.to_string();
         assert!(
             !line.contains('\n') && line.contains("\"switch_count\":9"),

@@ -41,6 +41,7 @@ pub(super) enum World {
         carrier_lost: bool,
     },
     Healthy,
+    Suspect,
     Unhealthy {
         reason: String,
     },
@@ -106,6 +107,7 @@ impl Event {
                 carrier_lost,
             }),
             Event::Healthy => Class::World(World::Healthy),
+            Event::Suspect { .. } => Class::World(World::Suspect),
             Event::Unhealthy { reason } => Class::World(World::Unhealthy { reason }),
             Event::ActivateDone { profile, ok, error } => {
                 Class::World(World::ActivateDone { profile, ok, error })
@@ -145,6 +147,7 @@ impl World {
             | World::RedDown
             | World::LinkLost { .. }
             | World::Healthy
+            | World::Suspect
             | World::Unhealthy { .. }
             | World::ActivateDone { .. }
             | World::RestartDone { .. } => None,

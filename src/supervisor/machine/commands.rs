@@ -44,14 +44,11 @@ impl Core {
                     self.reply(true, "reconnecting");
                     self.online_failed(o, Fault::Dropped, "reconnect requested".into(), now)
                 }
-                // FailbackTest ---- reconnect ----> FailbackTest (handled with the result)
-                Phase::FailbackTest { online, manual, .. } => {
-                    self.reply(true, "reconnecting after the pre-test");
-                    Phase::FailbackTest {
-                        online,
-                        manual,
-                        fault: Some((Fault::Dropped, "reconnect requested".into())),
-                    }
+                // FailbackTest ---- reconnect ----> Connecting (the vote is cancelled; no
+                // pre-test is outstanding between two events)
+                Phase::FailbackTest { online, .. } => {
+                    self.reply(true, "reconnecting (failback vote cancelled)");
+                    self.online_failed(online, Fault::Dropped, "reconnect requested".into(), now)
                 }
                 // Connecting | Waiting | Holdoff | Pretesting ---- reconnect ----> unchanged
                 other @ (Phase::Idle

@@ -6,7 +6,10 @@ use std::time::Instant;
 
 use log::Level;
 
-use super::{Action, Core, Episode, Fault, MIN_GAP, Online, Phase, Purpose, SwitchKind, World};
+use super::{
+    Action, Core, Episode, Fault, MIN_GAP, Online, Phase, Purpose, SwitchKind, VOTE_MIN_SPACING,
+    Vote, World,
+};
 use crate::ipfire::profile::ProfileName;
 
 impl Core {
@@ -24,12 +27,13 @@ impl Core {
         let attempts = self.config.failback_attempts.max(1);
         self.out.push(Action::Pretest {
             profile: primary.clone(),
-            attempts,
+            attempts: 1,
         });
+        let window = self.config.failback_vote_window.as_secs();
         self.decide(
             Level::Info,
             &format!(
-                "on {} long enough: pre-testing {primary} ({attempts}x)",
+                "on {} long enough: pre-testing {primary} ({attempts}x over {window}s)",
                 self.active
             ),
         );
@@ -37,7 +41,39 @@ impl Core {
             online: o,
             manual,
             fault: None,
+            vote: Vote {
+                passed: 0,
+                failed: 0,
+                left: attempts - 1,
+                awaiting: true,
+                next_at: None,
+            },
         }
+    }
+
+    /// The time between two tests of the vote: the window split evenly, at least
+    /// [`VOTE_MIN_SPACING`].
+    fn vote_spacing(&self) -> std::time::Duration {
+        let n = self.config.failback_attempts.max(2) - 1;
+        (self.config.failback_vote_window / n).max(VOTE_MIN_SPACING)
+    }
+
+    /// The vote ended without a majority: back online on the backup, retried after the
+    /// current delay (which does not double: a pre-test disturbs nothing).
+    fn vote_lost(&mut self, mut online: Online, vote: Vote, now: Instant) -> Phase {
+        let primary = self.config.primary.name.clone();
+        online.failback_at = Some(now + self.failback_gap());
+        let n = self.config.failback_attempts.max(1);
+        self.decide(
+            Level::Info,
+            &format!(
+                "failback postponed: {} of {n} pre-tests of {primary} passed ({} failed); next try in {}s",
+                vote.passed,
+                vote.failed,
+                self.failback_gap().as_secs()
+            ),
+        );
+        Phase::Online(online)
     }
 
     /// The trial failback from the online backup (`_o` is left behind).
@@ -90,85 +126,149 @@ impl Core {
 
     pub(super) fn failback_test(
         &mut self,
-        mut online: Online,
+        online: Online,
         manual: bool,
-        mut fault: Option<(Fault, String)>,
+        fault: Option<(Fault, String)>,
+        mut vote: Vote,
         event: World,
         now: Instant,
     ) -> Phase {
         let primary = self.config.primary.name.clone();
         match event {
-            World::PretestDone { profile, result } if profile == primary => {
+            World::PretestDone { profile, result } if profile == primary && vote.awaiting => {
+                vote.awaiting = false;
                 if let Some((f, reason)) = fault {
                     // FailbackTest ---- result, but B failed meanwhile ----> as Online's fault
                     return self.online_failed(online, f, reason, now);
                 }
-                let (passed, n) = (result.passed, result.attempts());
-                if result.go() {
-                    // FailbackTest ---- majority ----> Switching(primary) trial
-                    let why = if result.untestable {
-                        format!("{primary} cannot be pre-tested: trial failback")
-                    } else {
-                        format!("{passed}/{n} pre-tests of {primary} passed: failing back")
-                    };
-                    self.trial(online, manual, why)
-                } else {
-                    // FailbackTest ---- minority ----> Online(B), retry after the delay
-                    online.failback_at = Some(now + self.failback_gap());
-                    self.decide(
-                        Level::Info,
-                        &format!(
-                            "failback postponed: {passed}/{n} pre-tests of {primary} passed; next try in {}s",
-                            self.failback_gap().as_secs()
-                        ),
-                    );
-                    Phase::Online(online)
+                if result.untestable {
+                    // FailbackTest ---- untestable ----> Switching(primary) trial
+                    let why = format!("{primary} cannot be pre-tested: trial failback");
+                    return self.trial(online, manual, why);
                 }
-            }
-            // FailbackTest ---- Unhealthy ----> FailbackTest (remembered)
-            World::Unhealthy { reason } => {
-                fault = Some((Fault::Blackhole, reason));
+                vote.passed += result.passed;
+                vote.failed += result.failed;
+                let n = self.config.failback_attempts.max(1);
+                if u64::from(vote.failed) * 2 >= u64::from(n) {
+                    // FailbackTest ---- no majority possible any more ----> Online(B)
+                    return self.vote_lost(online, vote, now);
+                }
+                if vote.left == 0 {
+                    if super::majority(vote.passed, vote.failed) {
+                        // FailbackTest ---- majority over the window ----> Switching(primary)
+                        let why = format!(
+                            "{}/{n} pre-tests of {primary} over {}s passed: failing back",
+                            vote.passed,
+                            self.config.failback_vote_window.as_secs()
+                        );
+                        return self.trial(online, manual, why);
+                    }
+                    return self.vote_lost(online, vote, now);
+                }
+                // FailbackTest ---- one answer ----> FailbackTest (next test scheduled)
+                vote.next_at = Some(now + self.vote_spacing());
                 Phase::FailbackTest {
                     online,
                     manual,
                     fault,
+                    vote,
                 }
             }
-            // FailbackTest ---- LinkLost/RedDown ----> FailbackTest (remembered)
+            World::Tick if !vote.awaiting && vote.next_at.is_some_and(|at| now >= at) => {
+                if !manual && !self.failback_allowed() {
+                    // FailbackTest ---- auto off / pinned meanwhile ----> Online(B)
+                    let mut online = online;
+                    online.failback_at = Some(now + self.failback_gap());
+                    self.decide(Level::Info, "failback vote cancelled: failback paused");
+                    return Phase::Online(online);
+                }
+                // FailbackTest ---- next test due ----> FailbackTest (Pretest sent)
+                self.out.push(Action::Pretest {
+                    profile: primary,
+                    attempts: 1,
+                });
+                vote.left -= 1;
+                vote.awaiting = true;
+                vote.next_at = None;
+                Phase::FailbackTest {
+                    online,
+                    manual,
+                    fault,
+                    vote,
+                }
+            }
+            // FailbackTest ---- Unhealthy ----> as Online's fault (the vote is cancelled);
+            // remembered while a test is outstanding
+            World::Unhealthy { reason } => {
+                self.vote_fault(online, manual, vote, (Fault::Blackhole, reason), now)
+            }
+            // FailbackTest ---- LinkLost/RedDown ----> as Online's fault (likewise)
             World::LinkLost {
                 reason,
                 carrier_lost,
-            } => Phase::FailbackTest {
+            } => self.vote_fault(
                 online,
                 manual,
-                fault: Some((Fault::link_lost(carrier_lost), reason)),
-            },
-            World::RedDown => Phase::FailbackTest {
+                vote,
+                (Fault::link_lost(carrier_lost), reason),
+                now,
+            ),
+            World::RedDown => self.vote_fault(
                 online,
                 manual,
-                fault: Some((Fault::Dropped, "red/active vanished".into())),
-            },
+                vote,
+                (Fault::Dropped, "red/active vanished".into()),
+                now,
+            ),
             // FailbackTest ---- Healthy ----> FailbackTest (a blackhole healed)
             World::Healthy => {
-                if matches!(fault, Some((Fault::Blackhole, _))) {
-                    fault = None;
-                }
+                let fault = fault.filter(|(f, _)| *f != Fault::Blackhole);
                 Phase::FailbackTest {
                     online,
                     manual,
                     fault,
+                    vote,
                 }
             }
             // FailbackTest ---- others ----> FailbackTest
             World::PretestDone { .. }
             | World::Tick
+            | World::Suspect
             | World::RedUp
             | World::ActivateDone { .. }
             | World::RestartDone { .. } => Phase::FailbackTest {
                 online,
                 manual,
                 fault,
+                vote,
             },
         }
+    }
+
+    /// The backup failed during the vote: handled at once (the vote is cancelled), or
+    /// with the answer when a test is outstanding.
+    fn vote_fault(
+        &mut self,
+        online: Online,
+        manual: bool,
+        vote: Vote,
+        fault: (Fault, String),
+        now: Instant,
+    ) -> Phase {
+        if vote.awaiting {
+            return Phase::FailbackTest {
+                online,
+                manual,
+                fault: Some(fault),
+                vote,
+            };
+        }
+        let (f, reason) = fault;
+        self.online_failed(
+            online,
+            f,
+            format!("{reason} (failback vote cancelled)"),
+            now,
+        )
     }
 }

@@ -51,10 +51,11 @@ impl Core {
                 a.deadline = Some(now + self.config.connect_timeout);
                 Phase::Connecting(a)
             }
-            // Connecting ---- stale answer ----> Connecting
-            World::ActivateDone { .. } | World::RestartDone { .. } | World::PretestDone { .. } => {
-                Phase::Connecting(a)
-            }
+            // Connecting ---- stale answer, suspect round ----> Connecting
+            World::ActivateDone { .. }
+            | World::RestartDone { .. }
+            | World::PretestDone { .. }
+            | World::Suspect => Phase::Connecting(a),
             // Connecting(P) ---- RedUp (+Healthy) ----> Online(P)
             World::RedUp => {
                 a.red_up = true;
@@ -263,6 +264,22 @@ impl Core {
             Some(c) => {
                 let test =
                     !skip_pretest && c != self.active && !self.shares_device(&c, &self.active);
+                let fresh = if test {
+                    self.fresh_result(&c, now)
+                } else {
+                    None
+                };
+                if let Some((result, age)) = fresh {
+                    if result.go() {
+                        // walk ---- candidate C with a fresh pass ----> Switching(C)
+                        let why = format!("{why}; {c} passed its pre-test {age}s ago");
+                        return self.bring_up(c, Purpose::Walk { anchor, kind }, kind, why);
+                    }
+                    // walk ---- candidate C with a fresh failure ----> next candidate
+                    self.episode.tried.push(c.clone());
+                    let why = format!("{why}; skipping {c}: its pre-test failed {age}s ago");
+                    return self.walk_next(anchor, skip_pretest, kind, why, now);
+                }
                 if test {
                     // walk ---- candidate C ----> Pretesting(C)
                     self.episode.tried.push(c.clone());
@@ -377,6 +394,11 @@ impl Core {
         match event {
             // Online ---- Healthy ----> Online
             World::Healthy => Phase::Online(o),
+            // Online ---- Suspect ----> Online (the chain pre-tested at once)
+            World::Suspect => {
+                self.suspect_round(&o, now);
+                Phase::Online(o)
+            }
             // Online(P) ---- Unhealthy (blackhole) ----> walk
             World::Unhealthy { reason } => self.online_failed(o, Fault::Blackhole, reason, now),
             // Online(P) ---- LinkLost ----> Connecting(P) (redial) | walk
@@ -411,6 +433,8 @@ impl Core {
                     // Online(B) ---- FAILBACK_DELAY over ----> FailbackTest | Switching(primary)
                     return self.start_failback(o, false, false);
                 }
+                // Online ---- FAILOVER_PRETEST_INTERVAL over ----> Online (background round)
+                self.background_tick(&o, now);
                 Phase::Online(o)
             }
             // Online ---- others ----> Online

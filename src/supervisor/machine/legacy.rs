@@ -86,9 +86,10 @@ impl Core {
                 }
             }
             // Waiting ---- health/pre-test ----> Waiting
-            World::Healthy | World::Unhealthy { .. } | World::PretestDone { .. } => {
-                Phase::LegacyWait(a)
-            }
+            World::Healthy
+            | World::Suspect
+            | World::Unhealthy { .. }
+            | World::PretestDone { .. } => Phase::LegacyWait(a),
         }
     }
 

@@ -86,8 +86,9 @@
 //!   │             │ no candidate left: StopRed ──> Holdoff ──HOLDOFF──> new pass from the
 //!   │             │                              primary (the primary is not pre-tested)
 //!   │             v
-//!   │   Online(backup B) ──FAILBACK_DELAY──> FailbackTest(primary): Pretest{primary, ATTEMPTS}
-//!   │             ^            minority passed: back to Online(B), retry after the delay
+//!   │   Online(backup B) ──FAILBACK_DELAY──> FailbackTest(primary): ATTEMPTS × Pretest{primary, 1}
+//!   │             ^            spread over FAILBACK_VOTE_WINDOW (a Tick each)
+//!   │             │            no majority: back to Online(B), retry after the delay
 //!   │             │            majority passed (or untestable): Activate(primary, Failback)
 //!   │    Rollback │                                       │ RedUp+Healthy
 //!   │    (delay   │                                       v
@@ -102,6 +103,13 @@
 //!   link that fails sooner continues the episode instead of starting a fresh one, so
 //!   each profile is activated at most once per episode, and episodes are at least
 //!   [`MIN_GAP`] apart (HOLDOFF, the stability time or the failback delay separate them).
+//! * The failback vote (DESIGN.md 5.1): one pre-test at a time, spaced
+//!   FAILBACK_VOTE_WINDOW / (ATTEMPTS - 1) apart (at least [`VOTE_MIN_SPACING`]); it ends
+//!   early once no majority is possible. A fault of the backup between two tests, a
+//!   `reconnect`, a manual failover, `auto off` or a Disconnect cancel it.
+//! * Background pre-tests (`pretests.rs`): while online, the other profiles of the
+//!   config are pre-tested every FAILOVER_PRETEST_INTERVAL and at once on `Suspect`; a
+//!   walk uses a fresh result instead of a new pre-test.
 //! * Failback pre-test without a majority: retried after the current delay, which does
 //!   not double (a pre-test disturbs nothing). A failed trial doubles the delay, capped at
 //!   FAILBACK_DELAY_MAX; a trial that survives FAILBACK_GRACE resets it.
@@ -130,7 +138,7 @@
 //! when a switch completes (by destination: the primary is a failback), `PostDown` after
 //! a profile was taken down (moved away from, or stopped).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use log::Level;
@@ -145,11 +153,15 @@ mod failback;
 mod failover;
 mod legacy;
 mod phase;
+mod pretests;
 
 use classify::{Class, World};
 use phase::{
     Attempt, Episode, Fault, LegacyNext, Next, Online, Pending, Phase, Purpose, Transition, Trial,
+    Vote,
 };
+use pretests::PretestRecord;
+pub use pretests::{PRETEST_FRESH_MIN, PretestView, SUSPECT_RETEST, VOTE_MIN_SPACING};
 
 /// IPFire's connectd waits `MAX=160` rounds of `sleep 5` for `red/active` (failover off,
 /// `src/initscripts/system/connectd:31,53-75`): 800 s, not 160 s.
@@ -213,6 +225,12 @@ pub struct Config {
     pub failback_grace: Duration,
     /// FAILBACK_DELAY_MAX.
     pub failback_delay_max: Duration,
+    /// FAILBACK_VOTE_WINDOW: the failback pre-tests are spread over it.
+    pub failback_vote_window: Duration,
+    /// FAILOVER_PRETEST_INTERVAL: background pre-tests of the chain; `None`: off.
+    pub pretest_interval: Option<Duration>,
+    /// FAILOVER_PRETEST_SKIP: never pre-tested in the background.
+    pub pretest_skip: Vec<ProfileName>,
 }
 
 impl Config {
@@ -234,6 +252,13 @@ impl Config {
             failback_attempts: policy.failback_attempts,
             failback_grace: policy.failback_grace,
             failback_delay_max: policy.failback_delay_max,
+            failback_vote_window: policy.failback_vote_window,
+            pretest_interval: policy.pretest_interval,
+            pretest_skip: policy
+                .pretest_skip
+                .iter()
+                .filter_map(|n| ProfileName::new(n).ok())
+                .collect(),
         }
         .normalized()
     }
@@ -246,9 +271,13 @@ impl Config {
             &mut self.failback_delay,
             &mut self.failback_grace,
             &mut self.failback_delay_max,
+            &mut self.failback_vote_window,
             &mut self.primary.holdoff,
         ] {
             *t = (*t).min(MAX_TIMER);
+        }
+        if let Some(i) = &mut self.pretest_interval {
+            *i = (*i).clamp(MIN_GAP, MAX_TIMER);
         }
         for l in &mut self.chain {
             l.holdoff = l.holdoff.min(MAX_TIMER);
@@ -331,6 +360,12 @@ pub enum Event {
     },
     /// The health engine: the monitored uplink carries traffic.
     Healthy,
+    /// The health engine: a probe round failed, not yet FAILOVER_FAILURES of them (a
+    /// level, sent on every such round). Online, the core pre-tests the chain at once.
+    Suspect {
+        /// E.g. "1/3 probe rounds failed".
+        reason: String,
+    },
     /// The health engine: FAILOVER_FAILURES rounds failed.
     Unhealthy {
         /// E.g. "3/3 probe rounds failed on ppp0".
@@ -548,6 +583,9 @@ pub struct Snapshot {
     pub grace_left_secs: Option<u64>,
     /// The last [`TRANSITIONS_KEPT`] transitions, oldest first.
     pub transitions: Vec<TransitionView>,
+    /// The last pre-test of each profile tested since the supervisor started.
+    #[serde(default)]
+    pub pretests: Vec<PretestView>,
 }
 
 /// The decision core. See the module documentation for the contract.
@@ -574,6 +612,10 @@ pub struct Core {
     exit: Option<u8>,
     /// When the last dial started (see [`DIAL_GRACE`]).
     dial_at: Option<Instant>,
+    /// The last pre-test of each profile.
+    pretests: BTreeMap<ProfileName, PretestRecord>,
+    /// When the next background round of pre-tests is due (FAILOVER_PRETEST_INTERVAL).
+    bg_at: Option<Instant>,
 }
 
 impl Core {
@@ -600,6 +642,8 @@ impl Core {
             level: Level::Info,
             exit: None,
             dial_at: None,
+            pretests: BTreeMap::new(),
+            bg_at: None,
         }
     }
 
@@ -646,9 +690,8 @@ impl Core {
     /// When the shell must send `Tick` next; `None`: only events wake the core.
     pub fn next_deadline(&self) -> Option<Instant> {
         match &self.phase {
-            Phase::Idle | Phase::Exited | Phase::Pretesting { .. } | Phase::FailbackTest { .. } => {
-                None
-            }
+            Phase::Idle | Phase::Exited | Phase::Pretesting { .. } => None,
+            Phase::FailbackTest { vote, .. } => vote.next_at,
             Phase::LegacyWait(a) | Phase::Connecting(a) => match a.awaiting {
                 Some(_) => None,
                 None => a.deadline,
@@ -661,11 +704,8 @@ impl Core {
                 } else {
                     None
                 };
-                match (grace, failback) {
-                    (Some(g), Some(f)) => Some(g.min(f)),
-                    (Some(g), None) => Some(g),
-                    (None, f) => f,
-                }
+                let bg = self.background_due_at(o);
+                [grace, failback, bg].into_iter().flatten().min()
             }
         }
     }
@@ -731,6 +771,7 @@ impl Core {
                     reason: t.reason.clone(),
                 })
                 .collect(),
+            pretests: self.pretest_views(now),
         }
     }
 
@@ -837,6 +878,10 @@ impl Core {
             }
             Class::World(event) => self.world(phase, event, now),
         };
+        // A background round that became allowed late (back online) is due now.
+        if self.bg_at.is_some_and(|at| at < now) {
+            self.bg_at = Some(now);
+        }
         // A failback check that became allowed late is due now, never in the past.
         if let Phase::Online(o) = &mut self.phase {
             if let Some(at) = o.failback_at {
@@ -849,6 +894,9 @@ impl Core {
 
     /// What the world reports, decided by the phase.
     fn world(&mut self, phase: Phase, event: World, now: Instant) -> Phase {
+        if let World::PretestDone { profile, result } = &event {
+            self.record_pretest(profile, *result, now);
+        }
         match phase {
             // Idle ---- anything else ----> Idle (nothing is known yet)
             Phase::Idle => Phase::Idle,
@@ -865,7 +913,8 @@ impl Core {
                 online,
                 manual,
                 fault,
-            } => self.failback_test(online, manual, fault, event, now),
+                vote,
+            } => self.failback_test(online, manual, fault, vote, event, now),
             Phase::Holdoff { until, next } => self.holdoff_phase(until, next, event, now),
             // Exited ---- anything ----> Exited
             Phase::Exited => Phase::Exited,
@@ -907,6 +956,7 @@ impl Core {
             return Phase::LegacyWait(a);
         }
         self.episode = Episode::fresh(&active);
+        self.bg_at = self.config.pretest_interval.map(|_| now);
         self.set_monitor(Some(active.clone()));
         if red_active {
             self.decide(Level::Info, "RED is up, monitoring");
@@ -959,6 +1009,10 @@ impl Core {
             .failback_delay
             .clamp(self.config.failback_delay, self.config.failback_delay_max);
         self.log(Level::Info, "policy reloaded".into());
+        self.bg_at = self.config.pretest_interval.map(|i| match self.bg_at {
+            Some(at) => at.min(now + i),
+            None => now,
+        });
         match phase {
             // Online ---- Reload(failover off) ----> Exited (IPFire's connectd is not
             // running while online)

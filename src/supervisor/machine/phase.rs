@@ -77,6 +77,20 @@ pub(super) struct Online {
     pub(super) failback_at: Option<Instant>,
 }
 
+/// The timed failback vote (DESIGN.md 5.1): FAILBACK_ATTEMPTS single pre-tests of the
+/// primary, spread evenly over FAILBACK_VOTE_WINDOW, decided by a strict majority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Vote {
+    pub(super) passed: u32,
+    pub(super) failed: u32,
+    /// Tests still to send after the outstanding or last one.
+    pub(super) left: u32,
+    /// A pre-test was sent and is not answered yet.
+    pub(super) awaiting: bool,
+    /// When the next test is due (`None` while one is outstanding).
+    pub(super) next_at: Option<Instant>,
+}
+
 /// How an online link failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Fault {
@@ -137,6 +151,7 @@ pub(super) enum Phase {
         online: Online,
         manual: bool,
         fault: Option<(Fault, String)>,
+        vote: Vote,
     },
     /// Failover on: HOLDOFF.
     Holdoff { until: Instant, next: Next },

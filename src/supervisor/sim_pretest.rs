@@ -1,0 +1,362 @@
+// Copyright (C) 2026 The connectd developers
+// SPDX-License-Identifier: GPL-3.0-or-later
+
+//! Prove before moving (DESIGN.md 5.1) on the simulated clock: the timed failback vote
+//! and the background pre-tests of the chain.
+
+use std::time::Duration;
+
+use super::machine::{Action, Command, Event, SwitchKind};
+use super::sim::{Line, Sim, cmd, config, link, name};
+
+fn pretests_of(sim: &Sim, p: &str) -> Vec<u64> {
+    sim.times(|a| matches!(a, Action::Pretest { profile, .. } if profile.as_str() == p))
+}
+
+/// The actions of second `t`.
+fn actions_at(sim: &Sim, t: u64) -> Vec<Action> {
+    sim.log
+        .iter()
+        .filter(|r| r.t == t)
+        .map(|r| r.action.clone())
+        .collect()
+}
+
+// ---- A timed vote ----------------------------------------------------------------------
+
+/// Primary 1 blackholed 100..400, backup 2 up: online on 2 at 109, the vote from 409.
+fn failback_sim(primary: impl Fn(u64) -> Line + 'static) -> Sim {
+    Sim::new(config(&["2", "3"]))
+        .line("1", primary)
+        .line("2", |_| Line::Up)
+        .line("3", |_| Line::Up)
+}
+
+#[test]
+fn the_failback_vote_takes_the_window() {
+    let mut sim = failback_sim(|t| {
+        if (100..400).contains(&t) {
+            Line::Blackhole
+        } else {
+            Line::Up
+        }
+    });
+    sim.start("1", true);
+    sim.run_until(600);
+    // FAILBACK_ATTEMPTS=3 over FAILBACK_VOTE_WINDOW=30: one test every 15 s, each alone.
+    assert_eq!(
+        pretests_of(&sim, "1"),
+        vec![409, 424, 439],
+        "{}",
+        sim.dump()
+    );
+    assert!(
+        sim.log.iter().all(|r| !matches!(&r.action,
+            Action::Pretest { profile, attempts } if profile.as_str() == "1" && *attempts != 1)),
+        "one attempt per test"
+    );
+    let back: Vec<_> = sim
+        .activates()
+        .into_iter()
+        .filter(|(_, p, _)| p == "1")
+        .collect();
+    assert_eq!(back, vec![(439, "1".into(), SwitchKind::Failback)]);
+    // Between two tests the core waits on a deadline, it never sleeps.
+    let mut probe = failback_sim(|t| {
+        if (100..400).contains(&t) {
+            Line::Blackhole
+        } else {
+            Line::Up
+        }
+    });
+    probe.start("1", true);
+    probe.run_until(415);
+    let s = probe.core.snapshot(probe.now());
+    assert_eq!(s.phase, "FailbackTest(1)");
+    assert_eq!(
+        probe.core.next_deadline(),
+        Some(probe.t0 + Duration::from_secs(424))
+    );
+}
+
+#[test]
+fn a_primary_that_flaps_inside_the_window_does_not_pass() {
+    // Up at 409, down 420..440 (the old three-answers-in-50-ms vote passed it at 409).
+    let mut sim = failback_sim(|t| match t {
+        100..=399 => Line::Blackhole,
+        420..=439 => Line::Down,
+        _ => Line::Up,
+    });
+    sim.start("1", true);
+    sim.run_until(900);
+    // 409 pass, 424 fail, 439 fail: lost at 439; the next vote 300 s later passes.
+    assert_eq!(
+        pretests_of(&sim, "1"),
+        vec![409, 424, 439, 739, 754, 769],
+        "{}",
+        sim.dump()
+    );
+    let back: Vec<u64> = sim
+        .activates()
+        .into_iter()
+        .filter(|(_, p, _)| p == "1")
+        .map(|(t, _, _)| t)
+        .collect();
+    assert_eq!(back, vec![769]);
+}
+
+#[test]
+fn a_lost_vote_stops_as_soon_as_no_majority_is_possible() {
+    let mut sim = failback_sim(|t| if t >= 100 { Line::Blackhole } else { Line::Up });
+    sim.start("1", true);
+    sim.run_until(500);
+    // 409 fail, 424 fail: 2 of 3 failed, the third test is not sent.
+    assert_eq!(pretests_of(&sim, "1"), vec![409, 424], "{}", sim.dump());
+    let s = sim.core.snapshot(sim.now());
+    assert_eq!(s.phase, "Online(2)");
+    assert_eq!(s.next_failback_in_secs, Some(424 + 300 - 501));
+}
+
+#[test]
+fn a_disconnect_during_the_vote_cancels_it() {
+    let mut sim = failback_sim(|t| {
+        if (100..400).contains(&t) {
+            Line::Blackhole
+        } else {
+            Line::Up
+        }
+    });
+    sim.at(415, Event::KeepconnectedRemoved);
+    sim.start("1", true);
+    sim.run_until(600);
+    assert_eq!(pretests_of(&sim, "1"), vec![409], "{}", sim.dump());
+    assert!(sim.exited);
+    assert!(
+        actions_at(&sim, 415)
+            .iter()
+            .any(|a| matches!(a, Action::StopRed { .. }))
+    );
+    assert!(!sim.activates().iter().any(|(_, p, _)| p == "1"));
+}
+
+#[test]
+fn a_command_during_the_vote_cancels_it() {
+    // reconnect: the backup is redialled at once, no test after it
+    let mut sim = failback_sim(|t| {
+        if (100..400).contains(&t) {
+            Line::Blackhole
+        } else {
+            Line::Up
+        }
+    });
+    sim.at(415, cmd(Command::Reconnect));
+    sim.start("1", true);
+    sim.run_until(430);
+    assert_eq!(pretests_of(&sim, "1"), vec![409], "{}", sim.dump());
+    assert!(
+        actions_at(&sim, 415)
+            .iter()
+            .any(|a| matches!(a, Action::Restart { profile, .. } if profile.as_str() == "2"))
+    );
+    // auto off: the vote stops at its next step, back to Online(2)
+    let mut sim = failback_sim(|t| {
+        if (100..400).contains(&t) {
+            Line::Blackhole
+        } else {
+            Line::Up
+        }
+    });
+    sim.at(415, cmd(Command::Auto(false)));
+    sim.start("1", true);
+    sim.run_until(600);
+    assert_eq!(pretests_of(&sim, "1"), vec![409], "{}", sim.dump());
+    assert_eq!(sim.core.snapshot(sim.now()).phase, "Online(2)");
+    // failover 3: the manual switch wins, the vote's remaining tests are never sent
+    let mut sim = failback_sim(|t| {
+        if (100..400).contains(&t) {
+            Line::Blackhole
+        } else {
+            Line::Up
+        }
+    });
+    sim.at(415, cmd(Command::Failover(name("3"))));
+    sim.start("1", true);
+    sim.run_until(600);
+    assert_eq!(pretests_of(&sim, "1"), vec![409], "{}", sim.dump());
+    assert_eq!(sim.core.snapshot(sim.now()).phase, "Online(3)");
+}
+
+#[test]
+fn a_backup_fault_during_the_vote_is_handled_at_once() {
+    // The backup blackholes at 410 (between two tests): the walk starts at its verdict,
+    // not at the vote's end.
+    let mut sim = Sim::new(config(&["2", "3"]))
+        .line("1", |t| {
+            if (100..400).contains(&t) {
+                Line::Blackhole
+            } else {
+                Line::Up
+            }
+        })
+        .line("2", |t| if t >= 410 { Line::Blackhole } else { Line::Up })
+        .line("3", |_| Line::Up);
+    sim.start("1", true);
+    sim.run_until(600);
+    assert_eq!(pretests_of(&sim, "1"), vec![409], "{}", sim.dump());
+    let to3: Vec<u64> = sim
+        .activates()
+        .into_iter()
+        .filter(|(_, p, _)| p == "3")
+        .map(|(t, _, _)| t)
+        .collect();
+    assert_eq!(to3, vec![416], "{}", sim.dump());
+}
+
+// ---- Backups known before they are needed ----------------------------------------------
+
+fn bg_config(backups: &[&str]) -> super::machine::Config {
+    let mut c = config(backups);
+    c.pretest_interval = Some(Duration::from_secs(300));
+    c
+}
+
+#[test]
+fn the_chain_is_pretested_in_the_background_at_the_interval() {
+    let mut c = bg_config(&["2", "3"]);
+    // 4 shares the primary's device: never tested while 1 is active. 3 is metered.
+    c.chain.push(link("4", "red0", 5, 30));
+    c.pretest_skip = vec![name("3")];
+    let mut sim = Sim::new(c)
+        .line("1", |_| Line::Up)
+        .line("2", |_| Line::Up)
+        .line("3", |_| Line::Up);
+    sim.start("1", true);
+    sim.run_until(1000);
+    assert_eq!(
+        pretests_of(&sim, "2"),
+        vec![0, 300, 600, 900],
+        "{}",
+        sim.dump()
+    );
+    assert!(pretests_of(&sim, "1").is_empty(), "the active one");
+    assert!(pretests_of(&sim, "3").is_empty(), "FAILOVER_PRETEST_SKIP");
+    assert!(pretests_of(&sim, "4").is_empty(), "same device");
+    // off: none at all
+    let mut sim = Sim::new(config(&["2", "3"])).line("1", |_| Line::Up);
+    sim.start("1", true);
+    sim.run_until(1000);
+    assert_eq!(sim.count(|a| matches!(a, Action::Pretest { .. })), 0);
+}
+
+#[test]
+fn status_shows_each_profiles_last_pretest_and_its_age() {
+    let mut sim = Sim::new(bg_config(&["2", "3"]))
+        .line("1", |_| Line::Up)
+        .line("2", |_| Line::Up)
+        .line("3", |_| Line::Down);
+    sim.start("1", true);
+    sim.run_until(340);
+    let s = sim.core.snapshot(sim.now());
+    let view: Vec<(String, String, u64)> = s
+        .pretests
+        .iter()
+        .map(|p| (p.profile.to_string(), p.result.clone(), p.secs_ago))
+        .collect();
+    assert_eq!(
+        view,
+        vec![
+            ("2".into(), "passed".into(), 41),
+            ("3".into(), "failed".into(), 41)
+        ]
+    );
+}
+
+#[test]
+fn a_suspect_round_pretests_the_chain_at_once() {
+    let mut sim = Sim::new(bg_config(&["2"]))
+        .line("1", |t| if t >= 100 { Line::Blackhole } else { Line::Up })
+        .line("2", |_| Line::Up);
+    sim.at(
+        102,
+        Event::Suspect {
+            reason: "again".into(),
+        },
+    );
+    sim.start("1", true);
+    sim.run_until(105);
+    // 0: background round; 100: the first failed round (Suspect); 102: tested 2 s ago.
+    assert_eq!(pretests_of(&sim, "2"), vec![0, 100], "{}", sim.dump());
+}
+
+#[test]
+fn a_failover_uses_a_fresh_pass_without_waiting_for_a_pretest() {
+    let mut sim = Sim::new(bg_config(&["2"]))
+        .line("1", |t| if t >= 100 { Line::Blackhole } else { Line::Up })
+        .line("2", |_| Line::Up);
+    sim.start("1", true);
+    sim.run_until(200);
+    assert_eq!(
+        sim.activates(),
+        vec![(106, "2".into(), SwitchKind::Failover)]
+    );
+    let at_failover = actions_at(&sim, 106);
+    assert!(
+        !at_failover
+            .iter()
+            .any(|a| matches!(a, Action::Pretest { .. })),
+        "{at_failover:?}"
+    );
+    assert!(at_failover.iter().any(|a| matches!(a,
+        Action::Activate { reason, .. } if reason.contains("2 passed its pre-test 6s ago"))));
+}
+
+#[test]
+fn a_stale_pass_is_pretested_again() {
+    // The primary's line drops at 250: redials (HOLDOFF 30, CONNECT_TIMEOUT 60) take it
+    // far past the 300 s a pass of the round at 0 stays fresh, with no round meanwhile.
+    let mut sim = Sim::new(bg_config(&["2"]))
+        .line("1", |t| if t >= 250 { Line::Down } else { Line::Up })
+        .line("2", |_| Line::Up);
+    sim.start("1", true);
+    sim.run_until(1200);
+    let to2 = sim.activates();
+    assert_eq!(to2.len(), 1, "{}", sim.dump());
+    let t = to2[0].0;
+    assert!(t > 300, "{to2:?}");
+    assert_eq!(pretests_of(&sim, "2"), vec![0, t], "{}", sim.dump());
+}
+
+#[test]
+fn a_failed_background_pretest_skips_that_profile_at_failover() {
+    let mut sim = Sim::new(bg_config(&["2", "3"]))
+        .line("1", |t| if t >= 100 { Line::Blackhole } else { Line::Up })
+        .line("2", |_| Line::Down)
+        .line("3", |_| Line::Up);
+    sim.start("1", true);
+    sim.run_until(200);
+    assert_eq!(
+        sim.activates(),
+        vec![(106, "3".into(), SwitchKind::Failover)]
+    );
+    assert!(
+        !actions_at(&sim, 106)
+            .iter()
+            .any(|a| matches!(a, Action::Pretest { .. })),
+        "{}",
+        sim.dump()
+    );
+    // 2 was tested at 0 and on the suspect round at 100, not at the failover
+    assert_eq!(pretests_of(&sim, "2"), vec![0, 100]);
+}
+
+#[test]
+fn a_reload_turns_the_background_pretests_on_and_off() {
+    let mut sim = Sim::new(config(&["2"]))
+        .line("1", |_| Line::Up)
+        .line("2", |_| Line::Up);
+    sim.at(100, Event::Reload(Box::new(bg_config(&["2"]))));
+    sim.at(650, Event::Reload(Box::new(config(&["2"]))));
+    sim.start("1", true);
+    sim.run_until(1500);
+    assert_eq!(pretests_of(&sim, "2"), vec![100, 400], "{}", sim.dump());
+}
