@@ -63,40 +63,21 @@ const fn racy(ty: &'static str, story: &'static str, item: u8) -> Known {
 /// The cells that fail today, each with the issue-12 item that fixes it (measured with
 /// five full runs on main + this suite; `racy`: passed in at least one of them).
 const EXPECTED_TO_FAIL: &[Known] = &[
-    // Item 3: `network stop red` leaves keepconnected for QMI, DHCP and STATIC; the
-    // supervisor takes the vanished red/active for a dropped line and starts RED again.
-    known("DHCP", "WUI Disconnect, Connect", 3),
-    known("STATIC", "WUI Disconnect, Connect", 3),
-    known("QMI", "WUI Disconnect, Connect", 3),
-    known("DHCP", "admin network stop red", 3),
-    known("STATIC", "admin network stop red", 3),
-    known("QMI", "admin network stop red", 3),
+    // Item 3: a shutdown on DHCP was sometimes undone (the supervisor sampled between
+    // dhcpcd.exe's rm of red/active and its red.down); the red.down marker and the 2 s
+    // grace fix it, kept racy until more runs confirm.
     racy("DHCP", "shutdown (runlevel 0)", 3),
-    known("STATIC", "shutdown (runlevel 0)", 3),
     racy("QMI", "shutdown (runlevel 0)", 3),
     // Item 3 in the middle of a switch: the Disconnect lands while the backup comes up
-    // and the supervisor finishes bringing it up (dhcpcd on red1 runs afterwards).
-    known("PPPoE", "Disconnect during failover", 3),
-    racy("DHCP", "Disconnect during failover", 3),
-    known("STATIC", "Disconnect during failover", 3),
+    // and the supervisor's own `network start red` finishes bringing it up (dhcpcd on the
+    // backup's device runs afterwards). A stop seen during our stop abandons the switch
+    // now; one during our start is marked and stopped afterwards, too late for this story.
+    // PPPoE passed in the last run (the stop seen during our stop abandons the switch):
+    // racy until more runs confirm.
+    racy("PPPoE", "Disconnect during failover", 3),
+    known("DHCP", "Disconnect during failover", 3),
+    racy("STATIC", "Disconnect during failover", 3),
     known("QMI", "Disconnect during failover", 3),
-    // Item 3 again: STATIC's Disconnect is undone before the admin can Select.
-    known("STATIC", "pppsetup Select, online", 3),
-    // Item 4: the primary is frozen in the state file; a relinked `settings` is not the
-    // admin's new primary.
-    known("PPPoE", "connscheduler profile 4", 4),
-    known("DHCP", "connscheduler profile 4", 4),
-    known("STATIC", "connscheduler profile 4", 4),
-    known("QMI", "connscheduler profile 4", 4),
-    known("PPPoE", "pppsetup Select, online", 4),
-    known("DHCP", "pppsetup Select, online", 4),
-    known("QMI", "pppsetup Select, online", 4),
-    // Items 4 and 3: on a backup the Disconnect is undone (the backup's type keeps
-    // keepconnected) and the selected profile never becomes the primary.
-    known("PPPoE", "pppsetup Select, on backup", 4),
-    known("DHCP", "pppsetup Select, on backup", 4),
-    known("STATIC", "pppsetup Select, on backup", 4),
-    known("QMI", "pppsetup Select, on backup", 4),
     // Item 9: the probes fail on the vanished interface during the restart and the
     // supervisor starts a failover (each seen in one or two of five runs).
     racy("DHCP", "redctrl restart", 9),

@@ -101,6 +101,14 @@ pub(crate) fn ipfire_originals(r: &Path) {
         0o754,
         400,
     );
+    // IPFire ships red.down/ too (src/initscripts/networking/red.down/10-static-routes).
+    write(
+        r,
+        "etc/rc.d/init.d/networking/red.down/10-static-routes",
+        "#!/bin/sh\n",
+        0o754,
+        400,
+    );
 }
 
 /// An IPFire-like root with IPFire's original connectd script and a red.up hook of its own.

@@ -12,6 +12,7 @@ mod lab;
 mod layers;
 mod pak;
 mod profiles;
+mod red_down;
 mod reliability;
 mod supervisor;
 mod wui;

@@ -229,3 +229,48 @@ fn kill_9_during_a_switch_then_start_recovers() {
     b.wait_for("online after kill -9", |b| b.status()["state"] == "online");
     b.assert_consistent();
 }
+
+#[test]
+fn start_from_the_network_script_blocks_until_red_is_up_and_leaves_the_supervisor_running() {
+    // Issue 12 item 6: IPFire's `network start red` waits on `connectd start`
+    // (networking/red:484, system/connectd:45-75): later boot scripts start once the line
+    // is up. Our own callers (CONNECTD_CALLER) never wait.
+    if skip() {
+        return;
+    }
+    let b = Box_::new();
+    fs::remove_file(b.t.path("var/ipfire/red/active")).unwrap();
+    b.t.write(
+        "etc/rc.d/init.d/networking/red",
+        format!(
+            "#!/bin/bash\n\"{BIN}\" --root \"{}\" start\n",
+            b.t.root().display()
+        ),
+    );
+    let mut red = Command::new("/bin/bash")
+        .arg(b.t.path("etc/rc.d/init.d/networking/red"))
+        .arg("start")
+        .env_remove("CONNECTD_CALLER")
+        .spawn()
+        .unwrap();
+    b.wait_for("the supervisor", |b| b.pid().is_some());
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        red.try_wait().unwrap().is_none(),
+        "connectd start returned before RED was up"
+    );
+    assert!(b.t.path("var/ipfire/red/keepconnected").exists());
+    let up = Instant::now();
+    b.t.write("var/ipfire/red/active", "");
+    let st = red.wait().unwrap();
+    assert!(st.success());
+    assert!(up.elapsed() < Duration::from_secs(5), "{:?}", up.elapsed());
+    let pid = b.pid().expect("the supervisor runs on in the background");
+    assert!(alive(pid));
+    // From our own red.up hook: at once.
+    let t0 = Instant::now();
+    fs::remove_file(b.t.path("var/ipfire/red/active")).unwrap();
+    let o = b.connectd_env(&["start"], &[("CONNECTD_CALLER", "red.up")]);
+    assert!(o.status.success());
+    assert!(t0.elapsed() < Duration::from_secs(2));
+}

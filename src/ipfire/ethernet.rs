@@ -10,9 +10,13 @@ use crate::ipfire::paths::Paths;
 use crate::ipfire::readhash::Document;
 
 /// The keys of `ethernet/settings` a switch may change; every other line stays byte for byte.
-pub const RED_KEYS: [&str; 8] = [
+pub const RED_KEYS: [&str; 10] = [
     "RED_TYPE",
     "RED_DEV",
+    // Derived from RED_DEV: IPFire's network_get_intfs tells QMI from PPPoE by RED_DRIVER
+    // (functions.network:63), suricata and the firewall by the interface it returns.
+    "RED_DRIVER",
+    "RED_MACADDR",
     "RED_ADDRESS",
     "RED_NETMASK",
     "RED_NETADDRESS",

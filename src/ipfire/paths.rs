@@ -123,6 +123,12 @@ impl Paths {
     pub(crate) fn connectd_dir(&self) -> PathBuf {
         self.at("var/ipfire/connectd")
     }
+    /// `/var/ipfire/connectd/red-stopped`: written by our red.down hook when RED was stopped
+    /// deliberately on a type whose stop keeps `red/keepconnected` (DHCP, STATIC, QMI), or
+    /// at shutdown; removed by `connectd start` (DESIGN.md 1.1).
+    pub fn red_stopped(&self) -> PathBuf {
+        self.at("var/ipfire/connectd/red-stopped")
+    }
     /// `/var/ipfire/connectd/settings`: the failover policy.
     pub fn policy(&self) -> PathBuf {
         self.at("var/ipfire/connectd/settings")

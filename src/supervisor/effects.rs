@@ -19,7 +19,7 @@ use crate::ipfire::fsutil;
 use crate::ipfire::history::History;
 use crate::ipfire::journal::Step;
 use crate::ipfire::paths::Paths;
-use crate::ipfire::profile::{Kind, Profile, ProfileName};
+use crate::ipfire::profile::{Kind, Profile, ProfileName, Reconnection};
 use crate::ipfire::state::{self, State};
 use crate::supervisor::control::{self, Reply};
 use crate::supervisor::hooks::{HookCall, HookRunner};
@@ -62,6 +62,9 @@ pub(crate) struct Monitoring {
     pub(crate) sent: Option<bool>,
     /// `red/iface`, read when RED came up (not on every sample: it changes only then).
     pub(crate) iface: Option<String>,
+    /// Probes are sent: not on a line that dials on demand (RECONNECTION=dialondemand),
+    /// whose pppd would dial for every probe; its drops are seen passively (pppd, ip-down).
+    pub(crate) probes: bool,
 }
 
 /// What the executor works with and keeps between actions.
@@ -214,7 +217,13 @@ impl<'a> Effects<'a> {
             Action::Restart { profile, reason } => {
                 log::info!("restarting RED ({profile}): {reason}");
                 self.old_red_ip = read_ip(&self.paths.red_local_ip()).or(self.old_red_ip);
-                let res = self.network("stop").and_then(|()| self.network("start"));
+                let res = self.network("stop").and_then(|()| {
+                    if self.paths.red_stopped().exists() {
+                        // Stopped deliberately meanwhile: not ours to start again.
+                        return Ok(());
+                    }
+                    self.network("start")
+                });
                 self.obs.dial_done();
                 Some(Event::RestartDone {
                     ok: res.is_ok(),
@@ -222,14 +231,26 @@ impl<'a> Effects<'a> {
                 })
             }
             Action::StopRed { reason } => {
-                log::info!("stopping RED: {reason}");
-                if let Err(e) = self.network("stop") {
-                    log::error!("{e}");
+                let disconnect = reason == super::machine::DISCONNECT_REASON;
+                match switch::foreign_start_of_red(self.paths).filter(|_| disconnect) {
+                    Some(who) => log::info!("not stopping RED: the Disconnect is part of {who}"),
+                    None => {
+                        log::info!("stopping RED: {reason}");
+                        if let Err(e) = self.network("stop") {
+                            log::error!("{e}");
+                        }
+                    }
+                }
+                if disconnect {
+                    self.end_episode_files();
                 }
                 None
             }
             Action::Monitor(Some(profile)) => {
                 let now = self.seams.clock.now();
+                let probes = self
+                    .profile(&profile)
+                    .is_none_or(|p| p.reconnection != Reconnection::DialOnDemand);
                 // A round ends early when this profile's device loses its carrier.
                 let dev = Some(self.setup.device(&profile)).filter(|d| !d.is_empty());
                 self.seams
@@ -245,6 +266,7 @@ impl<'a> Effects<'a> {
                     },
                     sent: None,
                     iface: health::red_iface(self.paths),
+                    probes,
                 });
                 None
             }
@@ -329,7 +351,8 @@ impl<'a> Effects<'a> {
     /// Executes a switch with its journal; returns the core's `ActivateDone`, or
     /// `KeepconnectedRemoved` when the user disconnected between the decision and now.
     fn activate(&mut self, core: &Core, to: ProfileName, reason: &str, kind: SwitchKind) -> Event {
-        if let Some(ev) = self.obs.before_switch(self.paths.keepconnected().exists()) {
+        let wanted = self.paths.keepconnected().exists() && !self.paths.red_stopped().exists();
+        if let Some(ev) = self.obs.before_switch(wanted) {
             return ev;
         }
         log::warn!("switching to profile {to} ({kind}): {reason}");
@@ -464,6 +487,52 @@ impl<'a> Effects<'a> {
 
     /// Writes the state file with the core's persisted part. `state.active` is the files'
     /// truth, set by the switch itself, not the core's view.
+    /// A Disconnect ends supervision and the failover episode (failover on): the files
+    /// go back to the administrator's setup, so the next Connect, or pppsetup's Select
+    /// that follows it, never runs on the backup's `ethernet/settings` (issue 12 item 7).
+    /// `settings` still linked to the backup we left it at: the primary's files (its saved
+    /// RED_* values). Linked by someone else since (connscheduler's `profile N`): that
+    /// profile's files, on the primary's saved RED_* when it is of the primary's kind.
+    fn end_episode_files(&mut self) {
+        if !self.setup.policy.enabled {
+            return;
+        }
+        let (Some(primary), Some(ours)) = (self.state.primary.clone(), self.files_active()) else {
+            return;
+        };
+        if ours == primary {
+            return;
+        }
+        let linked = switch::active_profile(self.paths).ok().flatten();
+        let to = match &linked {
+            Some(l) if *l != ours => l.clone(),
+            _ => primary.clone(),
+        };
+        let kind = |p: &ProfileName| Profile::load(self.paths, p).ok().map(|p| p.kind);
+        let same_kind = kind(&to).is_some() && kind(&to) == kind(&primary);
+        let restore = self
+            .state
+            .primary_red
+            .clone()
+            .filter(|_| to == primary || same_kind);
+        match switch::apply_files(self.paths, &self.setup.policy, &to, restore.as_ref()) {
+            Ok(_) => {
+                log::info!("Disconnect on profile {ours}: the files are profile {to}'s again");
+                // A profile linked by someone else stays theirs: the next start finds it
+                // selected (and makes it the primary).
+                if to == primary {
+                    self.state.active = Some(to.clone());
+                    self.state.primary_red = None;
+                }
+                self.state.pinned = None;
+                if let Err(e) = self.state.save(self.paths) {
+                    log::error!("{e}");
+                }
+            }
+            Err(e) => log::error!("cannot give the files back to profile {to}: {e}"),
+        }
+    }
+
     pub(crate) fn save_state(&mut self, core: &Core) {
         let p = core.persisted();
         self.state.failback_delay_secs = Some(p.failback_delay_secs);

@@ -27,6 +27,8 @@ pub(crate) struct Levels {
     pub(crate) red_active: bool,
     /// The profile the files describe dials with pppd.
     pub(crate) uses_pppd: bool,
+    /// `connectd/red-stopped` exists: our red.down hook saw a deliberate stop.
+    pub(crate) red_stopped: bool,
 }
 
 /// A lost link as the passive sample saw it.
@@ -52,8 +54,19 @@ pub(crate) struct Observed {
 pub(crate) struct Observer {
     red_active: bool,
     keepconnected: bool,
+    red_stopped: bool,
     link_lost_sent: bool,
+    /// Samples `red/active` has been seen gone on a type dhcpcd serves, not yet reported.
+    down_grace: u32,
 }
+
+/// How many passive samples a vanished `red/active` on a type dhcpcd serves (DHCP, QMI)
+/// or STATIC waits before it is reported as [`Event::RedDown`]: `dhcpcd.exe` removes it
+/// first and runs red.down/ (where our hook marks a deliberate stop) right after
+/// (`dhcpcd.exe:85-89`), and `networking/red stop` on STATIC likewise
+/// (`networking/red:495-504`). Without the wait a supervisor sampling in between would
+/// start RED again under the administrator's stop. 8 × 250 ms.
+pub(crate) const DOWN_GRACE_SAMPLES: u32 = 8;
 
 impl Observer {
     /// The levels at start-up.
@@ -61,7 +74,9 @@ impl Observer {
         Observer {
             red_active,
             keepconnected,
+            red_stopped: false,
             link_lost_sent: false,
+            down_grace: 0,
         }
     }
 
@@ -79,16 +94,39 @@ impl Observer {
             out.events.push(Event::KeepconnectedRemoved);
         }
         self.keepconnected = levels.keepconnected;
+        // A deliberate stop on a type whose stop keeps red/keepconnected (our red.down
+        // hook's marker): the same Disconnect, never undone.
+        if levels.red_stopped
+            && !self.red_stopped
+            && !out.events.contains(&Event::KeepconnectedRemoved)
+        {
+            log::info!(
+                "RED was stopped deliberately (connectd/red-stopped): the user disconnected"
+            );
+            out.events.push(Event::KeepconnectedRemoved);
+        }
+        self.red_stopped = levels.red_stopped;
         let red = levels.red_active;
         if red != self.red_active {
-            self.red_active = red;
             if red {
+                self.red_active = true;
                 self.link_lost_sent = false;
                 out.red_came_up = true;
                 out.events.push(Event::RedUp);
+            } else if !levels.uses_pppd
+                && !levels.red_stopped
+                && levels.keepconnected
+                && self.down_grace < DOWN_GRACE_SAMPLES
+            {
+                // Not yet: red.down may be about to tell a deliberate stop.
+                self.down_grace += 1;
             } else {
+                self.red_active = false;
+                self.down_grace = 0;
                 out.events.push(Event::RedDown);
             }
+        } else {
+            self.down_grace = 0;
         }
         if !red && levels.uses_pppd && !pppd_alive() {
             // Waiting for red/active on a pppd type: a pppd that is gone will never bring
@@ -103,7 +141,7 @@ impl Observer {
     ///
     /// [`sample`]: Observer::sample
     pub(crate) fn wants_link(&self) -> bool {
-        self.red_active && !self.link_lost_sent
+        self.red_active && !self.link_lost_sent && self.down_grace == 0
     }
 
     /// The link sample of the monitored uplink, taken when [`Observer::wants_link`].
@@ -129,6 +167,7 @@ impl Observer {
     /// told (the core's contract): `RedUp` when it exists.
     pub(crate) fn after_answer(&mut self, red_active: bool) -> Option<Event> {
         self.red_active = red_active;
+        self.down_grace = 0;
         red_active.then_some(Event::RedUp)
     }
 
@@ -195,7 +234,72 @@ mod tests {
             keepconnected,
             red_active,
             uses_pppd,
+            red_stopped: false,
         }
+    }
+
+    #[test]
+    fn a_vanished_red_active_waits_for_red_down_before_it_is_a_dropped_line() {
+        // DHCP: dhcpcd.exe removes red/active, then runs red.down (our hook). A sample in
+        // between must not report a dropped line (the supervisor would start RED again
+        // under the administrator's `network stop red`).
+        let mut o = Observer::new(true, true);
+        let s = o.sample(levels(true, false, false), ALIVE);
+        assert!(s.events.is_empty());
+        assert!(!o.wants_link());
+        let s = o.sample(
+            Levels {
+                red_stopped: true,
+                ..levels(true, false, false)
+            },
+            ALIVE,
+        );
+        assert_eq!(s.events, vec![Event::KeepconnectedRemoved, Event::RedDown]);
+        // No marker: a dropped line after the grace, once.
+        let mut o = Observer::new(true, true);
+        let mut events = Vec::new();
+        for _ in 0..=DOWN_GRACE_SAMPLES {
+            events.extend(o.sample(levels(true, false, false), ALIVE).events);
+        }
+        assert_eq!(events, vec![Event::RedDown]);
+        // pppd types: at once (ip-down; their Disconnect is keepconnected).
+        let mut o = Observer::new(true, true);
+        let s = o.sample(levels(true, false, true), ALIVE);
+        assert_eq!(s.events.first(), Some(&Event::RedDown));
+    }
+
+    #[test]
+    fn a_deliberate_stop_seen_by_red_down_is_the_users_disconnect_on_every_type() {
+        // DHCP, STATIC, QMI: `network stop red` keeps red/keepconnected; our red.down hook
+        // writes connectd/red-stopped instead. The supervisor must take it as Disconnect
+        // (StopRed, Exit), not as a dropped line to bring up again.
+        let mut o = Observer::new(true, true);
+        let stopped = Levels {
+            red_stopped: true,
+            ..levels(true, false, false)
+        };
+        let s = o.sample(stopped, ALIVE);
+        assert_eq!(s.events, vec![Event::KeepconnectedRemoved, Event::RedDown]);
+        // A level: once.
+        let s = o.sample(stopped, ALIVE);
+        assert!(s.events.is_empty());
+        // Both at once (PPP's Disconnect at shutdown): one Disconnect.
+        let mut o = Observer::new(true, true);
+        let s = o.sample(
+            Levels {
+                red_stopped: true,
+                ..levels(false, false, false)
+            },
+            ALIVE,
+        );
+        assert_eq!(s.events, vec![Event::KeepconnectedRemoved, Event::RedDown]);
+        // A vanished red/active alone is a dropped line (after the grace), not a Disconnect.
+        let mut o = Observer::new(true, true);
+        let mut events = Vec::new();
+        for _ in 0..=DOWN_GRACE_SAMPLES {
+            events.extend(o.sample(levels(true, false, false), ALIVE).events);
+        }
+        assert_eq!(events, vec![Event::RedDown]);
     }
 
     #[test]
@@ -254,7 +358,9 @@ mod tests {
         assert_eq!(o.link(lost()), None);
         o.dial_done();
         assert!(o.link(lost()).is_some(), "a new dial reports again");
-        o.sample(levels(true, false, false), ALIVE);
+        for _ in 0..=DOWN_GRACE_SAMPLES {
+            o.sample(levels(true, false, false), ALIVE);
+        }
         assert!(!o.wants_link(), "RED is down");
         let s = o.sample(levels(true, true, false), ALIVE);
         assert_eq!(s.events, vec![Event::RedUp]);

@@ -42,6 +42,71 @@ pub fn primary(paths: &Paths, st: &State) -> Result<ProfileName> {
     })
 }
 
+/// What `settings` is at a start, the administrator's selection followed, for the
+/// supervisor and the direct commands alike (DESIGN.md 1.1: the primary follows the
+/// administrator's selection):
+/// * a plain copy of a profile (IPFire's own backup switch and the older script copy the
+///   backup over `settings`, `system/connectd:82-88`) is that profile, linked again; with
+///   no primary known yet (an upgrade) the profile whose BACKUPPROFILE it is stays the
+///   primary: a backup is never promoted;
+/// * a hand-made `settings` is saved as a profile of its own (`switch::adopt_handmade`);
+/// * `settings` linked to another profile than the one connectd left it at (pppsetup's
+///   Select, connscheduler's `profile N`, index.cgi's dial profile): that profile is the
+///   new primary, any failover episode (a pin, the failback delay) ends.
+///
+/// Updates `st.primary` and `st.active` and returns the primary.
+pub fn follow_selection(paths: &Paths, st: &mut State) -> Result<ProfileName> {
+    let copy = switch::copy_of_profile(paths)?;
+    if let Some(name) = switch::adopt_handmade(paths)? {
+        if copy.as_ref() == Some(&name) {
+            log::warn!("ppp/settings was a plain copy of profile {name}: linked to it again");
+        } else {
+            log::warn!("ppp/settings was hand-made: now profile {name}");
+        }
+    }
+    let linked = switch::active_profile(paths)?;
+    if let Some(b) = copy.filter(|_| st.primary.is_none()) {
+        if let Some(owner) = backup_owner(paths, &b) {
+            log::warn!(
+                "profile {b} is the backup of profile {owner} (its BACKUPPROFILE):                  {owner} stays the primary"
+            );
+            st.primary = Some(owner);
+            st.active = Some(b);
+        }
+    }
+    if let (Some(l), Some(known)) = (&linked, &st.active) {
+        if l != known && st.journal.is_none() {
+            log::warn!(
+                "ppp/settings was linked to profile {l} by someone else (connectd left it at                  {known}): the administrator's selection is the primary now"
+            );
+            st.primary = Some(l.clone());
+            st.pinned = None;
+            st.failback_delay_secs = None;
+            st.primary_red = None;
+        }
+    }
+    let primary = primary(paths, st)?;
+    st.primary = Some(primary.clone());
+    if let Some(l) = linked {
+        st.active = Some(l);
+    }
+    Ok(primary)
+}
+
+/// The profile (other than `backup` itself) whose own BACKUPPROFILE is `backup`, the
+/// first by name.
+fn backup_owner(paths: &Paths, backup: &ProfileName) -> Option<ProfileName> {
+    let mut owners: Vec<ProfileName> = crate::ipfire::profile::list(paths)
+        .ok()?
+        .into_iter()
+        .filter_map(|i| Profile::load(paths, &i.name).ok())
+        .filter(|p| p.backup.as_ref() == Some(backup) && &p.name != backup)
+        .map(|p| p.name)
+        .collect();
+    owners.sort();
+    owners.into_iter().next()
+}
+
 /// `red/active` written since `since` (a stale flag from before the switch does not count).
 fn came_up(paths: &Paths, since: SystemTime) -> bool {
     std::fs::metadata(paths.red_active())
@@ -67,12 +132,8 @@ pub(crate) fn switch_to(
     let Some(_lock) = Lock::try_acquire(paths)? else {
         return Err(busy(paths));
     };
-    if let Some(name) = switch::adopt_handmade(paths)? {
-        log::warn!("ppp/settings was hand-made: now profile {name}");
-    }
     let mut st = State::load_or_reset(paths);
-    let primary = primary(paths, &st)?;
-    st.primary = Some(primary.clone());
+    let primary = follow_selection(paths, &mut st)?;
     let (policy, _) = Policy::load(paths, Some(primary.as_str()))?;
     let old_addr: Option<Ipv4Addr> =
         fsutil::read_word(&paths.red_local_ip()).and_then(|s| s.parse().ok());
@@ -141,4 +202,99 @@ pub(crate) fn set_auto(paths: &Paths, enabled: bool) -> Result<u8> {
         if enabled { "on" } else { "off" }
     );
     Ok(0)
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods, clippy::unwrap_used)] // tests build fixtures with plain writes
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> ProfileName {
+        ProfileName::new(s).unwrap()
+    }
+
+    /// Profiles 1 (PPPoE, BACKUPPROFILE=2), 2 (DHCP) and 4 (PPPoE).
+    fn box_with_profiles() -> (tempfile::TempDir, Paths) {
+        let d = tempfile::tempdir().unwrap();
+        let paths = Paths::new(d.path()).unwrap();
+        std::fs::create_dir_all(paths.ppp_dir()).unwrap();
+        std::fs::write(
+            paths.profile("1"),
+            "PROFILE=1\nPROFILENAME='DSL'\nTYPE=pppoe\nUSERNAME=u\nPASSWORD=p\nBACKUPPROFILE=2\n",
+        )
+        .unwrap();
+        std::fs::write(
+            paths.profile("2"),
+            "PROFILE=2\nPROFILENAME='Cable'\nTYPE=pppoe\nUSERNAME=c\nPASSWORD=q\n",
+        )
+        .unwrap();
+        std::fs::write(
+            paths.profile("4"),
+            "PROFILE=4\nPROFILENAME='Other'\nTYPE=pppoe\nUSERNAME=o\nPASSWORD=r\n",
+        )
+        .unwrap();
+        (d, paths)
+    }
+
+    fn link(paths: &Paths, to: &str) {
+        let _ = std::fs::remove_file(paths.ppp_settings());
+        std::fs::hard_link(paths.profile(to), paths.ppp_settings()).unwrap();
+    }
+
+    #[test]
+    fn a_profile_relinked_by_the_administrator_becomes_the_primary_and_ends_the_episode() {
+        let (_d, paths) = box_with_profiles();
+        // On the backup 2 after a failover from 1, pinned; then connscheduler's
+        // `profile 4` (or pppsetup's Select) links settings to 4.
+        let mut st = State {
+            primary: Some(name("1")),
+            active: Some(name("2")),
+            pinned: Some(name("2")),
+            failback_delay_secs: Some(600),
+            ..State::default()
+        };
+        link(&paths, "4");
+        assert_eq!(follow_selection(&paths, &mut st).unwrap(), name("4"));
+        assert_eq!(st.primary, Some(name("4")));
+        assert_eq!(st.active, Some(name("4")));
+        assert_eq!(st.pinned, None);
+        assert_eq!(st.failback_delay_secs, None);
+    }
+
+    #[test]
+    fn connectds_own_failover_keeps_the_primary() {
+        let (_d, paths) = box_with_profiles();
+        let mut st = State {
+            primary: Some(name("1")),
+            active: Some(name("2")),
+            ..State::default()
+        };
+        link(&paths, "2");
+        assert_eq!(follow_selection(&paths, &mut st).unwrap(), name("1"));
+        assert_eq!(st.active, Some(name("2")));
+    }
+
+    #[test]
+    fn a_plain_copy_of_the_backup_is_recognised_and_never_promoted_to_primary() {
+        let (_d, paths) = box_with_profiles();
+        // IPFire's own backup switch (system/connectd:82-88): rm settings; cp settings-2.
+        std::fs::copy(paths.profile("2"), paths.ppp_settings()).unwrap();
+        let mut st = State::default();
+        assert_eq!(follow_selection(&paths, &mut st).unwrap(), name("1"));
+        assert_eq!(st.active, Some(name("2")));
+        // Recognised by content: linked to settings-2, no settings-primary made up.
+        assert_eq!(switch::active_profile(&paths).unwrap(), Some(name("2")));
+        assert!(!paths.profile("primary").exists());
+        // The next start keeps it so (connectd's own state now).
+        assert_eq!(follow_selection(&paths, &mut st).unwrap(), name("1"));
+    }
+
+    #[test]
+    fn a_plain_copy_of_a_primary_is_that_primary() {
+        let (_d, paths) = box_with_profiles();
+        std::fs::copy(paths.profile("4"), paths.ppp_settings()).unwrap();
+        let mut st = State::default();
+        assert_eq!(follow_selection(&paths, &mut st).unwrap(), name("4"));
+        assert_eq!(switch::active_profile(&paths).unwrap(), Some(name("4")));
+    }
 }

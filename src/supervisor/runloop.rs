@@ -120,17 +120,19 @@ impl<'a> Supervisor<'a> {
     /// switch. Nothing runs yet.
     pub fn new(paths: &'a Paths, seams: Seams) -> Result<Supervisor<'a>> {
         let mut state = State::load_or_reset(paths);
-        if let Some(name) = switch::adopt_handmade(paths)? {
-            log::warn!("ppp/settings was hand-made: now profile {name}");
+        if std::fs::symlink_metadata(paths.ppp_settings()).is_err() {
+            return Err(Error::Failed(format!(
+                "{} is missing: no profile is configured",
+                paths.ppp_settings().display()
+            )));
         }
+        let primary = super::offline::follow_selection(paths, &mut state)?;
         let active = switch::active_profile(paths)?.ok_or_else(|| {
             Error::Failed(format!(
                 "{} is missing: no profile is configured",
                 paths.ppp_settings().display()
             ))
         })?;
-        let primary = super::offline::primary(paths, &state)?;
-        state.primary = Some(primary.clone());
         state.active = Some(active.clone());
         let setup = load_setup(paths, seams.clock.as_ref(), &primary, &state)?;
         let mut core = Core::new(setup.config.clone());
@@ -268,7 +270,7 @@ impl<'a> Supervisor<'a> {
     fn log_start(&self, active: &ProfileName) {
         let config = &self.fx.setup.config;
         if config.reconnection == Reconnection::DialOnDemand {
-            log::info!("profile {active} dials on demand: nothing to supervise");
+            log::info!("profile {active} dials on demand: supervised without probes");
         }
         log::info!(
             "supervising RED: profile {active}, primary {}, failover {}{}",
@@ -392,6 +394,7 @@ impl<'a> Supervisor<'a> {
             keepconnected: paths.keepconnected().exists(),
             red_active: paths.red_active().exists(),
             uses_pppd,
+            red_stopped: paths.red_stopped().exists(),
         };
         // The monitored uplink's link, sampled only when RED is up (see `Observer::sample`).
         let link_of = |fx: &Effects<'_>| -> Option<LinkLoss> {
@@ -454,7 +457,7 @@ impl<'a> Supervisor<'a> {
         };
         let timeout = fx.setup.policy.check_timeout;
         let m = fx.monitoring.as_mut()?;
-        if m.monitor.next_round_at() > now {
+        if !m.probes || m.monitor.next_round_at() > now {
             return None;
         }
         if m.targets.is_empty() {

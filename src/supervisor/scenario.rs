@@ -380,3 +380,79 @@ fn failover_failback_and_rollback_leave_the_files_and_commands_right() {
         h.finish();
     }
 }
+
+#[test]
+fn a_disconnect_on_the_backup_is_never_undone_and_gives_the_files_back_to_the_primary() {
+    // Issue 12 items 3 and 7: DHCP's `network stop red` keeps keepconnected; our red.down
+    // hook's marker is the Disconnect. The supervisor stops and exits, and the next
+    // Connect (or pppsetup's Select that follows) must not run on the backup's RED_*.
+    let dir = tempfile::tempdir().unwrap();
+    let paths = root(dir.path());
+    let world: Shared = Arc::default();
+    let clock = Rc::new(FakeClock::default());
+    let seams = Seams {
+        runner: Arc::new(FakeRunner {
+            paths: paths.clone(),
+            world: Arc::clone(&world),
+        }),
+        clock: Box::new(SharedClock(Rc::clone(&clock))),
+        prober: Box::new(WorldProber {
+            paths: paths.clone(),
+            world: Arc::clone(&world),
+        }),
+        pretester: Box::new(ScriptedPreTester::always(PretestOutcome::Passed(
+            "a DHCP offer".into(),
+        ))),
+        passive: Passive::new(&paths),
+        switch: SwitchOptions {
+            network_timeout: Duration::from_secs(5),
+            stop_wait: Duration::ZERO,
+            proc_root: None,
+        },
+    };
+    let eth_primary = fs::read_to_string(paths.ethernet_settings()).unwrap();
+    let mut sup = Supervisor::new(&paths, seams).unwrap();
+    let queue = sup.begin(&mut NoServices).unwrap();
+    let mut d = Driver {
+        sup,
+        next_passive: clock.now(),
+        clock: Rc::clone(&clock),
+        queue,
+    };
+    let minute = Duration::from_secs(60);
+    d.until("online on 1", minute, |s, a| s == "online" && a == "1");
+    world.lock().unwrap().dead.insert("1".into());
+    d.until("failover to 2", minute, |s, a| s == "online" && a == "2");
+    calls(&world);
+    // The administrator's `network stop red` on the DHCP backup: dhcpcd.exe removes
+    // red/active, then our red.down hook writes the marker.
+    fs::remove_file(paths.red_active()).unwrap();
+    write(
+        paths.root(),
+        "var/ipfire/connectd/red-stopped",
+        "dhcpcd RELEASE on red1\n",
+    );
+    for _ in 0..40 {
+        d.sup.fx.execute(&mut d.sup.core, &mut d.queue);
+        if d.sup.fx.exit.is_some() {
+            break;
+        }
+        let wake = d.sup.next_wake(d.next_passive);
+        d.clock.advance_to(wake);
+        let now = d.clock.now();
+        d.sup.turn(now, &mut d.next_passive, &mut d.queue);
+    }
+    assert_eq!(d.sup.fx.exit, Some(0), "the Disconnect ends supervision");
+    assert_eq!(calls(&world), ["network stop red"], "never started again");
+    assert!(same_file(&paths, "1"), "ppp/settings is the primary again");
+    assert_eq!(
+        fs::read_to_string(paths.ethernet_settings()).unwrap(),
+        eth_primary,
+        "the primary's RED values are back"
+    );
+    let st = State::load_or_reset(&paths);
+    assert_eq!(st.active.as_ref().map(|p| p.as_str()), Some("1"));
+    if let Some(h) = d.sup.fx.hooks.take() {
+        h.finish();
+    }
+}

@@ -408,20 +408,24 @@ mod tests {
             .line("1", |_| Line::Down)
             .line("2", |_| Line::Up);
         sim.start("1", false);
-        sim.run_until(2000);
-        // 160 s per attempt, HOLDOFF 30 between: failures at 160, 350, 540.
+        sim.run_until(4000);
+        // 160 × 5 s per attempt (system/connectd:31,53-75), HOLDOFF 30 between: failures
+        // at 800, 1630, 2460.
         assert_eq!(
             sim.times(|a| matches!(a, Action::StopRed { .. })),
-            vec![160, 350, 540],
+            vec![800, 1630, 2460],
             "{}",
             sim.dump()
         );
-        assert_eq!(sim.times(is_restart), vec![190, 380]);
-        assert_eq!(sim.activates(), vec![(570, "2".into(), SwitchKind::Legacy)]);
+        assert_eq!(sim.times(is_restart), vec![830, 1660]);
+        assert_eq!(
+            sim.activates(),
+            vec![(2490, "2".into(), SwitchKind::Legacy)]
+        );
         assert_eq!(set_attempts(&sim), vec![1, 2, 0, 0]);
         // online 3 s after the switch: "System is online. Exiting."
         let exit = sim.times(|a| matches!(a, Action::Exit(0)));
-        assert_eq!(exit, vec![573]);
+        assert_eq!(exit, vec![2493]);
         assert!(sim.core.exited());
         // no hooks, no probing with failover off
         assert_eq!(
@@ -431,13 +435,18 @@ mod tests {
     }
 
     #[test]
-    fn failover_off_exits_at_once_when_online_and_on_dial_on_demand() {
+    fn failover_off_exits_at_once_when_online() {
         let mut sim = Sim::new(legacy(5, 30, None)).line("1", |_| Line::Up);
         sim.start("1", true);
         let acts: Vec<Action> = sim.log.iter().map(|r| r.action.clone()).collect();
         assert!(acts.contains(&Action::SetAttempts(0)));
         assert_eq!(acts.last(), Some(&Action::Exit(0)));
+    }
 
+    #[test]
+    fn dial_on_demand_keeps_keepconnected_for_ip_downs_redial_and_stays_supervised() {
+        // Issue 12 item 5: IPFire's connectd does not special-case dialondemand; ip-down
+        // redials only while red/keepconnected exists (src/ppp/ip-down:25-31).
         let mut c = legacy(5, 30, None);
         c.reconnection = Reconnection::DialOnDemand;
         let mut core = Core::new(c);
@@ -449,9 +458,9 @@ mod tests {
             },
             SystemClock.now(),
         );
-        assert_eq!(acts.last(), Some(&Action::Exit(0)));
-        assert!(!acts.iter().any(|a| matches!(a, Action::SetAttempts(_))));
-        // dial on demand exits with failover on too
+        assert!(acts.contains(&Action::SetAttempts(0)), "{acts:?}");
+        assert!(!acts.contains(&Action::Exit(0)), "{acts:?}");
+        // Failover on: supervised (the shell sends no probes on such a line).
         let mut c = config(&["2"]);
         c.reconnection = Reconnection::DialOnDemand;
         let mut core = Core::new(c);
@@ -463,7 +472,9 @@ mod tests {
             },
             SystemClock.now(),
         );
-        assert_eq!(acts.last(), Some(&Action::Exit(0)));
+        assert!(acts.contains(&Action::SetAttempts(0)), "{acts:?}");
+        assert!(!acts.contains(&Action::Exit(0)), "{acts:?}");
+        assert!(!core.exited());
     }
 
     #[test]
@@ -489,7 +500,12 @@ mod tests {
             },
             t,
         );
-        let acts = core.step(Event::Tick, t + Duration::from_secs(160));
+        let acts = core.step(Event::Tick, t + Duration::from_secs(799));
+        assert!(
+            !acts.contains(&Action::SetAttempts(0)),
+            "160 × 5 s, not 160 s: {acts:?}"
+        );
+        let acts = core.step(Event::Tick, t + Duration::from_secs(800));
         assert!(acts.contains(&Action::SetAttempts(0)), "{acts:?}");
         assert_eq!(acts.last(), Some(&Action::Exit(0)), "no backup: exit");
         assert!(acts.iter().any(

@@ -61,6 +61,11 @@ use crate::ipfire::profile::{LoadError, Profile, ProfileName};
 use crate::sys::clock::{Clock, SystemClock};
 use crate::sys::exec::{CmdOutcome, CommandSpec, Runner};
 
+/// The environment variable that tells our hooks and `connectd start` who called.
+pub const CALLER_ENV: &str = "CONNECTD_CALLER";
+/// [`CALLER_ENV`] on the supervisor's own network-script calls.
+pub const OWN_CALLER: &str = "connectd";
+
 /// The environment variable of the crash-injection seam: a [`Step::name`].
 pub const CRASH_ENV: &str = "CONNECTD_CRASH_AT";
 
@@ -82,7 +87,11 @@ pub struct SwitchOptions {
 impl Default for SwitchOptions {
     fn default() -> Self {
         SwitchOptions {
-            network_timeout: Duration::from_secs(90),
+            // STATIC waits up to 60 s for the carrier (networking/red:142-148), then
+            // runs the red.up hooks (DNS, firewall, IPsec, suricata: tens of seconds on a
+            // slow box); dhcpcd waits DHCP_TIMEOUT (60 s). 90 s killed slow but good
+            // bring-ups (issue 12 item 10).
+            network_timeout: Duration::from_secs(180),
             stop_wait: Duration::from_secs(15),
             proc_root: None,
         }
@@ -180,6 +189,24 @@ fn load_target(paths: &Paths, to: &ProfileName) -> Result<Profile> {
     }
 }
 
+/// RED_DRIVER and RED_MACADDR of `dev` as the kernel reports them (the setup wizard's
+/// keys): the driver's name from `/sys/class/net/DEV/device/driver`, the address from
+/// `.../address`. A QMI modem not plugged in yet is `qmi_wwan` all the same (the driver
+/// IPFire's network_get_intfs looks for, functions.network:63).
+fn device_keys(
+    paths: &Paths,
+    dev: &str,
+    kind: crate::ipfire::profile::Kind,
+) -> (Option<String>, Option<String>) {
+    let sys = paths.sys_net(dev);
+    let driver = fs::read_link(sys.join("device/driver"))
+        .ok()
+        .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .or_else(|| (kind == crate::ipfire::profile::Kind::Qmi).then(|| "qmi_wwan".to_string()));
+    let mac = fsutil::read_word(&sys.join("address"));
+    (driver, mac)
+}
+
 fn plan(
     paths: &Paths,
     policy: &Policy,
@@ -220,6 +247,19 @@ fn plan(
                 .map(String::from);
             if let Some(dev) = dev {
                 set("RED_DEV", Some(&dev))?;
+                // Every key derived from the device goes with it (issue 12 item 7).
+                // An unreadable key of the same device keeps its value; another device's
+                // value never stays.
+                let (driver, mac) = device_keys(paths, &dev, profile.kind);
+                let moved = red_before.get("RED_DEV") != Some(dev.as_str());
+                // Emptied in place, not removed: a restore puts the line back where it was.
+                for (key, v) in [("RED_DRIVER", driver), ("RED_MACADDR", mac)] {
+                    match v {
+                        Some(v) => set(key, Some(&v))?,
+                        None if moved && red_before.get(key).is_some() => set(key, Some(""))?,
+                        None => {}
+                    }
+                }
             }
             if let Some(s) = &profile.static_cfg {
                 let dns = |i: usize| s.dns.get(i).map(ToString::to_string).unwrap_or_default();
@@ -274,6 +314,10 @@ fn save_handmade(paths: &Paths, write: bool) -> Result<Option<ProfileName>> {
             )));
         }
     }
+    // A plain copy of a profile is that profile (the upgrade path, issue 12 item 8).
+    if let Some(name) = copy_of_profile(paths)? {
+        return Ok(Some(name));
+    }
     let data = fsutil::read_bounded(&settings)?;
     for i in 1..=9 {
         let n = if i == 1 {
@@ -305,6 +349,41 @@ fn save_handmade(paths: &Paths, write: bool) -> Result<Option<ProfileName>> {
          not overwriting any of them",
         settings.display()
     )))
+}
+
+/// `settings` as a plain copy of a profile (not a link): the profile whose bytes it holds.
+/// IPFire's own backup switch copies the backup profile over `settings`
+/// (`src/initscripts/system/connectd:82-88`, `rm` + `cp`), and so did the older failover
+/// script: such a `settings` is that profile, not a hand-made one. The first by name when
+/// several profiles hold the same bytes.
+pub fn copy_of_profile(paths: &Paths) -> Result<Option<ProfileName>> {
+    let settings = paths.ppp_settings();
+    let Ok(m) = fs::symlink_metadata(&settings) else {
+        return Ok(None);
+    };
+    if !m.file_type().is_file() || active_profile(paths)?.is_some() {
+        return Ok(None);
+    }
+    let data = fsutil::read_bounded(&settings)?;
+    let dir = paths.ppp_dir();
+    let mut found = Vec::new();
+    for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+        let file_name = entry.file_name();
+        let Some(n) = file_name.to_str().and_then(|f| f.strip_prefix("settings-")) else {
+            continue;
+        };
+        let Ok(name) = ProfileName::new(n) else {
+            continue;
+        };
+        if entry.file_type().is_ok_and(|t| t.is_file())
+            && fsutil::read_bounded(&entry.path()).is_ok_and(|d| d == data)
+        {
+            found.push(name);
+        }
+    }
+    found.sort();
+    Ok(found.into_iter().next())
 }
 
 /// A hand-made `settings` at supervisor start: saves it as `settings-primary` (see
@@ -407,8 +486,33 @@ pub(crate) fn network(
         verb.into(),
         "red".into(),
     ];
-    let spec = CommandSpec::new(argv, timeout);
-    let out = runner.run(&spec)?;
+    let mut spec = CommandSpec::new(argv, timeout);
+    // Our own call: our red.down hook (reached through networking/red on STATIC) and our
+    // `connectd start` (networking/red:484) know it is not the administrator's.
+    spec.env.push((CALLER_ENV.into(), OWN_CALLER.into()));
+    // dhcpcd's hooks do not inherit our environment: a deliberate-stop marker that our own
+    // stop caused (dhcpcd -k gives RELEASE) is removed again.
+    let marker = paths.red_stopped();
+    let marker_before = verb == "stop" && marker.exists();
+    // Someone else's stop while our call runs (the WUI's Disconnect in the middle of a
+    // switch) may reach no red.down at all (networking/red stop exits early when dhcpcd
+    // is not running yet, functions.network:401-406): watched for here, and marked.
+    let watch = ForeignStopWatch::start(paths.proc(), paths.network_script());
+    let out = runner.run(&spec);
+    let foreign = watch.finish();
+    if let Some(who) = &foreign {
+        if !marker.exists() {
+            log::warn!("RED was stopped by another process during our {verb}: {who}");
+            let _ = fsutil::replace_atomically(
+                &marker,
+                format!("{who} (during connectd's network {verb})\n").as_bytes(),
+                0o644,
+            );
+        }
+    } else if verb == "stop" && !marker_before && marker.exists() {
+        let _ = fs::remove_file(&marker);
+    }
+    let out = out?;
     if out.timed_out {
         log::warn!("{}: killed after {:?}", spec.display(), timeout);
     }
@@ -419,6 +523,127 @@ pub(crate) fn network(
         out.output.trim()
     );
     Ok(out)
+}
+
+/// Watches `/proc` on a thread of its own, while one of our network-script calls runs,
+/// for a stop of RED that is not ours: IPFire's `networking/red stop` or `network stop
+/// [red]` whose environment lacks our [`CALLER_ENV`].
+struct ForeignStopWatch {
+    done: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<Option<String>>>,
+}
+
+impl ForeignStopWatch {
+    fn start(proc_root: PathBuf, network: PathBuf) -> ForeignStopWatch {
+        let (done, rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("stop-watch".into())
+            .spawn(move || {
+                loop {
+                    if let Some(who) = foreign_stop(&proc_root, &network) {
+                        return Some(who);
+                    }
+                    // Every 100 ms until our call ends (a message, or the sender dropped).
+                    match rx.recv_timeout(Duration::from_millis(100)) {
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => return None,
+                    }
+                }
+            })
+            .ok();
+        ForeignStopWatch { done, thread }
+    }
+
+    /// Ends the watch: the foreign stop seen, if any.
+    fn finish(mut self) -> Option<String> {
+        let _ = self.done.send(());
+        self.thread.take().and_then(|t| t.join().ok()).flatten()
+    }
+}
+
+/// `ROOT/etc/rc.d/init.d/networking/red stop`, or `ROOT/etc/rc.d/init.d/network stop
+/// [red]`, as a shell runs it (the scripts of this root only: other roots on the same
+/// machine, the lab's boxes, are not ours).
+fn is_stop_of_red(args: &[String], network: &Path) -> bool {
+    let red = network.with_file_name("networking/red");
+    let Some(i) = args
+        .iter()
+        .position(|a| Path::new(a) == network || Path::new(a) == red)
+    else {
+        return false;
+    };
+    let rest = &args[i + 1..];
+    if rest.first().map(String::as_str) != Some("stop") {
+        return false;
+    }
+    Path::new(&args[i]) == red || rest.get(1).is_none_or(|z| z == "red")
+}
+
+/// `ROOT/etc/rc.d/init.d/network start|restart [red]` or `…/networking/red start`.
+fn is_start_of_red(args: &[String], network: &Path) -> bool {
+    let red = network.with_file_name("networking/red");
+    let Some(i) = args
+        .iter()
+        .position(|a| Path::new(a) == network || Path::new(a) == red)
+    else {
+        return false;
+    };
+    let rest = &args[i + 1..];
+    match rest.first().map(String::as_str) {
+        Some("start") => Path::new(&args[i]) == red || rest.get(1).is_none_or(|z| z == "red"),
+        Some("restart") => Path::new(&args[i]) == network && rest.get(1).is_none_or(|z| z == "red"),
+        _ => false,
+    }
+}
+
+/// Someone else (connscheduler's `profile N` or `reconnect`, `redctrl restart`, the WUI's
+/// Connect) is bringing RED up right now with IPFire's network script: its command line.
+/// A Disconnect seen then is the first half of their restart (IPFire's `network restart
+/// red` is `stop` then `start`, `system/network:104-113`): our own stop would kill their
+/// new session (issue 12 item 9).
+pub fn foreign_start_of_red(paths: &Paths) -> Option<String> {
+    foreign_network_call(&paths.proc(), &paths.network_script(), is_start_of_red)
+}
+
+/// A process under `proc_root` stopping RED (`network`: our root's network script) that
+/// is not one of ours: its command line.
+fn foreign_stop(proc_root: &Path, network: &Path) -> Option<String> {
+    foreign_network_call(proc_root, network, is_stop_of_red)
+}
+
+/// A process under `proc_root` whose command line `matches` and whose environment lacks
+/// our [`CALLER_ENV`]: its command line.
+fn foreign_network_call(
+    proc_root: &Path,
+    network: &Path,
+    matches: fn(&[String], &Path) -> bool,
+) -> Option<String> {
+    let own = format!("{CALLER_ENV}={OWN_CALLER}");
+    for entry in fs::read_dir(proc_root).ok()?.flatten() {
+        let name = entry.file_name();
+        if name.to_str().and_then(|s| s.parse::<u32>().ok()).is_none() {
+            continue;
+        }
+        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if !matches(&args, network) {
+            continue;
+        }
+        let Ok(environ) = fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if environ.split(|b| *b == 0).any(|v| v == own.as_bytes()) {
+            continue;
+        }
+        return Some(args.join(" "));
+    }
+    None
 }
 
 /// PIDs under `proc_root` of pppd (any: on IPFire only RED runs pppd) and of a dhcpcd with
@@ -550,6 +775,13 @@ pub fn activate(
 
     network(runner, paths, "stop", opts.network_timeout)?;
     wait_gone(paths, opts, report.previous_red.get("RED_DEV"));
+    // The administrator stopped RED meanwhile (our red.down hook's or our stop-watch's
+    // marker): the switch is abandoned before any file changes, nothing is brought up.
+    if paths.red_stopped().exists() {
+        return Err(Error::Failed(
+            "RED was stopped deliberately during the switch: abandoned, the files unchanged".into(),
+        ));
+    }
     done(Step::Stopped)?;
 
     // Computed again: the stop may have taken a while, and the WUI may have saved meanwhile.
@@ -612,6 +844,223 @@ pub fn flush_conntrack_with(runner: &dyn Runner, program: &Path, old_addr: Ipv4A
 mod tests {
     use super::*;
     use crate::ipfire::readhash::Document;
+
+    /// A network script that runs our red.down hook the way dhcpcd would (RELEASE, without
+    /// our environment): it writes the deliberate-stop marker. Records the environment.
+    struct ReleasingNetwork {
+        marker: PathBuf,
+        env: std::sync::Mutex<Vec<(String, String)>>,
+    }
+
+    impl Runner for ReleasingNetwork {
+        fn run(&self, cmd: &CommandSpec) -> Result<crate::sys::exec::CmdOutcome> {
+            *self.env.lock().unwrap() = cmd.env.clone();
+            fs::write(&self.marker, "dhcpcd RELEASE on red0\n").unwrap();
+            Ok(crate::sys::exec::CmdOutcome {
+                code: Some(0),
+                timed_out: false,
+                output: String::new(),
+            })
+        }
+    }
+
+    #[test]
+    fn our_own_stop_is_never_taken_for_a_deliberate_one() {
+        let d = tempfile::tempdir().unwrap();
+        let paths = Paths::new(d.path()).unwrap();
+        fsutil::ensure_dir(&paths.connectd_dir()).unwrap();
+        let net = ReleasingNetwork {
+            marker: paths.red_stopped(),
+            env: Default::default(),
+        };
+        network(&net, &paths, "stop", Duration::from_secs(1)).unwrap();
+        assert!(
+            !paths.red_stopped().exists(),
+            "our stop left a Disconnect marker"
+        );
+        assert!(
+            net.env
+                .lock()
+                .unwrap()
+                .contains(&(CALLER_ENV.to_string(), OWN_CALLER.to_string())),
+            "our calls must mark their environment"
+        );
+        // A marker that was there before our stop is the administrator's: it stays.
+        network(&net, &paths, "stop", Duration::from_secs(1)).unwrap();
+        fs::write(paths.red_stopped(), "x").unwrap();
+        network(&net, &paths, "stop", Duration::from_secs(1)).unwrap();
+        assert!(paths.red_stopped().exists());
+        // One that appears during our start (a Disconnect while we bring a line up) stays.
+        fs::remove_file(paths.red_stopped()).unwrap();
+        network(&net, &paths, "start", Duration::from_secs(1)).unwrap();
+        assert!(paths.red_stopped().exists());
+    }
+
+    #[test]
+    fn red_driver_and_every_device_key_switch_and_restore_with_red_dev() {
+        // Issue 12 item 7: IPFire tells QMI from PPPoE by RED_DRIVER
+        // (functions.network:63): a stale e1000e on a QMI RED makes it ppp0.
+        let d = tempfile::tempdir().unwrap();
+        let paths = Paths::new(d.path()).unwrap();
+        fs::create_dir_all(paths.ppp_dir()).unwrap();
+        fs::create_dir_all(paths.ethernet_settings().parent().unwrap()).unwrap();
+        for (dev, driver, mac) in [
+            ("red0", "e1000e", "52:54:00:00:00:01"),
+            ("wwan0", "qmi_wwan", "52:54:00:00:00:02"),
+        ] {
+            let sys = paths.sys_net(dev);
+            fs::create_dir_all(sys.join("device")).unwrap();
+            let drv = d.path().join("sys/bus/drivers").join(driver);
+            fs::create_dir_all(&drv).unwrap();
+            std::os::unix::fs::symlink(&drv, sys.join("device/driver")).unwrap();
+            fs::write(sys.join("address"), format!("{mac}\n")).unwrap();
+        }
+        fs::write(
+            paths.ethernet_settings(),
+            "RED_TYPE=PPPOE\nRED_DEV=red0\nRED_DRIVER=e1000e\nRED_MACADDR=52:54:00:00:00:01\n",
+        )
+        .unwrap();
+        fs::write(
+            paths.profile("lte"),
+            "PROFILENAME='LTE'\nTYPE=qmi\nDEVICE=wwan0\nAPN=internet\n",
+        )
+        .unwrap();
+        let policy = Policy::default();
+        let lte = ProfileName::new("lte").unwrap();
+        let p = plan(&paths, &policy, &lte, None).unwrap();
+        assert_eq!(p.red_after.get("RED_DEV"), Some("wwan0"));
+        assert_eq!(p.red_after.get("RED_DRIVER"), Some("qmi_wwan"));
+        assert_eq!(p.red_after.get("RED_MACADDR"), Some("52:54:00:00:00:02"));
+        // The primary's values come back exactly (failback restores the saved RED_*).
+        let saved = p.red_before.clone();
+        fs::write(paths.ethernet_settings(), p.ethernet.unwrap()).unwrap();
+        let back = plan(&paths, &policy, &lte, Some(&saved)).unwrap();
+        assert_eq!(back.red_after.get("RED_DRIVER"), Some("e1000e"));
+        assert_eq!(back.red_after.get("RED_MACADDR"), Some("52:54:00:00:00:01"));
+        assert_eq!(back.red_after.get("RED_DEV"), Some("red0"));
+    }
+
+    #[test]
+    fn someone_elses_stop_during_our_network_call_is_a_deliberate_stop() {
+        let d = tempfile::tempdir().unwrap();
+        let paths = Paths::new(d.path()).unwrap();
+        fsutil::ensure_dir(&paths.connectd_dir()).unwrap();
+        let proc_dir = paths.proc();
+        let network = paths.network_script();
+        let net_s = network.display().to_string();
+        let red_s = network
+            .with_file_name("networking/red")
+            .display()
+            .to_string();
+        let pid = |n: u32, args: &[&str], env: &[&str]| {
+            let p = proc_dir.join(n.to_string());
+            fs::create_dir_all(&p).unwrap();
+            fs::write(p.join("cmdline"), args.join("\0") + "\0").unwrap();
+            fs::write(p.join("environ"), env.join("\0") + "\0").unwrap();
+        };
+        // Our own stop (its child networking/red inherits our environment): not foreign.
+        pid(
+            20,
+            &["/bin/bash", &red_s, "stop"],
+            &["PATH=/bin", "CONNECTD_CALLER=connectd"],
+        );
+        pid(21, &["/bin/bash", &red_s, "start"], &[]);
+        // Another root's (another lab box on the same machine): not ours.
+        pid(
+            23,
+            &["/bin/bash", "/etc/rc.d/init.d/networking/red", "stop"],
+            &[],
+        );
+        assert_eq!(foreign_stop(&proc_dir, &network), None);
+        let net = ReleasingNetwork {
+            marker: d.path().join("elsewhere"),
+            env: Default::default(),
+        };
+        network_call(&net, &paths, "start");
+        assert!(!paths.red_stopped().exists());
+        // The WUI's Disconnect (redctrl stop -> network stop red) while our start runs.
+        pid(22, &["/bin/sh", &net_s, "stop", "red"], &["PATH=/bin"]);
+        assert!(foreign_stop(&proc_dir, &network).is_some());
+        network_call(&net, &paths, "start");
+        assert!(paths.red_stopped().exists());
+        assert!(is_stop_of_red(&[net_s.clone(), "stop".into()], &network));
+        // connscheduler's `profile N`: `network restart red` is stop then start; the
+        // WUI's Connect a start.
+        assert!(
+            foreign_start_of_red(&paths)
+                .unwrap()
+                .ends_with("networking/red start")
+        );
+        fs::remove_dir_all(proc_dir.join("21")).unwrap();
+        assert_eq!(foreign_start_of_red(&paths), None);
+        pid(24, &["/bin/sh", &net_s, "restart", "red"], &["PATH=/bin"]);
+        assert!(foreign_start_of_red(&paths).is_some());
+        assert!(!is_stop_of_red(
+            &[net_s, "stop".into(), "green".into()],
+            &network
+        ));
+    }
+
+    #[test]
+    fn a_disconnect_during_our_stop_abandons_the_switch_with_the_files_unchanged() {
+        // The WUI's Disconnect (`network stop red`, not ours) while a failover stops the
+        // primary: nothing is brought up, nothing is half-switched.
+        let d = tempfile::tempdir().unwrap();
+        let paths = Paths::new(d.path()).unwrap();
+        fsutil::ensure_dir(&paths.connectd_dir()).unwrap();
+        fs::create_dir_all(paths.ppp_dir()).unwrap();
+        fs::create_dir_all(paths.ethernet_settings().parent().unwrap()).unwrap();
+        fs::write(paths.ethernet_settings(), "RED_TYPE=DHCP\nRED_DEV=red0\n").unwrap();
+        fs::write(paths.profile("1"), "PROFILE=1\nTYPE=DHCP\n").unwrap();
+        fs::write(paths.profile("2"), "PROFILE=2\nTYPE=DHCP\nDEVICE=red1\n").unwrap();
+        fs::hard_link(paths.profile("1"), paths.ppp_settings()).unwrap();
+        let p = paths.proc().join("30");
+        fs::create_dir_all(&p).unwrap();
+        let net_s = paths.network_script().display().to_string();
+        fs::write(p.join("cmdline"), format!("/bin/sh\0{net_s}\0stop\0red\0")).unwrap();
+        fs::write(p.join("environ"), "PATH=/bin\0").unwrap();
+        let net = ReleasingNetwork {
+            marker: d.path().join("elsewhere"),
+            env: Default::default(),
+        };
+        let mut steps = Vec::new();
+        let r = activate(
+            &paths,
+            &net,
+            &Policy::default(),
+            &ProfileName::new("2").unwrap(),
+            None,
+            &SwitchOptions {
+                network_timeout: Duration::from_secs(1),
+                stop_wait: Duration::ZERO,
+                proc_root: Some(d.path().join("none")),
+            },
+            &mut |step, _| {
+                steps.push(step);
+                Ok(())
+            },
+        );
+        assert!(r.is_err(), "the switch went on");
+        assert_eq!(steps, [Step::Intent], "no step after the stop");
+        assert_eq!(active_profile(&paths).unwrap().unwrap().as_str(), "1");
+        assert_eq!(
+            fs::read_to_string(paths.ethernet_settings()).unwrap(),
+            "RED_TYPE=DHCP\nRED_DEV=red0\n"
+        );
+    }
+
+    fn network_call(runner: &dyn Runner, paths: &Paths, verb: &str) {
+        network(runner, paths, verb, Duration::from_secs(1)).unwrap();
+    }
+
+    #[test]
+    fn the_network_script_deadline_covers_statics_carrier_wait_and_slow_red_up_hooks() {
+        // networking/red:142-148 waits 60 s for STATIC's carrier, dhcpcd DHCP_TIMEOUT 60 s;
+        // the red.up hooks run after that in the same call.
+        let carrier_wait = Duration::from_secs(60);
+        let slow_hooks = Duration::from_secs(60);
+        assert!(SwitchOptions::default().network_timeout >= carrier_wait + slow_hooks);
+    }
 
     #[test]
     fn secrets_line_is_the_wuis_when_it_can_be() {
@@ -688,7 +1137,8 @@ mod tests {
         assert_eq!(active_profile(&paths).unwrap(), None);
         fs::write(ppp.join("settings-1"), "TYPE=pppoe\n").unwrap();
         fs::write(ppp.join("settings-2"), "TYPE=pppoe\n").unwrap();
-        fs::write(ppp.join("settings"), "TYPE=pppoe\n").unwrap();
+        // Hand-made: no profile holds these bytes (a plain copy of one would be that one).
+        fs::write(ppp.join("settings"), "TYPE=pppoe\nUSERNAME=hand\n").unwrap();
         assert_eq!(active_profile(&paths).unwrap(), None, "hand-made");
         assert_eq!(
             save_handmade(&paths, false).unwrap().unwrap().as_str(),
@@ -706,7 +1156,7 @@ mod tests {
         );
         assert_eq!(
             fs::read(ppp.join("settings-primary-2")).unwrap(),
-            b"TYPE=pppoe\n"
+            b"TYPE=pppoe\nUSERNAME=hand\n"
         );
         fs::remove_file(ppp.join("settings")).unwrap();
         fs::hard_link(ppp.join("settings-2"), ppp.join("settings")).unwrap();

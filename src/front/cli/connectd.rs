@@ -265,6 +265,120 @@ fn print_reply(r: &Reply) -> u8 {
 /// prepares (an invalid policy fails here, exit 2, before any fork) and runs it, detached
 /// unless `foreground`.
 fn start(paths: &Paths, foreground: bool) -> Result<u8> {
+    // IPFire's network script waits on its `connectd start` (networking/red:484,
+    // system/connectd:45-75): boot continues once the line is up. Our own calls (the
+    // supervisor's network-script calls, our red.up hook, the boot link) never wait.
+    let caller = std::env::var(switch::CALLER_ENV).ok();
+    let wait = !foreground && caller.is_none() && called_by_network_script(&paths.proc());
+    // IPFire's connectd writes red/keepconnected on every start when it is missing or
+    // empty (system/connectd:45-49): a Connect after a Disconnect, connscheduler's
+    // `profile N` + `network restart red` (issue 12 item 9). Not on the supervisor's own
+    // network-script calls: a Disconnect during its switch must stay.
+    if caller.as_deref() != Some(switch::OWN_CALLER) {
+        let kc = paths.keepconnected();
+        if crate::ipfire::fsutil::read_word(&kc).is_none() && paths.red_dir().is_dir() {
+            if let Err(e) = crate::ipfire::fsutil::replace_atomically(&kc, b"0", 0o644) {
+                log::warn!("{e}");
+            }
+        }
+    }
+    let code = start_supervisor(paths, foreground)?;
+    if wait && code == 0 {
+        wait_like_ipfire(paths, &SystemClock, IPFIRE_WAIT_ROUNDS, IPFIRE_WAIT_ROUND);
+    }
+    Ok(code)
+}
+
+/// IPFire's connectd waits `MAX=160` rounds of `sleep 5` (system/connectd:31,53-75).
+const IPFIRE_WAIT_ROUNDS: u32 = 160;
+const IPFIRE_WAIT_ROUND: Duration = Duration::from_secs(5);
+
+/// Whether an ancestor (up to four up) is IPFire's network script bringing RED up:
+/// `networking/red start`, or `network start red` (the lab's one-file stand-in).
+fn called_by_network_script(proc: &std::path::Path) -> bool {
+    let mut pid = std::process::id();
+    for _ in 0..4 {
+        let Some(ppid) = std::fs::read_to_string(proc.join(format!("{pid}/stat")))
+            .ok()
+            .and_then(|s| {
+                // pid (comm) state ppid ...: comm may hold spaces and parentheses.
+                let rest = &s[s.rfind(')')? + 1..];
+                rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+            })
+        else {
+            return false;
+        };
+        if ppid <= 1 {
+            return false;
+        }
+        let args: Vec<String> = std::fs::read(proc.join(format!("{ppid}/cmdline")))
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if is_network_script(&args) {
+            return true;
+        }
+        pid = ppid;
+    }
+    false
+}
+
+/// `…/networking/red start` or `…/init.d/network start red`, as a shell runs it.
+fn is_network_script(args: &[String]) -> bool {
+    let script = args
+        .iter()
+        .position(|a| a.ends_with("init.d/networking/red") || a.ends_with("init.d/network"));
+    let Some(i) = script else { return false };
+    let rest = &args[i + 1..];
+    if args[i].ends_with("networking/red") {
+        rest.first().is_some_and(|v| v == "start")
+    } else {
+        rest.first().is_some_and(|v| v == "start") && rest.get(1).is_some_and(|v| v == "red")
+    }
+}
+
+/// Blocks like IPFire's `connectd start` while the supervisor runs in the background:
+/// until `red/active` appears, `red/keepconnected` vanishes (Disconnect), no pppd runs on
+/// a pppd RED, or `rounds` × `round` passed. Polls every second.
+fn wait_like_ipfire(
+    paths: &Paths,
+    clock: &dyn crate::sys::clock::Clock,
+    rounds: u32,
+    round: Duration,
+) {
+    let limit = round * rounds;
+    let start = clock.now();
+    let pppd_red = crate::ipfire::ethernet::RedValues::read(paths)
+        .ok()
+        .is_some_and(|r| r.get("RED_TYPE") == Some("PPPOE"))
+        && switch::active_profile(paths)
+            .ok()
+            .flatten()
+            .and_then(|p| crate::ipfire::profile::Profile::load(paths, &p).ok())
+            .is_some_and(|p| p.kind.uses_pppd());
+    loop {
+        if paths.red_active().exists() {
+            return;
+        }
+        if !paths.keepconnected().exists() {
+            return;
+        }
+        if pppd_red && switch::red_daemons(&paths.proc(), None).is_empty() {
+            return;
+        }
+        if clock.now().duration_since(start) >= limit {
+            return;
+        }
+        clock.sleep(Duration::from_secs(1).min(round));
+    }
+}
+
+fn start_supervisor(paths: &Paths, foreground: bool) -> Result<u8> {
+    // `start` is the next Connect (networking/red:484, our red.up hook, the boot link):
+    // supervision resumes, a deliberate stop seen by our red.down hook is over.
+    let _ = std::fs::remove_file(paths.red_stopped());
     let Some(lock) = daemon::Lock::try_acquire(paths)? else {
         let pid = daemon::running_pid(paths)
             .map(|p| format!(" (pid {p})"))
@@ -324,5 +438,44 @@ impl Services for Api {
         if let Some(api) = self.0.take() {
             api.stop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_string()).collect()
+    }
+
+    #[test]
+    fn only_the_network_scripts_start_of_red_is_recognised() {
+        assert!(is_network_script(&args(&[
+            "/bin/bash",
+            "/etc/rc.d/init.d/networking/red",
+            "start"
+        ])));
+        assert!(is_network_script(&args(&[
+            "/bin/bash",
+            "/etc/rc.d/init.d/network",
+            "start",
+            "red"
+        ])));
+        assert!(!is_network_script(&args(&[
+            "/bin/bash",
+            "/etc/rc.d/init.d/networking/red",
+            "stop"
+        ])));
+        assert!(!is_network_script(&args(&[
+            "/bin/bash",
+            "/etc/rc.d/init.d/network",
+            "start"
+        ])));
+        assert!(!is_network_script(&args(&[
+            "/bin/bash",
+            "/etc/rc.d/init.d/connectd",
+            "start"
+        ])));
     }
 }

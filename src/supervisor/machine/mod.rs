@@ -51,18 +51,18 @@
 //! # Failover off (`FAILOVER_ENABLED=off`): IPFire's connectd, decision for decision
 //!
 //! ```text
-//!  Start ──dialondemand──────────────────────────────────────────────> Exit(0)
+//!  Start (also RECONNECTION=dialondemand: no special case, system/connectd:45-75)
 //!    │ red up: SetAttempts(0) ───────────────────────────────────────> Exit(0)
 //!    v
 //!  Waiting(P) ──RedUp: SetAttempts(0) "System is online. Exiting."──> Exit(0)
-//!    │ 160 s without red/active, or LinkLost ("no pppd running")
+//!    │ 160 × 5 s without red/active, or LinkLost ("no pppd running")
 //!    │ StopRed; attempts += 1 (SetAttempts)
 //!    ├── attempts < MAXRETRIES ──────────> Holdoff ──HOLDOFF──> Restart ──> Waiting(P)
 //!    └── attempts >= MAXRETRIES: SetAttempts(0)
 //!          ├── P has a BACKUPPROFILE B ──> Holdoff ──HOLDOFF──> Activate(B, Legacy) ──> Waiting(B)
 //!          └── none: "No backup profile given. Exiting." ─────────────────────────> Exit(0)
 //! ```
-//! The wait is IPFire's `MAX=160` seconds, not FAILOVER_CONNECT_TIMEOUT. Deviations from
+//! The wait is IPFire's `MAX=160` rounds of `sleep 5` (800 s), not FAILOVER_CONNECT_TIMEOUT. Deviations from
 //! the shell script, on purpose: the backup's files are switched at the end of HOLDOFF
 //! (not before it), so a Disconnect during HOLDOFF leaves the old profile in place and
 //! never fails over; HOLDOFF is at least [`MIN_GAP`] so HOLDOFF=0 cannot spin.
@@ -163,8 +163,12 @@ use phase::{
 use pretests::PretestRecord;
 pub use pretests::{PRETEST_FRESH_MIN, PretestView, SUSPECT_RETEST, VOTE_MIN_SPACING};
 
-/// IPFire's connectd waits `MAX=160` seconds for `red/active` (failover off).
-pub(crate) const LEGACY_CONNECT_WAIT: Duration = Duration::from_secs(160);
+/// IPFire's connectd waits `MAX=160` rounds of `sleep 5` for `red/active` (failover off,
+/// `src/initscripts/system/connectd:31,53-75`): 800 s, not 160 s.
+pub(crate) const LEGACY_CONNECT_WAIT: Duration = Duration::from_secs(160 * 5);
+/// The reason of the StopRed a Disconnect sends (the shell skips it when someone else is
+/// already bringing RED up again: their restart, not a stop).
+pub(crate) const DISCONNECT_REASON: &str = "keepconnected removed: the user disconnected";
 /// The least time between two passes, redials or failback checks: HOLDOFF=0 or
 /// FAILBACK_DELAY=0 must not make the core spin.
 pub const MIN_GAP: Duration = Duration::from_secs(5);
@@ -924,10 +928,10 @@ impl Core {
         keepconnected: Option<u32>,
         now: Instant,
     ) -> Phase {
-        if self.config.reconnection == Reconnection::DialOnDemand {
-            self.decide(Level::Info, "dial on demand: pppd dials by itself, exiting");
-            return self.exit(0);
-        }
+        // RECONNECTION=dialondemand is no special case: IPFire's connectd creates
+        // red/keepconnected and waits like for any other line (system/connectd:45-75), and
+        // ip-down's redial needs that file (src/ppp/ip-down:25-31). The shell sends no
+        // probes on such a line (they would dial it).
         self.active = active.clone();
         self.last_online = active.clone();
         if self.config.link(&active).is_none() {
@@ -985,7 +989,7 @@ impl Core {
         let failover = !phase.is_legacy() && phase != Phase::Idle;
         self.set_monitor(None);
         self.out.push(Action::StopRed {
-            reason: "keepconnected removed: the user disconnected".into(),
+            reason: DISCONNECT_REASON.into(),
         });
         if failover {
             let active = self.active.clone();

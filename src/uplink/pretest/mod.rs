@@ -107,6 +107,9 @@ impl RealPreTester {
                 std::ffi::OsString::from("qmicli"),
                 "-d".into(),
                 dev.clone().into_os_string(),
+                // Through qmi-proxy, as IPFire always talks to the modem
+                // (functions.network:460,518,526): never fight its own session.
+                "--device-open-proxy".into(),
                 "--nas-get-serving-system".into(),
             ],
             self.qmi_timeout,
@@ -365,6 +368,7 @@ mod tests {
             [
                 "-d".to_string(),
                 dir.path().join("cdc-wdm0").display().to_string(),
+                "--device-open-proxy".into(),
                 "--nas-get-serving-system".into()
             ]
         );
