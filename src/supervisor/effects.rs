@@ -503,6 +503,13 @@ impl<'a> Effects<'a> {
         if ours == primary {
             return;
         }
+        // A backup the administrator chose with `failover P` (the web UI's "Fail over to
+        // P", pinned until `failback` or `auto on`) is their choice, not ours to undo: its
+        // files stay, so the next Connect brings P up again (tests/wui.rs).
+        if self.state.pinned.as_ref() == Some(&ours) {
+            log::info!("Disconnect on profile {ours}, chosen by the administrator: its files stay");
+            return;
+        }
         let linked = switch::active_profile(self.paths).ok().flatten();
         let to = match &linked {
             Some(l) if *l != ours => l.clone(),
