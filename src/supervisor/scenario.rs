@@ -239,6 +239,31 @@ fn same_file(paths: &Paths, profile: &str) -> bool {
         == fs::metadata(paths.profile(profile)).unwrap().ino()
 }
 
+/// The scenario's seams: the fake network script and prober on `world`, the shared fake
+/// clock, and pre-tests that always pass.
+fn fake_seams(paths: &Paths, world: &Shared, clock: &Rc<FakeClock>) -> Seams {
+    Seams {
+        runner: Arc::new(FakeRunner {
+            paths: paths.clone(),
+            world: Arc::clone(world),
+        }),
+        clock: Box::new(SharedClock(Rc::clone(clock))),
+        prober: Box::new(WorldProber {
+            paths: paths.clone(),
+            world: Arc::clone(world),
+        }),
+        pretester: Box::new(ScriptedPreTester::always(PretestOutcome::Passed(
+            "a DHCP offer".into(),
+        ))),
+        passive: Passive::new(paths),
+        switch: SwitchOptions {
+            network_timeout: Duration::from_secs(5),
+            stop_wait: Duration::ZERO,
+            proc_root: None,
+        },
+    }
+}
+
 fn kinds(paths: &Paths) -> Vec<String> {
     State::load_or_reset(paths)
         .transitions
@@ -253,26 +278,7 @@ fn failover_failback_and_rollback_leave_the_files_and_commands_right() {
     let paths = root(dir.path());
     let world: Shared = Arc::default();
     let clock = Rc::new(FakeClock::default());
-    let seams = Seams {
-        runner: Arc::new(FakeRunner {
-            paths: paths.clone(),
-            world: Arc::clone(&world),
-        }),
-        clock: Box::new(SharedClock(Rc::clone(&clock))),
-        prober: Box::new(WorldProber {
-            paths: paths.clone(),
-            world: Arc::clone(&world),
-        }),
-        pretester: Box::new(ScriptedPreTester::always(PretestOutcome::Passed(
-            "a DHCP offer".into(),
-        ))),
-        passive: Passive::new(&paths),
-        switch: SwitchOptions {
-            network_timeout: Duration::from_secs(5),
-            stop_wait: Duration::ZERO,
-            proc_root: None,
-        },
-    };
+    let seams = fake_seams(&paths, &world, &clock);
     let eth_primary = fs::read_to_string(paths.ethernet_settings()).unwrap();
     let mut sup = Supervisor::new(&paths, seams).unwrap();
     let queue = sup.begin(&mut NoServices).unwrap();
@@ -390,26 +396,7 @@ fn a_disconnect_on_the_backup_is_never_undone_and_gives_the_files_back_to_the_pr
     let paths = root(dir.path());
     let world: Shared = Arc::default();
     let clock = Rc::new(FakeClock::default());
-    let seams = Seams {
-        runner: Arc::new(FakeRunner {
-            paths: paths.clone(),
-            world: Arc::clone(&world),
-        }),
-        clock: Box::new(SharedClock(Rc::clone(&clock))),
-        prober: Box::new(WorldProber {
-            paths: paths.clone(),
-            world: Arc::clone(&world),
-        }),
-        pretester: Box::new(ScriptedPreTester::always(PretestOutcome::Passed(
-            "a DHCP offer".into(),
-        ))),
-        passive: Passive::new(&paths),
-        switch: SwitchOptions {
-            network_timeout: Duration::from_secs(5),
-            stop_wait: Duration::ZERO,
-            proc_root: None,
-        },
-    };
+    let seams = fake_seams(&paths, &world, &clock);
     let eth_primary = fs::read_to_string(paths.ethernet_settings()).unwrap();
     let mut sup = Supervisor::new(&paths, seams).unwrap();
     let queue = sup.begin(&mut NoServices).unwrap();
