@@ -1,12 +1,14 @@
 //! The effects executor: carries out the core's [`Action`]s through the [`Seams`] (the
 //! network script and tools through the command runner, probes, pre-tests, hooks, the
-//! files) and answers the synchronous ones (`Activate`, `Restart`, `Pretest`) with the
-//! event the core waits for (DESIGN.md 4).
+//! files) and answers the synchronous ones (`Activate`, `Restart`) with the event the
+//! core waits for (DESIGN.md 4).
 //!
-//! Blocking work (a switch runs IPFire's network script; a pre-test waits for a PADO) is
-//! done synchronously and is bounded by deadlines: the core's contract is that every
-//! `Activate`, `Restart` and `Pretest` is answered before any other event, and a switch
-//! in progress is never interleaved with a second one.
+//! A switch (IPFire's network script) is done synchronously and is bounded by deadlines:
+//! the core's contract is that every `Activate` and `Restart` is answered before any other
+//! event, and a switch in progress is never interleaved with a second one. A pre-test
+//! (which waits seconds for a PADO or a DHCP offer) goes to the pre-test worker instead
+//! and is answered when it finished ([`Effects::poll_pretests`]): the health rounds go on
+//! meanwhile.
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
@@ -27,7 +29,7 @@ use crate::sys::clock::Clock;
 use crate::sys::exec::Runner;
 use crate::uplink::health::{self, HealthStatus, Monitor, Passive, Prober, Target};
 use crate::uplink::journaled;
-use crate::uplink::pretest::{PreTester, PretestOutcome};
+use crate::uplink::pretest::{Done, Job, PretestOutcome, PretestWorker};
 use crate::uplink::switch::{self, SwitchOptions};
 use crate::uplink::traffic::Traffic;
 
@@ -45,8 +47,8 @@ pub(crate) struct Seams {
     pub clock: Box<dyn Clock>,
     /// Health probes.
     pub prober: Box<dyn Prober>,
-    /// Pre-tests of resting profiles.
-    pub pretester: Box<dyn PreTester>,
+    /// Pre-tests of resting profiles, run off the loop (one at a time).
+    pub pretests: PretestWorker,
     /// Carrier, pppd, red/active.
     pub passive: Passive,
     /// Timeouts of a switch.
@@ -275,7 +277,11 @@ impl<'a> Effects<'a> {
                 self.seams.prober.watch(&[]);
                 None
             }
-            Action::Pretest { profile, attempts } => Some(self.pretest(profile, attempts)),
+            Action::Pretest {
+                profile,
+                attempts,
+                background,
+            } => self.pretest(profile, attempts, !background),
             Action::Hook {
                 event,
                 from,
@@ -389,45 +395,69 @@ impl<'a> Effects<'a> {
         }
     }
 
-    fn pretest(&mut self, profile: ProfileName, attempts: u32) -> Event {
-        let (mut passed, mut failed, mut untestable) = (0, 0, false);
+    /// Hands a pre-test to the worker; answers at once only a profile it cannot test.
+    fn pretest(&mut self, profile: ProfileName, attempts: u32, urgent: bool) -> Option<Event> {
         let Some(p) = self.profile(&profile).cloned() else {
-            return Event::PretestDone {
+            return Some(Event::PretestDone {
                 profile,
+                at: self.seams.clock.now(),
                 passed: 0,
                 failed: attempts,
                 untestable: false,
-            };
+            });
         };
         let device = self.setup.device(&profile);
-        let active_dev = self
+        let active_device = self
             .files_active()
             .and_then(|a| self.setup.config.link(&a).map(|l| l.device.clone()));
-        for i in 0..attempts {
-            let outcome = self
-                .seams
-                .pretester
-                .pretest(&p, &device, active_dev.as_deref());
-            log::info!("pre-test {}/{attempts} of {profile}: {outcome:?}", i + 1);
-            let (result, detail) = match &outcome {
-                PretestOutcome::Passed(d) => ("passed", d.to_string()),
-                PretestOutcome::Failed(d) => ("failed", d.to_string()),
-                PretestOutcome::CannotTest(d) => ("cannot test", d.to_string()),
+        self.seams.pretests.submit(Job {
+            profile: p,
+            device,
+            active_device,
+            attempts,
+            urgent,
+        });
+        None
+    }
+
+    /// The pre-tests that finished by `now`, as the core's events (logged, and kept in
+    /// the history).
+    pub(crate) fn poll_pretests(&mut self, now: std::time::Instant) -> Vec<Event> {
+        let done = self.seams.pretests.poll(now);
+        done.into_iter().map(|d| self.pretest_done(d)).collect()
+    }
+
+    fn pretest_done(&mut self, d: Done) -> Event {
+        let (mut passed, mut failed, mut untestable) = (0, 0, false);
+        let n = d.attempts;
+        let wall = state::unix(self.seams.clock.wall());
+        if d.abandoned {
+            failed = n;
+            self.history.pretest(
+                wall,
+                d.profile.as_str(),
+                "failed",
+                "the pre-test did not answer in time",
+            );
+        }
+        for (i, outcome) in d.outcomes.iter().enumerate() {
+            log::info!("pre-test {}/{n} of {}: {outcome:?}", i + 1, d.profile);
+            let (result, detail) = match outcome {
+                PretestOutcome::Passed(x) => ("passed", x),
+                PretestOutcome::Failed(x) => ("failed", x),
+                PretestOutcome::CannotTest(x) => ("cannot test", x),
             };
-            let wall = state::unix(self.seams.clock.wall());
             self.history
-                .pretest(wall, profile.as_str(), result, &detail);
+                .pretest(wall, d.profile.as_str(), result, detail);
             match outcome {
                 PretestOutcome::Passed(_) => passed += 1,
                 PretestOutcome::Failed(_) => failed += 1,
-                PretestOutcome::CannotTest(_) => {
-                    untestable = true;
-                    break;
-                }
+                PretestOutcome::CannotTest(_) => untestable = true,
             }
         }
         Event::PretestDone {
-            profile,
+            profile: d.profile,
+            at: d.finished,
             passed,
             failed,
             untestable,

@@ -262,7 +262,9 @@ impl Harness {
                     prop_assert!(!busy, "Restart while {:?} outstanding", self.outstanding);
                     self.outstanding.push_back(Outstanding::Restart);
                 }
-                Action::Pretest { profile, attempts } => {
+                Action::Pretest {
+                    profile, attempts, ..
+                } => {
                     prop_assert!(*attempts >= 1);
                     self.outstanding
                         .push_back(Outstanding::Pretest(profile.clone(), *attempts));
@@ -308,6 +310,7 @@ impl Harness {
                 let passed = u32::from(passed).min(n);
                 self.step(Event::PretestDone {
                     profile: p,
+                    at: self.now,
                     passed,
                     failed: n - passed,
                     untestable,
@@ -366,6 +369,7 @@ impl Harness {
                     1 => Event::RestartDone { ok, error: None },
                     _ => Event::PretestDone {
                         profile: p,
+                        at: self.now,
                         passed: 1,
                         failed: 0,
                         untestable: false,
@@ -540,8 +544,11 @@ fn instant_flapping_is_bounded_by_episodes() {
                     pending.push_back(Event::RedUp);
                     pending.push_back(Event::Healthy);
                 }
-                Action::Pretest { profile, attempts } => pending.push_back(Event::PretestDone {
+                Action::Pretest {
+                    profile, attempts, ..
+                } => pending.push_back(Event::PretestDone {
                     profile,
+                    at: now,
                     passed: attempts,
                     failed: 0,
                     untestable: false,

@@ -29,7 +29,7 @@ use crate::ipfire::state::State;
 use crate::sys::clock::{Clock, FakeClock};
 use crate::sys::exec::{CmdOutcome, CommandSpec, Runner};
 use crate::uplink::health::{Passive, Prober, Target, TargetResult};
-use crate::uplink::pretest::{PretestOutcome, ScriptedPreTester};
+use crate::uplink::pretest::{PretestOutcome, PretestWorker, ScriptedPreTester};
 use crate::uplink::switch::{self, SwitchOptions};
 
 const ETHERNET: &str = "CONFIG_TYPE=1\nGREEN_DEV=green0\nGREEN_ADDRESS=192.168.1.1\n\
@@ -47,6 +47,8 @@ FAILOVER_CONNECT_TIMEOUT=30\nFAILBACK_DELAY=60\nFAILBACK_ATTEMPTS=3\nFAILBACK_GR
 struct World {
     dead: BTreeSet<String>,
     calls: Vec<String>,
+    /// Probe rounds sent.
+    rounds: usize,
 }
 
 type Shared = Arc<Mutex<World>>;
@@ -110,6 +112,7 @@ struct WorldProber {
 
 impl Prober for WorldProber {
     fn round(&mut self, _iface: &str, targets: &[Target], _timeout: Duration) -> Vec<TargetResult> {
+        self.world.lock().unwrap().rounds += 1;
         let alive = self.paths.red_active().exists()
             && !self
                 .world
@@ -252,8 +255,8 @@ fn fake_seams(paths: &Paths, world: &Shared, clock: &Rc<FakeClock>) -> Seams {
             paths: paths.clone(),
             world: Arc::clone(world),
         }),
-        pretester: Box::new(ScriptedPreTester::always(PretestOutcome::Passed(
-            "a DHCP offer".into(),
+        pretests: PretestWorker::inline(Box::new(ScriptedPreTester::always(
+            PretestOutcome::Passed("a DHCP offer".into()),
         ))),
         passive: Passive::new(paths),
         switch: SwitchOptions {
@@ -439,6 +442,81 @@ fn a_disconnect_on_the_backup_is_never_undone_and_gives_the_files_back_to_the_pr
     );
     let st = State::load_or_reset(&paths);
     assert_eq!(st.active.as_ref().map(|p| p.as_str()), Some("1"));
+    if let Some(h) = d.sup.fx.hooks.take() {
+        h.finish();
+    }
+}
+
+/// A pre-test that waits until the test opens the gate (a DHCP server slow to offer).
+struct GatedPreTester(Arc<Mutex<()>>);
+
+impl crate::uplink::pretest::PreTester for GatedPreTester {
+    fn pretest(
+        &mut self,
+        _p: &crate::ipfire::profile::Profile,
+        device: &str,
+        _a: Option<&str>,
+    ) -> PretestOutcome {
+        let _open = self.0.lock().unwrap();
+        PretestOutcome::Passed(format!("a DHCP offer on {device}"))
+    }
+}
+
+#[test]
+fn health_rounds_go_on_while_a_pretest_runs_on_its_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = root(dir.path());
+    let world: Shared = Arc::default();
+    let clock = Rc::new(FakeClock::default());
+    let gate = Arc::new(Mutex::new(()));
+    let closed = gate.lock().unwrap();
+    let mut seams = fake_seams(&paths, &world, &clock);
+    seams.pretests = PretestWorker::threaded(Box::new(GatedPreTester(Arc::clone(&gate))));
+    let mut sup = Supervisor::new(&paths, seams).unwrap();
+    let queue = sup.begin(&mut NoServices).unwrap();
+    let mut d = Driver {
+        sup,
+        next_passive: clock.now(),
+        clock: Rc::clone(&clock),
+        queue,
+    };
+    d.until("online on 1", Duration::from_secs(60), |s, a| {
+        s == "online" && a == "1"
+    });
+    // The background round at the start sent 2's pre-test, which now hangs on its
+    // thread: the loop goes on probing 1 (FAILOVER_CHECK_INTERVAL=5) all the same.
+    let before = world.lock().unwrap().rounds;
+    d.run_for(Duration::from_secs(20));
+    let during = world.lock().unwrap().rounds - before;
+    assert!(
+        during >= 4,
+        "{during} probe rounds in 20 s while the pre-test ran"
+    );
+    assert_eq!(
+        d.sup.fx.seams.pretests.running().map(|p| p.as_str()),
+        Some("2")
+    );
+    let st = d.sup.fx.status(&d.sup.core);
+    assert!(
+        st.chain.iter().all(|c| c.last_pretest.is_none()),
+        "not answered yet"
+    );
+    // The offer comes: the answer reaches the core at the next turn.
+    drop(closed);
+    let mut answered = false;
+    for _ in 0..400 {
+        d.run_for(Duration::from_millis(250));
+        let st = d.sup.fx.status(&d.sup.core);
+        let c2 = st.chain.iter().find(|c| c.profile.as_str() == "2").unwrap();
+        if let Some(lp) = &c2.last_pretest {
+            assert_eq!(lp.result, "passed");
+            answered = true;
+            break;
+        }
+        crate::sys::clock::SystemClock.sleep(Duration::from_millis(5));
+    }
+    assert!(answered, "the pre-test's answer never reached the core");
+    assert!(!d.sup.fx.seams.pretests.busy());
     if let Some(h) = d.sup.fx.hooks.take() {
         h.finish();
     }

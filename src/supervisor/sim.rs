@@ -87,6 +87,8 @@ pub(crate) struct Sim {
     pub activate_ok: Box<dyn Fn(&str) -> bool>,
     pub dial_secs: u64,
     pub detect_secs: u64,
+    /// Seconds a pre-test takes (its answer comes that much later, as from the worker).
+    pub pretest_secs: u64,
     /// Scripted events: (second, event).
     pub script: Vec<(u64, Event)>,
     files: ProfileName,
@@ -113,6 +115,7 @@ impl Sim {
             activate_ok: Box::new(|_| true),
             dial_secs: 3,
             detect_secs: 6,
+            pretest_secs: 0,
             script: Vec::new(),
             files: primary,
             running: None,
@@ -218,7 +221,9 @@ impl Sim {
                         self.reported = None;
                         self.bad_since = None;
                     }
-                    Action::Pretest { profile, attempts } => {
+                    Action::Pretest {
+                        profile, attempts, ..
+                    } => {
                         let t = self.t;
                         let (passed, failed) = match self.pretest.as_mut() {
                             Some(f) => f(profile.as_str(), attempts, t),
@@ -230,12 +235,19 @@ impl Sim {
                                 }
                             }
                         };
-                        queue.push_back(Event::PretestDone {
+                        let done_at = self.t + self.pretest_secs;
+                        let ev = Event::PretestDone {
                             profile,
+                            at: self.t0 + Duration::from_secs(done_at),
                             passed,
                             failed,
                             untestable: false,
-                        });
+                        };
+                        if self.pretest_secs == 0 {
+                            queue.push_back(ev);
+                        } else {
+                            self.script.push((done_at, ev));
+                        }
                     }
                     Action::Exit(_) => self.exited = true,
                     Action::Hook { .. }
@@ -602,7 +614,7 @@ mod tests {
             vec![(106, "2".into(), SwitchKind::Failover)]
         );
         let pre = sim.times(
-            |a| matches!(a, Action::Pretest { profile, attempts: 1 } if profile.as_str() == "2"),
+            |a| matches!(a, Action::Pretest { profile, attempts: 1, .. } if profile.as_str() == "2"),
         );
         assert_eq!(pre, vec![106]);
         assert!(sim.log.iter().any(|r| r.action
@@ -789,7 +801,7 @@ mod tests {
             sim.times(|a| matches!(a, Action::SwitchCompleted { to, .. } if to.as_str() == "2"));
         assert_eq!(online2, vec![109], "{}", sim.dump());
         let pre = sim.times(
-            |a| matches!(a, Action::Pretest { profile, attempts: 1 } if profile.as_str() == "1"),
+            |a| matches!(a, Action::Pretest { profile, attempts: 1, .. } if profile.as_str() == "1"),
         );
         assert_eq!(pre, vec![409, 424, 439, 739, 754, 769]);
         let back = sim
@@ -969,7 +981,7 @@ mod tests {
         assert_eq!(acts.len(), 2, "{}", sim.dump());
         assert_eq!((acts[1].1.as_str(), acts[1].2), ("1", SwitchKind::Failback));
         assert!(sim.log.iter().any(|r| r.t == 2001
-            && matches!(&r.action, Action::Pretest { profile, attempts: 1 } if profile.as_str() == "1")));
+            && matches!(&r.action, Action::Pretest { profile, attempts: 1, .. } if profile.as_str() == "1")));
 
         // failback --force skips the pre-test
         sim.at(2200, cmd(Command::Failover(name("2"))));

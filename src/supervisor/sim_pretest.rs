@@ -52,7 +52,7 @@ fn the_failback_vote_takes_the_window() {
     );
     assert!(
         sim.log.iter().all(|r| !matches!(&r.action,
-            Action::Pretest { profile, attempts } if profile.as_str() == "1" && *attempts != 1)),
+            Action::Pretest { profile, attempts, .. } if profile.as_str() == "1" && *attempts != 1)),
         "one attempt per test"
     );
     let back: Vec<_> = sim
@@ -359,4 +359,92 @@ fn a_reload_turns_the_background_pretests_on_and_off() {
     sim.start("1", true);
     sim.run_until(1500);
     assert_eq!(pretests_of(&sim, "2"), vec![100, 400], "{}", sim.dump());
+}
+
+// ---- Pre-tests off the loop (issue 13) ----------------------------------------------------
+
+#[test]
+fn a_slow_pretest_spaces_the_vote_from_when_it_finished() {
+    // Each test takes 5 s on the worker: the failover's own test of 2 (106..111) puts the
+    // vote at 414; the next test is due 15 s after each answer.
+    let mut sim = failback_sim(|t| {
+        if (100..400).contains(&t) {
+            Line::Blackhole
+        } else {
+            Line::Up
+        }
+    });
+    sim.pretest_secs = 5;
+    sim.start("1", true);
+    sim.run_until(700);
+    assert_eq!(
+        pretests_of(&sim, "1"),
+        vec![414, 434, 454],
+        "{}",
+        sim.dump()
+    );
+    let back: Vec<u64> = sim
+        .activates()
+        .into_iter()
+        .filter(|(_, p, _)| p == "1")
+        .map(|(t, _, _)| t)
+        .collect();
+    assert_eq!(back, vec![459], "switched when the third answer came");
+}
+
+#[test]
+fn a_backup_that_fails_while_the_vote_waits_for_an_answer_is_handled_with_the_answer() {
+    // The primary 1 is blackholed from 100 on. Tests take 10 s: online on 2 at 119 (its
+    // own test 106..116), the vote's first test of 1 at 419. The backup 2 is blackholed
+    // from 420: its failure (426) is reported while that test still runs.
+    let mut sim = failback_sim(|t| if t >= 100 { Line::Blackhole } else { Line::Up })
+        .line("2", |t| if t >= 420 { Line::Blackhole } else { Line::Up });
+    sim.pretest_secs = 10;
+    sim.start("1", true);
+    sim.run_until(500);
+    assert_eq!(pretests_of(&sim, "1"), vec![419], "{}", sim.dump());
+    // The answer (429) is not counted as a vote: 2's fault is handled then, the chain is
+    // walked to 3 (tested 429..439).
+    assert_eq!(pretests_of(&sim, "3"), vec![429], "{}", sim.dump());
+    let to3: Vec<u64> = sim
+        .activates()
+        .into_iter()
+        .filter(|(_, p, _)| p == "3")
+        .map(|(t, _, _)| t)
+        .collect();
+    assert_eq!(to3, vec![439], "{}", sim.dump());
+    assert!(
+        !sim.activates().iter().any(|(_, p, _)| p == "1"),
+        "never to the dead primary: {}",
+        sim.dump()
+    );
+}
+
+#[test]
+fn a_late_answer_after_the_state_moved_on_is_recorded_not_acted_on() {
+    // The suspect round at 100 sends a test of 2 that takes 20 s; the failover after the
+    // detection (106) cannot wait for it: it tests 2 itself and the walk uses the first
+    // answer that comes (the background one, at 120). The second answer changes nothing.
+    let mut sim = Sim::new(bg_config(&["2"]))
+        .line("1", |t| if t >= 100 { Line::Blackhole } else { Line::Up })
+        .line("2", |_| Line::Up);
+    sim.pretest_secs = 20;
+    sim.start("1", true);
+    sim.run_until(300);
+    assert_eq!(pretests_of(&sim, "2"), vec![0, 100], "{}", sim.dump());
+    assert_eq!(
+        sim.activates(),
+        vec![(106, "2".into(), SwitchKind::Failover)],
+        "the pass of 0 was fresh at 106: {}",
+        sim.dump()
+    );
+    let s = sim.core.snapshot(sim.now());
+    assert_eq!(s.phase, "Online(2)");
+    let p2 = s
+        .pretests
+        .iter()
+        .find(|p| p.profile.as_str() == "2")
+        .unwrap();
+    // Recorded with the time it finished (120), not the time it was fed.
+    assert_eq!(p2.secs_ago, 301 - 120);
 }

@@ -22,7 +22,7 @@ use crate::sys::clock::SystemClock;
 use crate::sys::exec::ProcessRunner;
 use crate::uplink::health::{Passive, RealProber};
 use crate::uplink::journaled;
-use crate::uplink::pretest::RealPreTester;
+use crate::uplink::pretest::{PretestWorker, RealPreTester};
 use crate::uplink::switch::{self, SwitchOptions};
 
 /// Keeps IPFire's RED uplink alive: failover along backup profiles, failback without flapping.
@@ -419,7 +419,10 @@ fn real_seams(paths: &Paths) -> Seams {
         runner: std::sync::Arc::new(ProcessRunner),
         clock: Box::new(SystemClock),
         prober: Box::new(RealProber::new(paths)),
-        pretester: Box::new(RealPreTester::new(Box::new(ProcessRunner), paths)),
+        pretests: PretestWorker::threaded(Box::new(RealPreTester::new(
+            Box::new(ProcessRunner),
+            paths,
+        ))),
         passive: Passive::new(paths),
         switch: SwitchOptions::default(),
     }

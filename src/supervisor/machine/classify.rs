@@ -57,6 +57,8 @@ pub(super) enum World {
     PretestDone {
         profile: ProfileName,
         result: PretestResult,
+        /// When the test finished.
+        at: Instant,
     },
 }
 
@@ -115,6 +117,7 @@ impl Event {
             Event::RestartDone { ok, error } => Class::World(World::RestartDone { ok, error }),
             Event::PretestDone {
                 profile,
+                at,
                 passed,
                 failed,
                 untestable,
@@ -125,6 +128,7 @@ impl Event {
                     failed,
                     untestable,
                 },
+                at,
             }),
         }
     }
@@ -140,7 +144,9 @@ impl World {
     /// the rest, stale answers included).
     pub(super) fn pretest_of(&self, profile: &ProfileName) -> Option<PretestResult> {
         match self {
-            World::PretestDone { profile: p, result } if p == profile => Some(*result),
+            World::PretestDone {
+                profile: p, result, ..
+            } if p == profile => Some(*result),
             World::PretestDone { .. }
             | World::Tick
             | World::RedUp

@@ -28,6 +28,7 @@ impl Core {
         self.out.push(Action::Pretest {
             profile: primary.clone(),
             attempts: 1,
+            background: false,
         });
         let window = self.config.failback_vote_window.as_secs();
         self.decide(
@@ -135,7 +136,11 @@ impl Core {
     ) -> Phase {
         let primary = self.config.primary.name.clone();
         match event {
-            World::PretestDone { profile, result } if profile == primary && vote.awaiting => {
+            World::PretestDone {
+                profile,
+                result,
+                at,
+            } if profile == primary && vote.awaiting => {
                 vote.awaiting = false;
                 if let Some((f, reason)) = fault {
                     // FailbackTest ---- result, but B failed meanwhile ----> as Online's fault
@@ -165,8 +170,9 @@ impl Core {
                     }
                     return self.vote_lost(online, vote, now);
                 }
-                // FailbackTest ---- one answer ----> FailbackTest (next test scheduled)
-                vote.next_at = Some(now + self.vote_spacing());
+                // FailbackTest ---- one answer ----> FailbackTest (next test scheduled,
+                // spaced from when this one finished)
+                vote.next_at = Some(at.min(now) + self.vote_spacing());
                 Phase::FailbackTest {
                     online,
                     manual,
@@ -186,6 +192,7 @@ impl Core {
                 self.out.push(Action::Pretest {
                     profile: primary,
                     attempts: 1,
+                    background: false,
                 });
                 vote.left -= 1;
                 vote.awaiting = true;

@@ -287,6 +287,7 @@ impl Core {
                     self.out.push(Action::Pretest {
                         profile: c.clone(),
                         attempts: 1,
+                        background: false,
                     });
                     self.decide(Level::Warn, &why);
                     Phase::Pretesting {

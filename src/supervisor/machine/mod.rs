@@ -13,8 +13,11 @@
 //!   are ignored (commands are refused), except `Terminate`/`KeepconnectedRemoved`.
 //! * Every [`Action::Activate`] is answered by exactly one [`Event::ActivateDone`] for that
 //!   profile, every [`Action::Restart`] by one [`Event::RestartDone`], every
-//!   [`Action::Pretest`] by one [`Event::PretestDone`], before any other event the shell
-//!   observed afterwards; a `KeepconnectedRemoved` may stand in for the answer (the shell
+//!   [`Action::Pretest`] by one [`Event::PretestDone`] for that profile; Activate and
+//!   Restart before any other event the shell observed afterwards. Pre-tests run off the
+//!   loop (issue 13): their answer comes later, with the time the test finished, and any
+//!   event may come first; one test of a profile already under way may answer several
+//!   `Pretest`s of it. A `KeepconnectedRemoved` may stand in for an answer (the shell
 //!   found `red/keepconnected` gone when it was about to switch or to write the counter: the
 //!   user disconnected, and the core stops and exits). While an `Activate`/`Restart` is
 //!   unanswered the core never issues another one. `ActivateDone { ok: false }` means the files could not be switched and
@@ -387,10 +390,13 @@ pub enum Event {
         /// Why not.
         error: Option<String>,
     },
-    /// The answer to [`Action::Pretest`].
+    /// The answer to [`Action::Pretest`] (later, from the pre-test worker: other events
+    /// come in meanwhile).
     PretestDone {
         /// The profile tested.
         profile: ProfileName,
+        /// When the test finished (at most the `now` of the step that feeds it).
+        at: Instant,
         /// Attempts that passed.
         passed: u32,
         /// Attempts that failed.
@@ -472,12 +478,16 @@ pub enum Action {
     },
     /// Start health probing of this profile's uplink (`Some`), or stop it (`None`).
     Monitor(Option<ProfileName>),
-    /// Pre-test `profile` `attempts` times; answer with `PretestDone`.
+    /// Pre-test `profile` `attempts` times, off the loop; answer with `PretestDone` when
+    /// it finished.
     Pretest {
         /// The profile.
         profile: ProfileName,
         /// How many attempts.
         attempts: u32,
+        /// A background round's test: nothing waits for it (the shell runs the others
+        /// first).
+        background: bool,
     },
     /// Run the `failover.d` hooks.
     Hook {
@@ -894,8 +904,13 @@ impl Core {
 
     /// What the world reports, decided by the phase.
     fn world(&mut self, phase: Phase, event: World, now: Instant) -> Phase {
-        if let World::PretestDone { profile, result } = &event {
-            self.record_pretest(profile, *result, now);
+        if let World::PretestDone {
+            profile,
+            result,
+            at,
+        } = &event
+        {
+            self.record_pretest(profile, *result, (*at).min(now));
         }
         match phase {
             // Idle ---- anything else ----> Idle (nothing is known yet)

@@ -147,6 +147,7 @@ impl Core {
             self.out.push(Action::Pretest {
                 profile,
                 attempts: 1,
+                background: true,
             });
         }
     }

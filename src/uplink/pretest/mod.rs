@@ -18,6 +18,7 @@ pub mod pppoe;
 #[cfg(any(test, feature = "test-util"))]
 mod scripted;
 mod seam;
+pub mod worker;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,10 +33,11 @@ use crate::sys::exec::{CommandSpec, Runner};
 #[cfg(any(test, feature = "test-util"))]
 pub use self::scripted::ScriptedPreTester;
 pub use self::seam::{PreTester, PretestOutcome};
+pub use self::worker::{Done, Job, PRETEST_DEADLINE, PretestWorker};
 
 /// The real pre-tests.
 pub struct RealPreTester {
-    runner: Box<dyn Runner>,
+    runner: Box<dyn Runner + Send>,
     /// Where interfaces' flags, carrier and modem are read (`/sys` under the root).
     sys_root: PathBuf,
     /// Where `cdc-wdm*` control devices are looked for (`/dev`).
@@ -62,7 +64,7 @@ impl std::fmt::Debug for RealPreTester {
 impl RealPreTester {
     /// Pre-tests with `runner` for `qmicli` and `ip`, the `/sys` of the box under `paths`,
     /// `/dev` and the default deadlines.
-    pub fn new(runner: Box<dyn Runner>, paths: &Paths) -> RealPreTester {
+    pub fn new(runner: Box<dyn Runner + Send>, paths: &Paths) -> RealPreTester {
         RealPreTester {
             runner,
             sys_root: paths.sys(),
@@ -263,7 +265,7 @@ fn box_red_dev(paths: &Paths) -> Option<String> {
 /// the box's RED_DEV); the active uplink's device is the box's RED_DEV (else `red/iface`).
 pub(crate) fn test_profile(
     paths: &Paths,
-    runner: Box<dyn Runner>,
+    runner: Box<dyn Runner + Send>,
     name: &ProfileName,
 ) -> Result<PretestOutcome> {
     let profile = Profile::load(paths, name)?;
@@ -287,9 +289,9 @@ mod tests {
     use super::*;
     use crate::ipfire::readhash::Document;
     use crate::sys::exec::{CmdOutcome, ProcessRunner};
-    use std::cell::RefCell;
     use std::path::Path;
-    use std::rc::Rc;
+    use std::sync::Arc;
+    use std::sync::Mutex;
 
     fn profile(text: &str) -> Profile {
         Profile::from_doc(
@@ -302,11 +304,11 @@ mod tests {
 
     struct FakeQmicli {
         output: String,
-        argv: Rc<RefCell<Vec<String>>>,
+        argv: Arc<Mutex<Vec<String>>>,
     }
     impl Runner for FakeQmicli {
         fn run(&self, cmd: &CommandSpec) -> Result<CmdOutcome> {
-            *self.argv.borrow_mut() = cmd
+            *self.argv.lock().unwrap() = cmd
                 .argv
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned())
@@ -344,7 +346,7 @@ mod tests {
     fn qmi_needs_a_control_device_and_registration() {
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::new(dir.path()).unwrap();
-        let argv = Rc::new(RefCell::new(Vec::new()));
+        let argv = Arc::new(Mutex::new(Vec::new()));
         let reg = "[/dev/cdc-wdm0] Successfully got serving system:\n\tRegistration state: 'registered'\n";
         let mut t = RealPreTester::new(
             Box::new(FakeQmicli {
@@ -364,7 +366,7 @@ mod tests {
         let o = t.pretest(&p, "wwan0", Some("red0"));
         assert!(matches!(o, PretestOutcome::Passed(_)), "{o:?}");
         assert_eq!(
-            argv.borrow()[1..],
+            argv.lock().unwrap()[1..],
             [
                 "-d".to_string(),
                 dir.path().join("cdc-wdm0").display().to_string(),
