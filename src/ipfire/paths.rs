@@ -129,6 +129,11 @@ impl Paths {
     pub fn red_stopped(&self) -> PathBuf {
         self.at("var/ipfire/connectd/red-stopped")
     }
+    /// `/var/run/connectd-proof`: the failback proof session's options file (0600), its
+    /// ip-up/ip-down scripts and what they report.
+    pub(crate) fn proof_dir(&self) -> PathBuf {
+        self.at("var/run/connectd-proof")
+    }
     /// `/var/ipfire/connectd/settings`: the failover policy.
     pub fn policy(&self) -> PathBuf {
         self.at("var/ipfire/connectd/settings")

@@ -30,10 +30,11 @@ use crate::sys::exec::Runner;
 use crate::uplink::health::{self, HealthStatus, Monitor, Passive, Prober, Target};
 use crate::uplink::journaled;
 use crate::uplink::pretest::{Done, Job, PretestOutcome, PretestWorker};
+use crate::uplink::proof::{ProofLink, ProofProbes, ProofSession, Report};
 use crate::uplink::switch::{self, SwitchOptions};
 use crate::uplink::traffic::Traffic;
 
-use super::machine::{Action, Core, Event, Persisted, SwitchKind};
+use super::machine::{Action, Core, Event, Persisted, ProofReport, SwitchKind};
 use super::observe::Observer;
 use super::setup::Setup;
 use super::status::{Status, TrafficStatus};
@@ -51,9 +52,18 @@ pub(crate) struct Seams {
     pub pretests: PretestWorker,
     /// Carrier, pppd, red/active.
     pub passive: Passive,
+    /// Builds the failback proof of a profile on a device, with the deadline to bring it
+    /// up (`None`: it cannot be proven); see `uplink/proof.rs`.
+    pub proof: ProofMaker,
     /// Timeouts of a switch.
     pub switch: SwitchOptions,
 }
+
+/// A proof session's link and the prober that probes through it.
+pub(crate) type ProofParts = (Box<dyn ProofLink>, Box<dyn Prober + Send>);
+/// Builds the proof of a profile on a device within a deadline (`None`: not provable).
+pub(crate) type ProofMaker =
+    Box<dyn FnMut(&Profile, &str, std::time::Duration) -> Option<ProofParts>>;
 
 /// Health probing of the active uplink.
 pub(crate) struct Monitoring {
@@ -90,6 +100,8 @@ pub(crate) struct Effects<'a> {
     pub(crate) history: History,
     /// `Exit(code)` was executed.
     pub(crate) exit: Option<u8>,
+    /// The failback proof session running beside RED, and its profile.
+    proof: Option<(ProfileName, ProofSession)>,
 }
 
 fn read_ip(path: &std::path::Path) -> Option<Ipv4Addr> {
@@ -118,6 +130,7 @@ impl<'a> Effects<'a> {
             traffic: Traffic::new(),
             history: History::load(paths),
             exit: None,
+            proof: None,
         }
     }
 
@@ -338,7 +351,17 @@ impl<'a> Effects<'a> {
                 }
                 None
             }
+            Action::ProofStart { profile } => self.start_proof(profile),
+            Action::ProofStop { profile } => {
+                self.stop_proof(&profile);
+                None
+            }
             Action::Exit(code) => {
+                // Never leave a proof session behind (the core stops it first).
+                if let Some((p, _)) = &self.proof {
+                    let p = p.clone();
+                    self.stop_proof(&p);
+                }
                 self.exit = Some(code);
                 None
             }
@@ -462,6 +485,86 @@ impl<'a> Effects<'a> {
             failed,
             untestable,
         }
+    }
+
+    /// Starts the failback proof of `profile` beside RED; a profile that cannot be proven
+    /// is answered at once.
+    fn start_proof(&mut self, profile: ProfileName) -> Option<Event> {
+        if let Some((p, _)) = &self.proof {
+            let p = p.clone();
+            self.stop_proof(&p);
+        }
+        let failed = |reason: String| {
+            Some(Event::Proof {
+                profile: profile.clone(),
+                report: ProofReport::Failed { reason },
+            })
+        };
+        let Some(p) = self.profile(&profile).cloned() else {
+            return failed(format!("profile {profile} is not loaded"));
+        };
+        let device = self.setup.device(&profile);
+        let policy = &self.setup.policy;
+        let Some((link, prober)) = (self.seams.proof)(&p, &device, policy.connect_timeout) else {
+            return failed(format!(
+                "{profile} ({}) cannot be brought up beside RED",
+                p.kind.as_str()
+            ));
+        };
+        let probes = ProofProbes::new(
+            &health::build_targets(policy, self.paths),
+            policy.reliability,
+            policy.check_interval,
+            policy.check_timeout,
+        );
+        if probes.targets.is_empty() {
+            return failed("no internet target in FAILOVER_CHECK_HOST to probe through it".into());
+        }
+        match ProofSession::start(link, prober, probes) {
+            Ok(s) => {
+                log::info!("failback proof of {profile} on {device} started");
+                self.proof = Some((profile, s));
+                None
+            }
+            Err(e) => failed(format!("cannot start the proof thread: {e}")),
+        }
+    }
+
+    /// Tears the proof session down before the next action runs (bounded).
+    fn stop_proof(&mut self, profile: &ProfileName) {
+        if let Some((p, s)) = self.proof.take() {
+            if p != *profile {
+                log::warn!("stopping the proof session of {p} (asked for {profile})");
+            }
+            if s.stop() {
+                log::info!("failback proof of {p} torn down");
+            }
+        }
+    }
+
+    /// What the proof session reported since the last call, as the core's events.
+    pub(crate) fn poll_proof(&mut self) -> Vec<Event> {
+        let Some((p, s)) = &mut self.proof else {
+            return Vec::new();
+        };
+        let profile = p.clone();
+        s.poll()
+            .into_iter()
+            .map(|r| {
+                let report = match r {
+                    Report::Up(iface) => ProofReport::Up { iface },
+                    Report::Round(ok) => ProofReport::Round { ok },
+                    Report::Failed(reason) => {
+                        log::info!("failback proof of {profile}: {reason}");
+                        ProofReport::Failed { reason }
+                    }
+                };
+                Event::Proof {
+                    profile: profile.clone(),
+                    report,
+                }
+            })
+            .collect()
     }
 
     fn switch_completed(&mut self, from: &ProfileName, to: &ProfileName) {

@@ -137,6 +137,7 @@ fn config() -> impl Strategy<Value = Config> {
                     failback_vote_window: Duration::from_secs(grace),
                     pretest_interval: (delay % 2 == 0).then(|| Duration::from_secs(60 + delay)),
                     pretest_skip: Vec::new(),
+                    failback_proof: ct % 2 == 1,
                 }
             },
         )
@@ -173,6 +174,8 @@ struct Harness {
     current: Config,
     outstanding: VecDeque<Outstanding>,
     stopped: bool,
+    /// A proof session runs (ProofStart without ProofStop yet).
+    proving: bool,
     /// (second, kind) of each Activate.
     activations: Vec<(u64, SwitchKind)>,
     /// second of each manual Failover/Failback command.
@@ -232,6 +235,7 @@ impl Harness {
         for a in &acts {
             match a {
                 Action::Activate { to, kind, .. } => {
+                    prop_assert!(!self.proving, "a switch with the proof session up");
                     prop_assert!(
                         allowed.contains(to),
                         "Activate({}, {:?}) outside {:?} on {:?}",
@@ -269,7 +273,18 @@ impl Harness {
                     self.outstanding
                         .push_back(Outstanding::Pretest(profile.clone(), *attempts));
                 }
-                Action::Exit(_) => self.stopped = true,
+                Action::ProofStart { .. } => {
+                    prop_assert!(!self.proving, "a second proof session");
+                    self.proving = true;
+                }
+                Action::ProofStop { .. } => {
+                    prop_assert!(self.proving, "ProofStop without a session");
+                    self.proving = false;
+                }
+                Action::Exit(_) => {
+                    prop_assert!(!self.proving, "exit with the proof session up");
+                    self.stopped = true;
+                }
                 Action::StopRed { .. }
                 | Action::Monitor(_)
                 | Action::Hook { .. }
@@ -459,6 +474,7 @@ proptest! {
             configs,
             outstanding: VecDeque::new(),
             stopped: false,
+            proving: false,
             activations: Vec::new(),
             manual: Vec::new(),
             steps: 0,
@@ -510,6 +526,7 @@ fn instant_flapping_is_bounded_by_episodes() {
         failback_vote_window: Duration::ZERO,
         pretest_interval: None,
         pretest_skip: Vec::new(),
+        failback_proof: false,
     };
     let t0 = SystemClock.now();
     let mut core = Core::new(c);

@@ -259,6 +259,10 @@ impl<'a> Supervisor<'a> {
         for ev in self.fx.poll_pretests(now) {
             self.fx.step(&mut self.core, ev, queue);
         }
+        // The failback proof session beside RED: its reports.
+        for ev in self.fx.poll_proof() {
+            self.fx.step(&mut self.core, ev, queue);
+        }
         self.sample_traffic(now);
         self.fx.record_history();
         if self.fx.obs.red_active() {

@@ -112,7 +112,11 @@ pub(crate) fn load_setup(
         .map(|p| link(p, box_dev.as_deref()))
         .collect();
     let reconnection = profiles[0].reconnection;
-    let config = Config::from_policy(&policy, primary_link, chain, reconnection);
+    let mut config = Config::from_policy(&policy, primary_link, chain, reconnection);
+    // A primary that can be brought up beside a backup (PPPoE, STATIC) is proven end to
+    // end before a failback (uplink/proof.rs); the core still falls back to the trial
+    // when it shares the backup's device.
+    config.failback_proof = crate::uplink::proof::provable(profiles[0].kind);
     Ok(Setup {
         policy,
         config,

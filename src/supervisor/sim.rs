@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::sys::clock::{Clock as _, SystemClock};
 
-use super::machine::{Action, Command, Config, Core, Event, Link, SwitchKind};
+use super::machine::{Action, Command, Config, Core, Event, Link, ProofReport, SwitchKind};
 use crate::ipfire::profile::{ProfileName, Reconnection};
 
 /// The state of a profile's line at a given second.
@@ -65,6 +65,7 @@ pub fn config(backups: &[&str]) -> Config {
         failback_vote_window: Duration::from_secs(30),
         pretest_interval: None,
         pretest_skip: Vec::new(),
+        failback_proof: false,
     }
 }
 
@@ -98,6 +99,8 @@ pub(crate) struct Sim {
     monitored: Option<ProfileName>,
     reported: Option<bool>,
     bad_since: Option<u64>,
+    /// The proof session running (profile, second it started).
+    proving: Option<(ProfileName, u64)>,
     pub exited: bool,
 }
 
@@ -124,6 +127,7 @@ impl Sim {
             monitored: None,
             reported: None,
             bad_since: None,
+            proving: None,
             exited: false,
         }
     }
@@ -249,6 +253,16 @@ impl Sim {
                             self.script.push((done_at, ev));
                         }
                     }
+                    Action::ProofStart { profile } => {
+                        assert!(self.proving.is_none(), "two proof sessions at {}", self.t);
+                        self.proving = Some((profile, self.t));
+                    }
+                    Action::ProofStop { profile } => {
+                        // A session that failed by itself is gone already.
+                        if let Some((p, _)) = self.proving.take() {
+                            assert_eq!(p, profile, "ProofStop of another session");
+                        }
+                    }
                     Action::Exit(_) => self.exited = true,
                     Action::Hook { .. }
                     | Action::SetAttempts(_)
@@ -261,9 +275,34 @@ impl Sim {
         }
     }
 
+    /// What the proof session reports at the current second: up 2 s after its start
+    /// unless its line is down (then it fails), a probe round every 2 s after that.
+    fn proof_events(&mut self) -> Vec<Event> {
+        let Some((p, start)) = self.proving.clone() else {
+            return Vec::new();
+        };
+        let line = self.line_at(&p, self.t);
+        let report = match self.t.checked_sub(start + 2) {
+            Some(0) if line == Line::Down => {
+                self.proving = None;
+                ProofReport::Failed {
+                    reason: "no PADO".into(),
+                }
+            }
+            Some(0) => ProofReport::Up {
+                iface: "ppp1".into(),
+            },
+            Some(k) if k % 2 == 0 => ProofReport::Round {
+                ok: line == Line::Up,
+            },
+            _ => return Vec::new(),
+        };
+        vec![Event::Proof { profile: p, report }]
+    }
+
     /// What the world reports at the current second.
     fn world_events(&mut self) -> Vec<Event> {
-        let mut out = Vec::new();
+        let mut out = self.proof_events();
         let Some(p) = self.running.clone() else {
             return out;
         };

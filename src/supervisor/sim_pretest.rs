@@ -448,3 +448,213 @@ fn a_late_answer_after_the_state_moved_on_is_recorded_not_acted_on() {
     // Recorded with the time it finished (120), not the time it was fed.
     assert_eq!(p2.secs_ago, 301 - 120);
 }
+
+// ---- The end-to-end failback proof (issue 13) --------------------------------------------
+
+/// Primary 1 (red0) that can be proven beside backup 2 (wwan0).
+fn proof_sim(primary: impl Fn(u64) -> Line + 'static) -> Sim {
+    let mut c = config(&["2"]);
+    c.failback_proof = true;
+    Sim::new(c).line("1", primary).line("2", |_| Line::Up)
+}
+
+fn proof_actions(sim: &Sim) -> Vec<(u64, String)> {
+    sim.log
+        .iter()
+        .filter_map(|r| match &r.action {
+            Action::ProofStart { .. } => Some((r.t, "start".into())),
+            Action::ProofStop { .. } => Some((r.t, "stop".into())),
+            Action::Activate { to, .. } => Some((r.t, format!("activate {to}"))),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_proof_that_carries_the_probes_for_the_window_fails_back_after_tearing_down() {
+    let mut sim = proof_sim(|t| {
+        if (100..400).contains(&t) {
+            Line::Blackhole
+        } else {
+            Line::Up
+        }
+    });
+    sim.start("1", true);
+    sim.run_until(600);
+    // Online on 2 at 109; at 409 the session of 1 starts beside it, is up at 411; the
+    // window (30 s) ends at 441 after 15 good rounds: stop, then the switch.
+    assert_eq!(
+        proof_actions(&sim),
+        [
+            (106, "activate 2".to_string()),
+            (409, "start".into()),
+            (441, "stop".into()),
+            (441, "activate 1".into()),
+        ],
+        "{}",
+        sim.dump()
+    );
+    let at441: Vec<&Action> = sim
+        .log
+        .iter()
+        .filter(|r| r.t == 441)
+        .map(|r| &r.action)
+        .collect();
+    let stop = at441
+        .iter()
+        .position(|a| matches!(a, Action::ProofStop { .. }));
+    let act = at441
+        .iter()
+        .position(|a| matches!(a, Action::Activate { .. }));
+    assert!(stop < act, "torn down before the switch: {at441:?}");
+    assert!(
+        sim.count(|a| matches!(a, Action::Pretest { profile, .. } if profile.as_str() == "1")) == 0,
+        "no pre-test vote when the proof runs"
+    );
+    assert_eq!(sim.core.snapshot(sim.now()).phase, "Online(1)");
+    // The trial's grace ran out healthy: the delay is back to FAILBACK_DELAY.
+    assert_eq!(sim.core.snapshot(sim.now()).failback_delay_secs, 300);
+}
+
+#[test]
+fn a_primary_blackholed_beyond_its_ac_is_never_switched_to_and_the_delay_doubles() {
+    // The session comes up (the AC answers) but nothing beyond it: every proof fails,
+    // nothing is switched, the next proof waits twice as long; once restored, the next
+    // proof passes.
+    let mut sim = proof_sim(|t| {
+        if (100..1000).contains(&t) {
+            Line::Blackhole
+        } else {
+            Line::Up
+        }
+    });
+    sim.start("1", true);
+    sim.run_until(1200);
+    assert_eq!(
+        proof_actions(&sim),
+        [
+            (106, "activate 2".to_string()),
+            (409, "start".into()),
+            (441, "stop".into()),
+            (1041, "start".into()),
+            (1073, "stop".into()),
+            (1073, "activate 1".into()),
+        ],
+        "{}",
+        sim.dump()
+    );
+    let failed_at_441 = sim.log.iter().any(|r| {
+        r.t == 441
+            && matches!(&r.action, Action::Log { msg, .. }
+                if msg.contains("failback proof of 1 failed") && msg.contains("next try in 600s"))
+    });
+    assert!(failed_at_441, "{}", sim.dump());
+}
+
+#[test]
+fn a_proof_session_that_cannot_come_up_costs_nothing_and_doubles_the_delay() {
+    // The primary's line is dead (no PADO): redials, then the backup from 520.
+    let mut sim = proof_sim(|t| if t >= 100 { Line::Down } else { Line::Up });
+    sim.start("1", true);
+    sim.run_until(2000);
+    let acts = proof_actions(&sim);
+    assert!(
+        !acts.iter().any(|(_, a)| a == "activate 1"),
+        "never to a dead primary: {acts:?}"
+    );
+    // Each session fails 2 s after its start: the next one 600 s later, then 1200 s.
+    let starts: Vec<u64> = acts
+        .iter()
+        .filter(|(_, a)| a == "start")
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(starts.len(), 2, "{acts:?}");
+    assert_eq!(starts[1] - (starts[0] + 2), 600, "{acts:?}");
+    assert_eq!(sim.core.snapshot(sim.now()).failback_delay_secs, 1200);
+}
+
+#[test]
+fn a_backup_failing_during_the_proof_stops_it_before_anything_else() {
+    let mut sim = proof_sim(|t| {
+        if (100..400).contains(&t) {
+            Line::Blackhole
+        } else {
+            Line::Up
+        }
+    })
+    .line("2", |t| if t >= 420 { Line::Blackhole } else { Line::Up });
+    sim.start("1", true);
+    sim.run_until(600);
+    let acts = proof_actions(&sim);
+    // 2 is declared dead at 426 during the proof: the session is stopped, then the chain
+    // is walked (to the primary, which is up by then).
+    assert_eq!(acts[1], (409, "start".into()), "{acts:?}");
+    assert_eq!(acts[2], (426, "stop".into()), "{acts:?}");
+    assert_eq!(acts.len(), 4, "{acts:?}");
+    assert!(acts[3].1 == "activate 1" && acts[3].0 >= 426, "{acts:?}");
+}
+
+#[test]
+fn a_primary_on_the_backups_device_keeps_the_trial_with_rollback() {
+    let mut c = config(&["2"]);
+    c.failback_proof = true;
+    c.chain[0].device = "red0".into();
+    let mut sim = Sim::new(c)
+        .line("1", |t| {
+            if (100..400).contains(&t) {
+                Line::Blackhole
+            } else {
+                Line::Up
+            }
+        })
+        .line("2", |_| Line::Up);
+    sim.start("1", true);
+    sim.run_until(900);
+    assert_eq!(
+        sim.count(|a| matches!(a, Action::ProofStart { .. })),
+        0,
+        "{}",
+        sim.dump()
+    );
+    assert!(
+        sim.activates()
+            .iter()
+            .any(|(_, p, k)| p == "1" && *k == SwitchKind::Failback),
+        "{}",
+        sim.dump()
+    );
+}
+
+#[test]
+fn commands_and_a_disconnect_during_the_proof_tear_it_down() {
+    for (ev, expect) in [
+        (cmd(Command::Failover(name("2"))), "stop"),
+        (cmd(Command::Reconnect), "stop"),
+        (cmd(Command::Failback { force: true }), "stop"),
+        (Event::KeepconnectedRemoved, "stop"),
+        (Event::Terminate, "stop"),
+    ] {
+        let mut sim = proof_sim(|t| {
+            if (100..400).contains(&t) {
+                Line::Blackhole
+            } else {
+                Line::Up
+            }
+        });
+        let label = format!("{ev:?}");
+        sim.at(420, ev);
+        sim.start("1", true);
+        sim.run_until(425);
+        let acts = proof_actions(&sim);
+        assert_eq!(
+            acts.get(1),
+            Some(&(409, "start".to_string())),
+            "{label}: {acts:?}"
+        );
+        assert_eq!(
+            acts.get(2),
+            Some(&(420, expect.to_string())),
+            "{label}: {acts:?}"
+        );
+    }
+}

@@ -6,5 +6,6 @@
 pub mod health;
 pub mod journaled;
 pub mod pretest;
+pub mod proof;
 pub mod switch;
 pub mod traffic;

@@ -424,6 +424,15 @@ fn real_seams(paths: &Paths) -> Seams {
             paths,
         ))),
         passive: Passive::new(paths),
+        proof: {
+            let paths = paths.clone();
+            Box::new(move |profile, device, timeout| {
+                let link = crate::uplink::proof::real_link(&paths, profile, device, timeout)?;
+                let prober: Box<dyn crate::uplink::health::Prober + Send> =
+                    Box::new(RealProber::new(&paths));
+                Some((link, prober))
+            })
+        },
         switch: SwitchOptions::default(),
     }
 }

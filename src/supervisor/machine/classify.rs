@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use super::{Command, Config, Event, majority};
+use super::{Command, Config, Event, ProofReport, majority};
 use crate::ipfire::profile::ProfileName;
 
 /// An [`Event`], sorted.
@@ -59,6 +59,10 @@ pub(super) enum World {
         result: PretestResult,
         /// When the test finished.
         at: Instant,
+    },
+    Proof {
+        profile: ProfileName,
+        report: ProofReport,
     },
 }
 
@@ -115,6 +119,7 @@ impl Event {
                 Class::World(World::ActivateDone { profile, ok, error })
             }
             Event::RestartDone { ok, error } => Class::World(World::RestartDone { ok, error }),
+            Event::Proof { profile, report } => Class::World(World::Proof { profile, report }),
             Event::PretestDone {
                 profile,
                 at,
@@ -148,6 +153,7 @@ impl World {
                 profile: p, result, ..
             } if p == profile => Some(*result),
             World::PretestDone { .. }
+            | World::Proof { .. }
             | World::Tick
             | World::RedUp
             | World::RedDown

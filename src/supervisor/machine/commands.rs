@@ -36,7 +36,7 @@ impl Core {
                 };
                 self.log(Level::Info, msg.into());
                 self.reply(true, msg);
-                phase
+                self.pause_proof(phase, now)
             }
             Command::Reconnect => match phase {
                 // Online ---- reconnect ----> Connecting (the link dropped: redial)
@@ -44,11 +44,19 @@ impl Core {
                     self.reply(true, "reconnecting");
                     self.online_failed(o, Fault::Dropped, "reconnect requested".into(), now)
                 }
-                // FailbackTest ---- reconnect ----> Connecting (the vote is cancelled; no
-                // pre-test is outstanding between two events)
+                // FailbackTest ---- reconnect ----> Connecting (the vote is cancelled; the
+                // answer of a test still running is stale when it comes)
                 Phase::FailbackTest { online, .. } => {
                     self.reply(true, "reconnecting (failback vote cancelled)");
                     self.online_failed(online, Fault::Dropped, "reconnect requested".into(), now)
+                }
+                // Proving ---- reconnect ----> ProofStop, Connecting
+                Phase::Proving(p) => {
+                    self.out.push(Action::ProofStop {
+                        profile: self.config.primary.name.clone(),
+                    });
+                    self.reply(true, "reconnecting (failback proof cancelled)");
+                    self.online_failed(p.online, Fault::Dropped, "reconnect requested".into(), now)
                 }
                 // Connecting | Waiting | Holdoff | Pretesting ---- reconnect ----> unchanged
                 other @ (Phase::Idle
@@ -86,10 +94,12 @@ impl Core {
                         format!("failover {p}: already active, no switch"),
                     );
                     self.reply(true, &format!("{p} is already active"));
-                    return phase;
+                    return self.pause_proof(phase, now);
                 }
                 self.reply(true, &format!("switching to {p}"));
                 let why = format!("manual failover to {p}");
+                // Proving ---- failover P ----> ProofStop, Switching(P)
+                self.stop_proof(&phase);
                 self.manual_switch(phase, p, why)
             }
             Command::Failback { force } => {
@@ -108,7 +118,7 @@ impl Core {
                     // Online(B) ---- failback ----> FailbackTest | Switching(primary)
                     Phase::Online(o) if self.config.enabled => {
                         self.reply(true, &format!("failing back to {primary}"));
-                        self.start_failback(o, true, force)
+                        self.start_failback(o, true, force, now)
                     }
                     // FailbackTest ---- failback --force ----> Switching(primary)
                     Phase::FailbackTest { online, .. } if force => {
@@ -118,6 +128,19 @@ impl Core {
                     // FailbackTest ---- failback ----> FailbackTest (already testing)
                     p @ Phase::FailbackTest { .. } => {
                         self.reply(true, &format!("already pre-testing {primary}"));
+                        p
+                    }
+                    // Proving ---- failback --force ----> ProofStop, Switching(primary)
+                    Phase::Proving(p) if force => {
+                        self.out.push(Action::ProofStop {
+                            profile: primary.clone(),
+                        });
+                        self.reply(true, &format!("failing back to {primary}"));
+                        self.trial(p.online, true, "manual failback".into())
+                    }
+                    // Proving ---- failback ----> Proving (already proving)
+                    p @ Phase::Proving(_) => {
+                        self.reply(true, &format!("already proving {primary}"));
                         p
                     }
                     // anything else ---- failback ----> Switching(primary) (nothing healthy
@@ -158,5 +181,22 @@ impl Core {
         // Online | Connecting | Holdoff | Pretesting ---- failover P ----> Switching(P)
         self.episode = Episode::fresh(&to);
         self.bring_up(to, Purpose::Manual, SwitchKind::Manual, why)
+    }
+
+    /// Automatic failback was paused (`auto off`, a pin) during an automatic proof:
+    /// Proving ---- paused ----> ProofStop, Online(B).
+    fn pause_proof(&mut self, phase: Phase, now: Instant) -> Phase {
+        match phase {
+            Phase::Proving(p) if !p.manual && !self.failback_allowed() => {
+                self.out.push(Action::ProofStop {
+                    profile: self.config.primary.name.clone(),
+                });
+                let mut online = p.online;
+                online.failback_at = Some(now + self.failback_gap());
+                self.decide(Level::Info, "failback proof cancelled: failback paused");
+                Phase::Online(online)
+            }
+            other => other,
+        }
     }
 }

@@ -7,14 +7,20 @@ use std::time::Instant;
 use log::Level;
 
 use super::{
-    Action, Core, Episode, Fault, MIN_GAP, Online, Phase, Purpose, SwitchKind, VOTE_MIN_SPACING,
-    Vote, World,
+    Action, Core, Episode, Fault, MIN_GAP, Online, Phase, Proof, ProofReport, Purpose, SwitchKind,
+    VOTE_MIN_SPACING, Vote, World,
 };
 use crate::ipfire::profile::ProfileName;
 
 impl Core {
     /// Time to check the primary (or try it directly when it cannot be pre-tested).
-    pub(super) fn start_failback(&mut self, o: Online, manual: bool, force: bool) -> Phase {
+    pub(super) fn start_failback(
+        &mut self,
+        o: Online,
+        manual: bool,
+        force: bool,
+        now: Instant,
+    ) -> Phase {
         let primary = self.config.primary.name.clone();
         if force || self.shares_device(&primary, &self.active) {
             let why = if force {
@@ -23,6 +29,9 @@ impl Core {
                 format!("{primary} shares the device: trial failback")
             };
             return self.trial(o, manual, why);
+        }
+        if self.config.failback_proof {
+            return self.start_proof(o, manual, now);
         }
         let attempts = self.config.failback_attempts.max(1);
         self.out.push(Action::Pretest {
@@ -239,6 +248,7 @@ impl Core {
             }
             // FailbackTest ---- others ----> FailbackTest
             World::PretestDone { .. }
+            | World::Proof { .. }
             | World::Tick
             | World::Suspect
             | World::RedUp
@@ -275,6 +285,163 @@ impl Core {
             online,
             f,
             format!("{reason} (failback vote cancelled)"),
+            now,
+        )
+    }
+
+    // -----------------------------------------------------------------------------------
+    // The end-to-end proof (DESIGN.md 5.1): the primary beside the backup, probed through
+    // its own session for the vote window; switched to only after it carried them.
+
+    /// Online(B) ---- FAILBACK_DELAY ----> Proving(primary) (ProofStart)
+    fn start_proof(&mut self, online: Online, manual: bool, now: Instant) -> Phase {
+        let primary = self.config.primary.name.clone();
+        self.out.push(Action::ProofStart {
+            profile: primary.clone(),
+        });
+        self.decide(
+            Level::Info,
+            &format!(
+                "on {} long enough: proving {primary} end to end beside it for {}s",
+                self.active,
+                self.config.failback_vote_window.as_secs()
+            ),
+        );
+        Phase::Proving(Proof {
+            online,
+            manual,
+            up_by: now + self.config.connect_timeout,
+            window_end: None,
+            passed: 0,
+            failed: 0,
+            last_ok: false,
+        })
+    }
+
+    /// Tears the proof session down when `phase` is `Proving` (before whatever leaves it).
+    pub(super) fn stop_proof(&mut self, phase: &Phase) {
+        if matches!(phase, Phase::Proving(_)) {
+            self.out.push(Action::ProofStop {
+                profile: self.config.primary.name.clone(),
+            });
+        }
+    }
+
+    /// The proof failed: nothing was switched; the next one waits the doubled delay (each
+    /// proof costs a session at the ISP, as each trial did).
+    fn proof_failed(&mut self, p: Proof, why: String, now: Instant) -> Phase {
+        self.out.push(Action::ProofStop {
+            profile: self.config.primary.name.clone(),
+        });
+        if !p.manual {
+            let doubled = self.failback_delay.saturating_mul(2).max(MIN_GAP);
+            self.failback_delay = doubled.min(self.config.failback_delay_max);
+        }
+        let mut online = p.online;
+        online.failback_at = Some(now + self.failback_gap());
+        self.decide(
+            Level::Warn,
+            &format!(
+                "failback proof of {} failed ({why}): staying on {}, next try in {}s",
+                self.config.primary.name,
+                self.active,
+                self.failback_gap().as_secs()
+            ),
+        );
+        Phase::Online(online)
+    }
+
+    pub(super) fn proving(&mut self, mut p: Proof, event: World, now: Instant) -> Phase {
+        let primary = self.config.primary.name.clone();
+        match event {
+            World::Proof { profile, report } if profile == primary => {
+                match report {
+                    // Proving ---- session up ----> Proving (the window starts)
+                    ProofReport::Up { iface } => {
+                        if p.window_end.is_none() {
+                            p.window_end = Some(now + self.config.failback_vote_window);
+                            self.log(
+                            Level::Info,
+                            format!("proof session of {primary} is up on {iface}: probing through it"),
+                        );
+                        }
+                        Phase::Proving(p)
+                    }
+                    // Proving ---- probe round ----> Proving (counted)
+                    ProofReport::Round { ok } => {
+                        if p.window_end.is_some() {
+                            if ok {
+                                p.passed += 1;
+                            } else {
+                                p.failed += 1;
+                            }
+                            p.last_ok = ok;
+                        }
+                        Phase::Proving(p)
+                    }
+                    // Proving ---- session failed ----> Online(B) (ProofStop, delay doubled)
+                    ProofReport::Failed { reason } => self.proof_failed(p, reason, now),
+                }
+            }
+            World::Tick => match p.window_end {
+                // Proving ---- not up in time ----> Online(B) (ProofStop, delay doubled)
+                None if now >= p.up_by => {
+                    let why = format!(
+                        "no session within {}s",
+                        self.config.connect_timeout.as_secs()
+                    );
+                    self.proof_failed(p, why, now)
+                }
+                Some(end) if now >= end => {
+                    let (ok, bad) = (p.passed, p.failed);
+                    if ok > 0 && super::majority(ok, bad) && p.last_ok {
+                        // Proving ---- carried the probes for the window ----> ProofStop,
+                        // Switching(primary) (the IPFire way, with FAILBACK_GRACE)
+                        self.out.push(Action::ProofStop {
+                            profile: primary.clone(),
+                        });
+                        let why = format!(
+                            "{primary} carried {ok} of {} probe rounds through its own session over {}s: failing back",
+                            ok + bad,
+                            self.config.failback_vote_window.as_secs()
+                        );
+                        return self.trial(p.online, p.manual, why);
+                    }
+                    // Proving ---- did not carry them ----> Online(B)
+                    let why = format!("{ok} of {} probe rounds through it passed", ok + bad);
+                    self.proof_failed(p, why, now)
+                }
+                // Proving ---- early Tick ----> Proving
+                None | Some(_) => Phase::Proving(p),
+            },
+            // Proving ---- the backup failed ----> ProofStop, as Online's fault
+            World::Unhealthy { reason } => self.proof_fault(p, Fault::Blackhole, reason, now),
+            World::LinkLost {
+                reason,
+                carrier_lost,
+            } => self.proof_fault(p, Fault::link_lost(carrier_lost), reason, now),
+            World::RedDown => {
+                self.proof_fault(p, Fault::Dropped, "red/active vanished".into(), now)
+            }
+            // Proving ---- others (stale reports too) ----> Proving
+            World::Proof { .. }
+            | World::Healthy
+            | World::Suspect
+            | World::RedUp
+            | World::PretestDone { .. }
+            | World::ActivateDone { .. }
+            | World::RestartDone { .. } => Phase::Proving(p),
+        }
+    }
+
+    fn proof_fault(&mut self, p: Proof, f: Fault, reason: String, now: Instant) -> Phase {
+        self.out.push(Action::ProofStop {
+            profile: self.config.primary.name.clone(),
+        });
+        self.online_failed(
+            p.online,
+            f,
+            format!("{reason} (failback proof cancelled)"),
             now,
         )
     }

@@ -55,6 +55,7 @@ impl Core {
             World::ActivateDone { .. }
             | World::RestartDone { .. }
             | World::PretestDone { .. }
+            | World::Proof { .. }
             | World::Suspect => Phase::Connecting(a),
             // Connecting(P) ---- RedUp (+Healthy) ----> Online(P)
             World::RedUp => {
@@ -432,7 +433,7 @@ impl Core {
                 }
                 if self.failback_allowed() && o.failback_at.is_some_and(|at| now >= at) {
                     // Online(B) ---- FAILBACK_DELAY over ----> FailbackTest | Switching(primary)
-                    return self.start_failback(o, false, false);
+                    return self.start_failback(o, false, false, now);
                 }
                 // Online ---- FAILOVER_PRETEST_INTERVAL over ----> Online (background round)
                 self.background_tick(&o, now);
@@ -442,7 +443,8 @@ impl Core {
             World::RedUp
             | World::ActivateDone { .. }
             | World::RestartDone { .. }
-            | World::PretestDone { .. } => Phase::Online(o),
+            | World::PretestDone { .. }
+            | World::Proof { .. } => Phase::Online(o),
         }
     }
 

@@ -89,7 +89,8 @@ impl Core {
             World::Healthy
             | World::Suspect
             | World::Unhealthy { .. }
-            | World::PretestDone { .. } => Phase::LegacyWait(a),
+            | World::PretestDone { .. }
+            | World::Proof { .. } => Phase::LegacyWait(a),
         }
     }
 

@@ -160,8 +160,8 @@ mod pretests;
 
 use classify::{Class, World};
 use phase::{
-    Attempt, Episode, Fault, LegacyNext, Next, Online, Pending, Phase, Purpose, Transition, Trial,
-    Vote,
+    Attempt, Episode, Fault, LegacyNext, Next, Online, Pending, Phase, Proof, Purpose, Transition,
+    Trial, Vote,
 };
 use pretests::PretestRecord;
 pub use pretests::{PRETEST_FRESH_MIN, PretestView, SUSPECT_RETEST, VOTE_MIN_SPACING};
@@ -234,6 +234,10 @@ pub struct Config {
     pub pretest_interval: Option<Duration>,
     /// FAILOVER_PRETEST_SKIP: never pre-tested in the background.
     pub pretest_skip: Vec<ProfileName>,
+    /// The primary can be brought up beside a backup on another device (PPPoE, DHCP,
+    /// STATIC): its failback is proven end to end ([`Action::ProofStart`]) instead of
+    /// voted on by pre-tests.
+    pub failback_proof: bool,
 }
 
 impl Config {
@@ -262,6 +266,7 @@ impl Config {
                 .iter()
                 .filter_map(|n| ProfileName::new(n).ok())
                 .collect(),
+            failback_proof: false,
         }
         .normalized()
     }
@@ -404,6 +409,13 @@ pub enum Event {
         /// The profile cannot be tested without disturbing the active uplink.
         untestable: bool,
     },
+    /// What the proof session of `profile` reports (after [`Action::ProofStart`]).
+    Proof {
+        /// The profile proven.
+        profile: ProfileName,
+        /// What happened.
+        report: ProofReport,
+    },
     /// `red/keepconnected` was removed by someone else: the user pressed Disconnect.
     KeepconnectedRemoved,
     /// A control command.
@@ -412,6 +424,27 @@ pub enum Event {
     Terminate,
     /// SIGHUP with a valid policy (an invalid one never reaches the core).
     Reload(Box<Config>),
+}
+
+/// What a proof session reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProofReport {
+    /// The session is up beside the active uplink (on `iface`).
+    Up {
+        /// Its interface (`ppp1`, the primary's NIC).
+        iface: String,
+    },
+    /// One probe round through the session: `ok` when FAILOVER_RELIABILITY targets
+    /// answered.
+    Round {
+        /// The round passed.
+        ok: bool,
+    },
+    /// The session could not come up, or went down.
+    Failed {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Why a profile is activated; the shell journals it (defined with the journal).
@@ -488,6 +521,19 @@ pub enum Action {
         /// A background round's test: nothing waits for it (the shell runs the others
         /// first).
         background: bool,
+    },
+    /// Bring `profile` up beside the active uplink, not as RED (its own session, no
+    /// default route, no `red/*` file touched), and probe through it each
+    /// FAILOVER_CHECK_INTERVAL; report with [`Event::Proof`]. No answer is awaited.
+    ProofStart {
+        /// The primary.
+        profile: ProfileName,
+    },
+    /// Tear the proof session of `profile` down, before anything after it runs. Later
+    /// reports of that session are stale.
+    ProofStop {
+        /// The primary.
+        profile: ProfileName,
     },
     /// Run the `failover.d` hooks.
     Hook {
@@ -702,6 +748,7 @@ impl Core {
         match &self.phase {
             Phase::Idle | Phase::Exited | Phase::Pretesting { .. } => None,
             Phase::FailbackTest { vote, .. } => vote.next_at,
+            Phase::Proving(p) => Some(p.window_end.unwrap_or(p.up_by)),
             Phase::LegacyWait(a) | Phase::Connecting(a) => match a.awaiting {
                 Some(_) => None,
                 None => a.deadline,
@@ -741,13 +788,16 @@ impl Core {
             | Phase::Connecting(_)
             | Phase::Pretesting { .. }
             | Phase::FailbackTest { .. }
+            | Phase::Proving(_)
             | Phase::Holdoff { .. }
             | Phase::Exited => (None, None),
         };
         let target = match &self.phase {
             Phase::LegacyWait(a) | Phase::Connecting(a) => Some(a.link.clone()),
             Phase::Pretesting { candidate, .. } => Some(candidate.clone()),
-            Phase::FailbackTest { .. } => Some(self.config.primary.name.clone()),
+            Phase::FailbackTest { .. } | Phase::Proving(_) => {
+                Some(self.config.primary.name.clone())
+            }
             Phase::Idle
             | Phase::LegacyHoldoff { .. }
             | Phase::Online(_)
@@ -930,6 +980,7 @@ impl Core {
                 fault,
                 vote,
             } => self.failback_test(online, manual, fault, vote, event, now),
+            Phase::Proving(p) => self.proving(p, event, now),
             Phase::Holdoff { until, next } => self.holdoff_phase(until, next, event, now),
             // Exited ---- anything ----> Exited
             Phase::Exited => Phase::Exited,
@@ -991,6 +1042,7 @@ impl Core {
         }
         // Any ---- Terminate ----> Exited (SaveState, Exit(0), no StopRed)
         // SaveState follows from the phase change (see `step`).
+        self.stop_proof(&phase);
         self.decide(Level::Info, "SIGTERM: stopping supervision, no redial");
         self.exit(0)
     }
@@ -1002,6 +1054,7 @@ impl Core {
         }
         // Any ---- KeepconnectedRemoved ----> Exited (StopRed, Exit(0))
         let failover = !phase.is_legacy() && phase != Phase::Idle;
+        self.stop_proof(&phase);
         self.set_monitor(None);
         self.out.push(Action::StopRed {
             reason: DISCONNECT_REASON.into(),
@@ -1031,7 +1084,10 @@ impl Core {
         match phase {
             // Online ---- Reload(failover off) ----> Exited (IPFire's connectd is not
             // running while online)
-            Phase::Online(_) | Phase::FailbackTest { .. } if !self.config.enabled => {
+            Phase::Online(_) | Phase::FailbackTest { .. } | Phase::Proving(_)
+                if !self.config.enabled =>
+            {
+                self.stop_proof(&phase);
                 self.set_monitor(None);
                 self.set_attempts(0);
                 self.decide(
@@ -1054,6 +1110,7 @@ impl Core {
             | Phase::Connecting(_)
             | Phase::Pretesting { .. }
             | Phase::FailbackTest { .. }
+            | Phase::Proving(_)
             | Phase::Holdoff { .. }
             | Phase::Exited) => other,
         }

@@ -91,6 +91,23 @@ pub(super) struct Vote {
     pub(super) next_at: Option<Instant>,
 }
 
+/// The end-to-end failback proof (DESIGN.md 5.1): the primary brought up beside the
+/// online backup, probed through its own session for FAILBACK_VOTE_WINDOW.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Proof {
+    pub(super) online: Online,
+    pub(super) manual: bool,
+    /// The session must be up by then (FAILOVER_CONNECT_TIMEOUT).
+    pub(super) up_by: Instant,
+    /// Set when the session came up: the end of the window.
+    pub(super) window_end: Option<Instant>,
+    /// Probe rounds through the session that passed and failed.
+    pub(super) passed: u32,
+    pub(super) failed: u32,
+    /// The last round passed.
+    pub(super) last_ok: bool,
+}
+
 /// How an online link failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Fault {
@@ -153,6 +170,8 @@ pub(super) enum Phase {
         fault: Option<(Fault, String)>,
         vote: Vote,
     },
+    /// Failover on, on a backup: the primary's proof session runs beside it.
+    Proving(Proof),
     /// Failover on: HOLDOFF.
     Holdoff { until: Instant, next: Next },
     /// `Exit` was emitted.
@@ -180,6 +199,7 @@ impl Phase {
                 None => format!("Online({active})"),
             },
             Phase::FailbackTest { .. } => format!("FailbackTest({primary})"),
+            Phase::Proving(_) => format!("Proving({primary})"),
             Phase::Exited => "Exited".into(),
         }
     }
@@ -202,6 +222,7 @@ impl Phase {
                 None => "online",
             },
             Phase::FailbackTest { .. } => "failback-test",
+            Phase::Proving(_) => "proving",
             Phase::Exited => "exited",
         }
     }
@@ -214,6 +235,7 @@ impl Phase {
             | Phase::Pretesting { .. }
             | Phase::Online(_)
             | Phase::FailbackTest { .. }
+            | Phase::Proving(_)
             | Phase::Holdoff { .. }
             | Phase::Exited => false,
         }
@@ -227,6 +249,7 @@ impl Phase {
             | Phase::Pretesting { .. }
             | Phase::Online(_)
             | Phase::FailbackTest { .. }
+            | Phase::Proving(_)
             | Phase::Holdoff { .. }
             | Phase::Exited => false,
         }

@@ -1,0 +1,793 @@
+// Copyright (C) 2026 The connectd developers
+// SPDX-License-Identifier: GPL-3.0-or-later
+
+//! The end-to-end failback proof (DESIGN.md 5.1, issue 13): while a backup on another
+//! device carries the traffic, the primary is brought up **beside** it, not as RED, and
+//! the health probes are sent through it. The supervisor fails back only after the
+//! primary carried them for FAILBACK_VOTE_WINDOW; then this session is torn down and the
+//! switch goes the IPFire way (`network stop red`, the files, `network start red`).
+//!
+//! * **PPPoE** (pppoe, vdsl, pppoeatm): a pppd of our own with IPFire's options
+//!   (`networking/red:437-449`: the plugin, `noipdefault noauth default-asyncmap
+//!   hide-password noipv6 noaccomp nodeflate nopcomp novj novjccomp nobsdcomp user U
+//!   lcp-echo-interval 20 lcp-echo-failure 5`, AUTH, MTU, MRU) minus what would touch the
+//!   box: no `defaultroute` (`nodefaultroute`), no `usepeerdns` (the resolver stays the
+//!   backup's), `unit` [`PROOF_UNIT`] (RED is `ppp0`: IPFire's ip-up hard-codes it,
+//!   `src/ppp/ip-up:37`), `linkname connectd-proof`, and our own `ip-up-script` /
+//!   `ip-down-script`, so IPFire's ip-up, which writes `red/*`, `/var/run/dns*` and the
+//!   default route (`src/ppp/ip-up:27-37`), never runs. `updetach` instead of `nodetach`:
+//!   pppd returns once IPCP is up (or exits with an error), then stays in the background
+//!   until we TERM it. The password goes in a 0600 options file (`file`), never on argv:
+//!   `ppp/secrets` holds the backup's while on it.
+//! * **STATIC**: the profile's address added to its NIC (nothing else).
+//! * **DHCP** is not proven here: a lease of our own on the primary's NIC needs a DHCP
+//!   client whose hooks never touch RED (IPFire's `dhcpcd.exe` acts on RED_DEV only, but
+//!   dhcpcd would still install a default route and resolv.conf); until then a DHCP
+//!   primary keeps the pre-test vote (the shell sets `Config::failback_proof` off).
+//!
+//! Probes go out bound to the session's interface (`SO_BINDTODEVICE`); a policy rule
+//! (`ip rule add oif IFACE lookup` [`PROOF_TABLE`]) with a default route through the
+//! session in that table lets them leave by it, while the main table (the backup's default
+//! route) carries everything else. Only the policy's internet targets count (the DNS
+//! target asks the backup's resolver; the gateway never votes).
+//!
+//! Everything runs on a thread of its own ([`ProofSession`]); reports come back through a
+//! channel; [`ProofSession::stop`] tears it down before it returns (bounded).
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::ipfire::fsutil;
+use crate::ipfire::paths::Paths;
+use crate::ipfire::profile::{Kind, Profile};
+use crate::sys::clock::{Clock, SystemClock};
+use crate::sys::exec::{CommandSpec, Runner};
+use crate::uplink::health::{Prober, Role, Target};
+
+/// The pppd unit of the proof session: `ppp9` (RED is `ppp0`).
+pub const PROOF_UNIT: u32 = 9;
+/// The routing table (and rule preference) of the proof session's policy route.
+pub const PROOF_TABLE: u32 = 4713;
+/// pppd's `linkname`: its pid file is `/var/run/ppp-connectd-proof.pid`.
+pub const PROOF_LINKNAME: &str = "connectd-proof";
+
+/// What a session reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// Up on this interface.
+    Up(String),
+    /// One probe round through it: passed or not.
+    Round(bool),
+    /// It could not come up, or went down.
+    Failed(String),
+}
+
+/// One session of a profile beside RED: the seam between the proof and the system.
+pub trait ProofLink: Send {
+    /// Brings it up (bounded); returns its interface. `stop` set: give up early.
+    fn up(&mut self, stop: &AtomicBool) -> Result<String, String>;
+    /// Still up (pppd alive, the address still there)?
+    fn alive(&mut self) -> Result<(), String>;
+    /// Tears it down, whatever state it is in (bounded, never fails loudly).
+    fn down(&mut self);
+}
+
+/// How a session probes: the policy's internet targets, RELIABILITY, the interval.
+#[derive(Debug, Clone)]
+pub struct ProofProbes {
+    /// The targets (only `Role::Internet` ones are kept).
+    pub targets: Vec<Target>,
+    /// FAILOVER_RELIABILITY.
+    pub reliability: usize,
+    /// FAILOVER_CHECK_INTERVAL.
+    pub interval: Duration,
+    /// FAILOVER_CHECK_TIMEOUT.
+    pub timeout: Duration,
+}
+
+impl ProofProbes {
+    /// From the health targets: the internet ones only.
+    pub fn new(
+        targets: &[Target],
+        reliability: usize,
+        interval: Duration,
+        timeout: Duration,
+    ) -> Self {
+        ProofProbes {
+            targets: targets
+                .iter()
+                .filter(|t| t.role == Role::Internet)
+                .cloned()
+                .collect(),
+            reliability: reliability.max(1),
+            interval,
+            timeout,
+        }
+    }
+}
+
+/// A running proof session (its thread).
+pub struct ProofSession {
+    stop: Arc<AtomicBool>,
+    reports: Receiver<Report>,
+    /// Set by the thread once the link is torn down.
+    finished: Arc<Mutex<bool>>,
+}
+
+impl std::fmt::Debug for ProofSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProofSession").finish_non_exhaustive()
+    }
+}
+
+/// How long [`ProofSession::stop`] waits for the teardown.
+pub const STOP_WAIT: Duration = Duration::from_secs(15);
+
+impl ProofSession {
+    /// Starts `link` on a thread: up, then a probe round through it every interval.
+    pub fn start(
+        mut link: Box<dyn ProofLink>,
+        mut prober: Box<dyn Prober + Send>,
+        probes: ProofProbes,
+    ) -> std::io::Result<ProofSession> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let finished = Arc::new(Mutex::new(false));
+        let (tx, reports) = mpsc::channel();
+        let (stop2, fin2) = (Arc::clone(&stop), Arc::clone(&finished));
+        std::thread::Builder::new()
+            .name("proof".into())
+            .spawn(move || {
+                let send = |r: Report| {
+                    let _ = tx.send(r);
+                };
+                match link.up(&stop2) {
+                    Err(e) => send(Report::Failed(e)),
+                    Ok(iface) => {
+                        send(Report::Up(iface.clone()));
+                        run_rounds(
+                            link.as_mut(),
+                            prober.as_mut(),
+                            &probes,
+                            &iface,
+                            &stop2,
+                            &send,
+                        );
+                    }
+                }
+                link.down();
+                if let Ok(mut f) = fin2.lock() {
+                    *f = true;
+                }
+            })?;
+        Ok(ProofSession {
+            stop,
+            reports,
+            finished,
+        })
+    }
+
+    /// The reports since the last call.
+    pub fn poll(&mut self) -> Vec<Report> {
+        let mut out = Vec::new();
+        loop {
+            match self.reports.try_recv() {
+                Ok(r) => out.push(r),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return out,
+            }
+        }
+    }
+
+    /// Tears the session down and waits (at most [`STOP_WAIT`]) until it is.
+    pub fn stop(self) -> bool {
+        self.stop.store(true, Ordering::SeqCst);
+        let clock = SystemClock;
+        let start = clock.now();
+        loop {
+            if self.finished.lock().map(|f| *f).unwrap_or(true) {
+                return true;
+            }
+            if clock.now().saturating_duration_since(start) >= STOP_WAIT {
+                log::warn!("the proof session did not end within {STOP_WAIT:?}");
+                return false;
+            }
+            // Waiting for the thread's teardown (pppd's exit), bounded.
+            clock.sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn run_rounds(
+    link: &mut dyn ProofLink,
+    prober: &mut dyn Prober,
+    probes: &ProofProbes,
+    iface: &str,
+    stop: &AtomicBool,
+    send: &dyn Fn(Report),
+) {
+    let clock = SystemClock;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Err(e) = link.alive() {
+            send(Report::Failed(e));
+            return;
+        }
+        let started = clock.now();
+        let results = prober.round(iface, &probes.targets, probes.timeout);
+        let answered = results.iter().filter(|r| r.rtt.is_some()).count();
+        let ok = !probes.targets.is_empty() && answered >= probes.reliability;
+        log::debug!(
+            "proof round through {iface}: {answered}/{} answered",
+            probes.targets.len()
+        );
+        send(Report::Round(ok));
+        // The next round one interval after this one began; the stop flag is looked at
+        // every 50 ms meanwhile.
+        while clock.now().saturating_duration_since(started) < probes.interval {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            clock.sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The policy route for `iface`: `ip rule add oif IFACE lookup TABLE` and a default route
+/// through the session in that table (`via` the peer or gateway, `onlink`).
+fn policy_route(runner: &dyn Runner, iface: &str, via: Option<Ipv4Addr>) -> Result<(), String> {
+    let table = PROOF_TABLE.to_string();
+    clear_policy_route(runner);
+    let mut route: Vec<String> = ["ip", "-4", "route", "replace", "default"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if let Some(v) = via {
+        route.extend(["via".into(), v.to_string()]);
+    }
+    route.extend(["dev".into(), iface.into()]);
+    if via.is_some() {
+        route.push("onlink".into());
+    }
+    route.extend(["table".into(), table.clone()]);
+    let rule = [
+        "ip", "-4", "rule", "add", "pref", &table, "oif", iface, "lookup", &table,
+    ];
+    for argv in [route, rule.iter().map(|s| s.to_string()).collect()] {
+        let spec = CommandSpec::new(argv, Duration::from_secs(5));
+        match runner.run(&spec) {
+            Ok(o) if o.success() => {}
+            Ok(o) => return Err(format!("{}: {}", spec.display(), o.output.trim())),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
+}
+
+/// Removes the proof's rule and table (also what a crashed run left).
+fn clear_policy_route(runner: &dyn Runner) {
+    let table = PROOF_TABLE.to_string();
+    let _ = runner.run(&CommandSpec::new(
+        ["ip", "-4", "rule", "del", "pref", &table],
+        Duration::from_secs(5),
+    ));
+    let _ = runner.run(&CommandSpec::new(
+        ["ip", "-4", "route", "flush", "table", &table],
+        Duration::from_secs(5),
+    ));
+}
+
+/// The primary's own PPPoE session (see the module documentation).
+pub struct PppoeProof {
+    runner: Box<dyn Runner + Send>,
+    profile: Profile,
+    nic: String,
+    /// Our run directory: the options file, the ip-up script and its report.
+    dir: PathBuf,
+    /// Where pppd's pid file is (`/var/run` under the root).
+    run_dir: PathBuf,
+    /// How long pppd may take to bring IPCP up.
+    timeout: Duration,
+    pid: Option<i32>,
+    iface: Option<String>,
+}
+
+impl PppoeProof {
+    /// A session of `profile` on `nic`, started within `timeout`.
+    pub fn new(
+        runner: Box<dyn Runner + Send>,
+        paths: &Paths,
+        profile: Profile,
+        nic: &str,
+        timeout: Duration,
+    ) -> PppoeProof {
+        PppoeProof {
+            runner,
+            profile,
+            nic: nic.to_string(),
+            dir: paths.proof_dir(),
+            run_dir: paths.root().join("var/run"),
+            timeout,
+            pid: None,
+            iface: None,
+        }
+    }
+
+    /// The pppd argv and the options file's text (user and password, 0600).
+    pub fn argv(&self) -> (Vec<String>, String) {
+        let p = &self.profile;
+        let doc = |k: &str| p.doc.get(k).map(str::trim).filter(|v| !v.is_empty());
+        let mut a: Vec<String> = vec!["pppd".into(), "plugin".into(), "pppoe.so".into()];
+        if let Some(s) = p.service_name.as_deref() {
+            a.extend(["rp_pppoe_service".into(), s.into()]);
+        }
+        a.push(self.nic.clone());
+        for o in [
+            "noipdefault",
+            "noauth",
+            "default-asyncmap",
+            "hide-password",
+            "updetach",
+            "noipv6",
+            "noaccomp",
+            "nodeflate",
+            "nopcomp",
+            "novj",
+            "novjccomp",
+            "nobsdcomp",
+            "lcp-echo-interval",
+            "20",
+            "lcp-echo-failure",
+            "5",
+        ] {
+            a.push(o.into());
+        }
+        match doc("AUTH") {
+            Some("pap") => a.push("-chap".into()),
+            Some("chap") => a.push("-pap".into()),
+            _ => {}
+        }
+        for (key, opt) in [("MTU", "mtu"), ("MRU", "mru")] {
+            if let Some(v) = doc(key).filter(|v| v.bytes().all(|b| b.is_ascii_digit())) {
+                a.extend([opt.into(), v.into()]);
+            }
+        }
+        a.extend([
+            "nodefaultroute".into(),
+            "unit".into(),
+            PROOF_UNIT.to_string(),
+            "linkname".into(),
+            PROOF_LINKNAME.into(),
+            "ipparam".into(),
+            PROOF_LINKNAME.into(),
+            "ip-up-script".into(),
+            self.dir.join("ip-up").display().to_string(),
+            "ip-down-script".into(),
+            self.dir.join("ip-down").display().to_string(),
+            "file".into(),
+            self.dir.join("options").display().to_string(),
+        ]);
+        let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+        let mut opts = String::new();
+        if let Some(u) = p.username.as_deref() {
+            opts.push_str(&format!("user {}\n", quote(u)));
+        }
+        let pw = p.password.0.as_str();
+        if !pw.is_empty() {
+            opts.push_str(&format!("password {}\n", quote(pw)));
+        }
+        (a, opts)
+    }
+
+    fn report_file(&self) -> PathBuf {
+        self.dir.join("up")
+    }
+
+    fn pid_file(&self) -> PathBuf {
+        self.run_dir.join(format!("ppp-{PROOF_LINKNAME}.pid"))
+    }
+
+    /// Writes the options file (0600) and the two scripts (0700): ip-up records
+    /// "IFACE LOCAL REMOTE" in `up`, ip-down removes it. Nothing else.
+    fn prepare(&self, opts: &str) -> Result<(), String> {
+        fsutil::ensure_dir(&self.dir).map_err(|e| e.to_string())?;
+        let up = self.report_file();
+        let _ = std::fs::remove_file(&up);
+        let q = |p: &PathBuf| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
+        let ip_up = format!(
+            "#!/bin/sh\n# connectd's failback proof: record the session, touch nothing else.\n\
+             printf '%s %s %s\\n' \"$1\" \"$4\" \"$5\" >{}.tmp && mv -f {}.tmp {}\n",
+            q(&up),
+            q(&up),
+            q(&up)
+        );
+        let ip_down = format!(
+            "#!/bin/sh\n# connectd's failback proof: the session ended.\nrm -f {}\n",
+            q(&up)
+        );
+        let w = |name: &str, data: &str, mode: u32| {
+            fsutil::replace_atomically(&self.dir.join(name), data.as_bytes(), mode)
+                .map_err(|e| e.to_string())
+        };
+        w("options", opts, 0o600)?;
+        w("ip-up", &ip_up, 0o700)?;
+        w("ip-down", &ip_down, 0o700)
+    }
+}
+
+fn read_pid(path: &std::path::Path) -> Option<i32> {
+    fsutil::read_word(path).and_then(|w| w.parse().ok())
+}
+
+fn pid_alive(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
+impl ProofLink for PppoeProof {
+    fn up(&mut self, stop: &AtomicBool) -> Result<String, String> {
+        let (argv, opts) = self.argv();
+        self.prepare(&opts)?;
+        clear_policy_route(self.runner.as_ref());
+        log::info!(
+            "failback proof: starting pppd of {} on {} (unit {PROOF_UNIT}, no default route)",
+            self.profile.name,
+            self.nic
+        );
+        let spec = CommandSpec::new(argv, self.timeout).in_own_group();
+        let outcome = self.runner.run(&spec).map_err(|e| e.to_string())?;
+        self.pid = read_pid(&self.pid_file());
+        if outcome.timed_out {
+            return Err(format!(
+                "pppd did not bring the session up within {} s",
+                self.timeout.as_secs()
+            ));
+        }
+        if !outcome.success() {
+            return Err(format!(
+                "pppd exited with {:?}: {}",
+                outcome.code,
+                outcome.output.lines().last().unwrap_or("").trim()
+            ));
+        }
+        // updetach returned: IPCP is up; ip-up runs in the background, give it a moment.
+        let clock = SystemClock;
+        let start = clock.now();
+        let line = loop {
+            if let Some(l) = std::fs::read_to_string(self.report_file())
+                .ok()
+                .filter(|l| !l.trim().is_empty())
+            {
+                break l;
+            }
+            if stop.load(Ordering::SeqCst)
+                || clock.now().saturating_duration_since(start) > Duration::from_secs(10)
+            {
+                return Err("pppd is up but its ip-up never ran".into());
+            }
+            clock.sleep(Duration::from_millis(50));
+        };
+        self.pid = self.pid.or_else(|| read_pid(&self.pid_file()));
+        let mut f = line.split_whitespace();
+        let iface = f.next().unwrap_or_default().to_string();
+        let _local = f.next();
+        let peer = f.next().and_then(|p| p.parse::<Ipv4Addr>().ok());
+        if !crate::ipfire::profile::valid_device(&iface) {
+            return Err(format!("ip-up reported a bad interface {iface:?}"));
+        }
+        self.iface = Some(iface.clone());
+        policy_route(self.runner.as_ref(), &iface, peer)?;
+        Ok(iface)
+    }
+
+    fn alive(&mut self) -> Result<(), String> {
+        match self.pid {
+            Some(pid) if pid_alive(pid) => Ok(()),
+            Some(pid) => Err(format!("pppd ({pid}) of the proof session exited")),
+            None => Err("pppd of the proof session wrote no pid file".into()),
+        }
+    }
+
+    fn down(&mut self) {
+        clear_policy_route(self.runner.as_ref());
+        let pid = self.pid.take().or_else(|| read_pid(&self.pid_file()));
+        if let Some(pid) = pid {
+            let p = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGTERM);
+            let clock = SystemClock;
+            let start = clock.now();
+            while pid_alive(pid) {
+                if clock.now().saturating_duration_since(start) > Duration::from_secs(5) {
+                    let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+                    break;
+                }
+                // pppd sends LCP Terminate and runs ip-down: bounded.
+                clock.sleep(Duration::from_millis(50));
+            }
+            log::info!("failback proof: pppd ({pid}) stopped");
+        }
+        let _ = std::fs::remove_file(self.dir.join("options"));
+        let _ = std::fs::remove_file(self.report_file());
+        self.iface = None;
+    }
+}
+
+/// The primary's STATIC address beside RED, on its own NIC.
+pub struct StaticProof {
+    runner: Box<dyn Runner + Send>,
+    nic: String,
+    ip: Ipv4Addr,
+    prefix: u32,
+    gateway: Ipv4Addr,
+    added: bool,
+}
+
+impl StaticProof {
+    /// The address of `profile` (STATIC) on `nic`; `None` without a STATIC config.
+    pub fn new(runner: Box<dyn Runner + Send>, profile: &Profile, nic: &str) -> Option<Self> {
+        let cfg = profile.static_cfg.as_ref()?;
+        Some(StaticProof {
+            runner,
+            nic: nic.to_string(),
+            ip: cfg.ip,
+            prefix: u32::from(cfg.netmask).count_ones(),
+            gateway: cfg.gateway,
+            added: false,
+        })
+    }
+
+    fn ip(&self, args: &[&str]) -> Result<(), String> {
+        let spec = CommandSpec::new(
+            std::iter::once("ip").chain(args.iter().copied()),
+            Duration::from_secs(5),
+        );
+        match self.runner.run(&spec) {
+            Ok(o) if o.success() => Ok(()),
+            Ok(o) => Err(format!("{}: {}", spec.display(), o.output.trim())),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+impl ProofLink for StaticProof {
+    fn up(&mut self, _stop: &AtomicBool) -> Result<String, String> {
+        let addr = format!("{}/{}", self.ip, self.prefix);
+        self.ip(&["link", "set", "dev", &self.nic, "up"])?;
+        // noprefixroute: the connected route stays the backup's business; the policy
+        // route below reaches the gateway on-link.
+        self.ip(&[
+            "-4",
+            "addr",
+            "replace",
+            &addr,
+            "dev",
+            &self.nic,
+            "noprefixroute",
+        ])?;
+        self.added = true;
+        policy_route(self.runner.as_ref(), &self.nic, Some(self.gateway))?;
+        Ok(self.nic.clone())
+    }
+
+    fn alive(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn down(&mut self) {
+        clear_policy_route(self.runner.as_ref());
+        if self.added {
+            let addr = format!("{}/{}", self.ip, self.prefix);
+            let _ = self.ip(&["-4", "addr", "del", &addr, "dev", &self.nic]);
+            self.added = false;
+        }
+    }
+}
+
+/// The real session of `profile` on `device` (`None`: its kind cannot be proven).
+pub fn real_link(
+    paths: &Paths,
+    profile: &Profile,
+    device: &str,
+    timeout: Duration,
+) -> Option<Box<dyn ProofLink>> {
+    let runner = || Box::new(crate::sys::exec::ProcessRunner);
+    match profile.kind {
+        Kind::Pppoe | Kind::Vdsl | Kind::Pppoeatm => Some(Box::new(PppoeProof::new(
+            runner(),
+            paths,
+            profile.clone(),
+            device,
+            timeout,
+        ))),
+        Kind::Static => {
+            StaticProof::new(runner(), profile, device).map(|s| Box::new(s) as Box<dyn ProofLink>)
+        }
+        Kind::Dhcp | Kind::Qmi | Kind::Pptp | Kind::Pptpatm | Kind::Modem | Kind::Serial => None,
+    }
+}
+
+/// Whether a profile of this kind can be proven beside RED.
+pub fn provable(kind: Kind) -> bool {
+    match kind {
+        Kind::Pppoe | Kind::Vdsl | Kind::Pppoeatm | Kind::Static => true,
+        Kind::Dhcp | Kind::Qmi | Kind::Pptp | Kind::Pptpatm | Kind::Modem | Kind::Serial => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipfire::readhash::Document;
+    use crate::sys::exec::ProcessRunner;
+    use crate::uplink::health::TargetResult;
+    use std::path::Path;
+
+    fn profile(text: &str) -> Profile {
+        Profile::from_doc(
+            crate::ipfire::profile::ProfileName::new("1").unwrap(),
+            Document::parse(text),
+            Path::new("settings-1"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn pppd_gets_ipfires_options_without_defaultroute_dns_or_ipfires_scripts() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path()).unwrap();
+        let p = profile(
+            "TYPE=pppoe\nUSERNAME=joe@isp\nPASSWORD=s3cr3t\nAUTH=pap\nMTU=1492\nSERVICENAME=inet\n",
+        );
+        let pr = PppoeProof::new(
+            Box::new(ProcessRunner),
+            &paths,
+            p,
+            "red0",
+            Duration::from_secs(30),
+        );
+        let (argv, opts) = pr.argv();
+        let s = argv.join(" ");
+        assert!(
+            s.starts_with("pppd plugin pppoe.so rp_pppoe_service inet red0 noipdefault noauth"),
+            "{s}"
+        );
+        for want in [
+            " nodefaultroute ",
+            " unit 9 ",
+            " linkname connectd-proof ",
+            " -chap ",
+            " mtu 1492 ",
+            " lcp-echo-interval 20 lcp-echo-failure 5 ",
+            " updetach ",
+        ] {
+            assert!(s.contains(want), "{want} in {s}");
+        }
+        for never in [
+            " defaultroute ",
+            "usepeerdns",
+            "nodetach",
+            "s3cr3t",
+            "joe@isp",
+        ] {
+            assert!(!s.contains(never), "{never} in {s}");
+        }
+        assert!(s.contains(&format!(
+            "ip-up-script {}",
+            paths.proof_dir().join("ip-up").display()
+        )));
+        assert_eq!(opts, "user \"joe@isp\"\npassword \"s3cr3t\"\n");
+    }
+
+    #[test]
+    fn ip_up_records_the_session_and_the_options_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path()).unwrap();
+        let pr = PppoeProof::new(
+            Box::new(ProcessRunner),
+            &paths,
+            profile("TYPE=pppoe\nUSERNAME=u\nPASSWORD=p\n"),
+            "red0",
+            Duration::from_secs(30),
+        );
+        pr.prepare("password \"p\"\n").unwrap();
+        let mode = |n: &str| {
+            std::fs::metadata(paths.proof_dir().join(n))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("options"), 0o600);
+        assert_eq!(mode("ip-up"), 0o700);
+        let spec = CommandSpec::new(
+            [
+                paths.proof_dir().join("ip-up").display().to_string(),
+                "ppp9".into(),
+                "red0".into(),
+                "0".into(),
+                "198.51.100.11".into(),
+                "198.51.100.1".into(),
+                "connectd-proof".into(),
+            ],
+            Duration::from_secs(5),
+        );
+        assert!(ProcessRunner.run(&spec).unwrap().success());
+        assert_eq!(
+            std::fs::read_to_string(paths.proof_dir().join("up")).unwrap(),
+            "ppp9 198.51.100.11 198.51.100.1\n"
+        );
+        assert!(
+            !paths.red_active().exists(),
+            "our ip-up never touches red/*"
+        );
+    }
+
+    /// A link that comes up at once and stays; records its teardown.
+    struct FakeLink(Arc<Mutex<Vec<&'static str>>>);
+
+    impl ProofLink for FakeLink {
+        fn up(&mut self, _stop: &AtomicBool) -> Result<String, String> {
+            self.0.lock().unwrap().push("up");
+            Ok("ppp9".into())
+        }
+        fn alive(&mut self) -> Result<(), String> {
+            Ok(())
+        }
+        fn down(&mut self) {
+            self.0.lock().unwrap().push("down");
+        }
+    }
+
+    struct HalfProber;
+
+    impl Prober for HalfProber {
+        fn round(&mut self, iface: &str, t: &[Target], _: Duration) -> Vec<TargetResult> {
+            assert_eq!(iface, "ppp9", "probes go through the session");
+            t.iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    if i == 0 {
+                        TargetResult::ok(x, Duration::from_millis(5))
+                    } else {
+                        TargetResult::failed(x, "no reply")
+                    }
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_session_reports_up_and_rounds_and_is_down_when_stop_returns() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let targets = vec![
+            Target::icmp(Ipv4Addr::new(203, 0, 113, 1)),
+            Target::icmp(Ipv4Addr::new(203, 0, 113, 2)),
+        ];
+        let probes = ProofProbes::new(&targets, 1, Duration::from_millis(20), Duration::ZERO);
+        let mut s = ProofSession::start(
+            Box::new(FakeLink(Arc::clone(&log))),
+            Box::new(HalfProber),
+            probes,
+        )
+        .unwrap();
+        let mut got = Vec::new();
+        for _ in 0..200 {
+            got.extend(s.poll());
+            if got.len() >= 3 {
+                break;
+            }
+            SystemClock.sleep(Duration::from_millis(10));
+        }
+        assert_eq!(got[0], Report::Up("ppp9".into()));
+        assert!(
+            got[1..].iter().all(|r| *r == Report::Round(true)),
+            "{got:?}"
+        );
+        assert!(s.stop());
+        assert_eq!(*log.lock().unwrap(), ["up", "down"]);
+    }
+}
