@@ -87,9 +87,14 @@ impl Lab {
         }
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id() % 100_000;
+        // LAB_TEST_PREFIX / LAB_TEST_DIR: another namespace prefix and state directory
+        // base, for runs beside other labs on the same machine.
+        let prefix = std::env::var("LAB_TEST_PREFIX").unwrap_or_else(|_| "ct".into());
+        let base =
+            std::env::var("LAB_TEST_DIR").unwrap_or_else(|_| "/tmp/connectd-lab-test".into());
         let lab = Lab {
-            prefix: format!("ct{pid}{n}-"),
-            dir: PathBuf::from(format!("/tmp/connectd-lab-test-{pid}-{n}")),
+            prefix: format!("{prefix}{pid}{n}-"),
+            dir: PathBuf::from(format!("{base}-{pid}-{n}")),
             connectd: None,
             client: None,
         };
@@ -602,7 +607,8 @@ fn pppoe_session_survives_a_blackhole_and_dies_with_the_link() {
 
 // ---- with the supervisor ------------------------------------------------------------------
 // Written against DESIGN.md's contract (`status --json`: `active_profile`, `switch_count`);
-// the lab's policy: probes every 1 s, 3 failures, FAILBACK_DELAY=20, FAILBACK_GRACE=5.
+// the lab's policy: probes every 1 s, 3 failures, FAILBACK_DELAY=20, FAILBACK_GRACE=5,
+// FAILBACK_VOTE_WINDOW=10.
 
 /// A lab with connectd supervising, online on the primary (profile 1, isp1).
 pub(crate) fn supervised(test: &str) -> Option<Lab> {
@@ -654,6 +660,102 @@ fn e2e_blackhole_fails_over_then_back() {
     assert_eq!(lab.carrier(), "isp1");
     lab.assert_consistent("1", "PPPOE", "red0");
     assert_eq!(lab.switch_count(), 2, "one failover, one failback");
+}
+
+/// Issue 13: the PPPoE primary blackholed beyond its access concentrator (the AC answers,
+/// the session comes up, nothing beyond the ISP router works). connectd proves it beside
+/// the backup (its own pppd, unit 9, no default route, its own ip-up) and never switches
+/// to it while it is dead; once restored it fails back within FAILBACK_DELAY (20 s) + the
+/// vote window (10 s) + 10 s.
+#[test]
+fn e2e_failback_proof_never_switches_to_a_blackholed_primary() {
+    let Some(mut lab) = supervised("e2e_failback_proof") else {
+        return;
+    };
+    lab.ok(&["fault", "isp1", "blackhole"]);
+    let t = lab.wait_on("2", "isp2", Duration::from_secs(25));
+    println!("failover took {t:?}");
+    let switches = lab.switch_count();
+    let proofs_failed = |lab: &Lab| {
+        lab.connectd_log()
+            .matches("failback proof of 1 failed")
+            .count()
+    };
+    // Two proofs fail (at ~20 s and ~50 s after the failover): the box stays on 2 the
+    // whole time, RED's files and default route are the backup's while ppp9 is up beside.
+    let start = Instant::now();
+    let mut saw_session = false;
+    while proofs_failed(&lab) < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "two proofs did not fail within 90 s:\n{}",
+            lab.connectd_log()
+        );
+        assert_eq!(lab.active_profile(), "2", "switched to a dead primary");
+        assert_eq!(lab.switch_count(), switches, "no switch while 1 is dead");
+        let links = lab.ok(&["shell", "fw", "ip", "-o", "link", "show"]);
+        if links.contains("ppp9") {
+            saw_session = true;
+            let route = lab.ok(&["shell", "fw", "ip", "-4", "route", "show", "default"]);
+            assert!(
+                !route.contains("ppp9"),
+                "the proof took the default route: {route}"
+            );
+            assert_eq!(
+                lab.read("var/ipfire/red/iface"),
+                "red1",
+                "red/iface untouched"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        saw_session,
+        "no proof session (ppp9) was seen:\n{}",
+        lab.connectd_log()
+    );
+    assert!(
+        lab.connectd_log()
+            .contains("probe rounds through it passed"),
+        "{}",
+        lab.connectd_log()
+    );
+    // Torn down after each failed proof: no ppp9, no proof pppd.
+    assert!(wait_for(Duration::from_secs(5), || !lab
+        .ok(&["shell", "fw", "ip", "-o", "link", "show"])
+        .contains("ppp9")));
+    let proof_pid = lab.root().join("var/run/ppp-connectd-proof.pid");
+    assert!(
+        pid_in(&proof_pid).is_none_or(|p| !alive(p)),
+        "proof pppd left running"
+    );
+    assert_eq!(lab.carrier(), "isp2");
+
+    // Restored right after a failed proof: the next proof (FAILBACK_DELAY later) passes.
+    lab.ok(&["fault", "isp1", "clear"]);
+    let t = lab.wait_on("1", "isp1", Duration::from_secs(60));
+    println!("failback after the restore took {t:?}");
+    assert!(
+        t <= Duration::from_secs(20 + 10 + 10),
+        "failback within FAILBACK_DELAY + window + 10 s, took {t:?}"
+    );
+    assert_eq!(
+        lab.switch_count(),
+        switches + 1,
+        "one failback, nothing else"
+    );
+    lab.assert_consistent("1", "PPPOE", "red0");
+    assert!(
+        pid_in(&proof_pid).is_none_or(|p| !alive(p)),
+        "proof pppd left running after the failback"
+    );
+    let links = lab.ok(&["shell", "fw", "ip", "-o", "link", "show"]);
+    assert!(!links.contains("ppp9"), "{links}");
+    let rules = lab.ok(&["shell", "fw", "ip", "-4", "rule", "show"]);
+    assert!(
+        !rules.contains("4713"),
+        "the proof's policy rule is gone: {rules}"
+    );
 }
 
 #[test]

@@ -423,8 +423,11 @@ fn read_pid(path: &std::path::Path) -> Option<i32> {
     fsutil::read_word(path).and_then(|w| w.parse().ok())
 }
 
+/// `pid` runs and is a pppd (a PID file left behind may name a reused PID).
 fn pid_alive(pid: i32) -> bool {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+    pid > 1
+        && std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| c.trim_end() == "pppd")
 }
 
 impl ProofLink for PppoeProof {
@@ -432,6 +435,12 @@ impl ProofLink for PppoeProof {
         let (argv, opts) = self.argv();
         self.prepare(&opts)?;
         clear_policy_route(self.runner.as_ref());
+        // IPFire's `network stop red` left the primary's NIC down: the session needs it up
+        // (nothing is configured on it).
+        let _ = self.runner.run(&CommandSpec::new(
+            ["ip", "link", "set", "dev", self.nic.as_str(), "up"],
+            Duration::from_secs(5),
+        ));
         log::info!(
             "failback proof: starting pppd of {} on {} (unit {PROOF_UNIT}, no default route)",
             self.profile.name,
@@ -494,7 +503,7 @@ impl ProofLink for PppoeProof {
     fn down(&mut self) {
         clear_policy_route(self.runner.as_ref());
         let pid = self.pid.take().or_else(|| read_pid(&self.pid_file()));
-        if let Some(pid) = pid {
+        if let Some(pid) = pid.filter(|p| pid_alive(*p)) {
             let p = nix::unistd::Pid::from_raw(pid);
             let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGTERM);
             let clock = SystemClock;

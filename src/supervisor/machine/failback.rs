@@ -327,13 +327,17 @@ impl Core {
         }
     }
 
-    /// The proof failed: nothing was switched; the next one waits the doubled delay (each
-    /// proof costs a session at the ISP, as each trial did).
-    fn proof_failed(&mut self, p: Proof, why: String, now: Instant) -> Phase {
+    /// The proof failed: nothing was switched. `double`: the session itself could not
+    /// come up (or died): the line is dead, so the next attempt waits the doubled delay, as
+    /// after a failed trial (each attempt costs a dial at the ISP's AC). A session that came
+    /// up but did not carry the probes (a blackhole beyond the AC) cost the LAN nothing:
+    /// the next proof comes after the current delay, so a restored primary is found within
+    /// FAILBACK_DELAY + the window (issue 13's figure), not after hours of doubling.
+    fn proof_failed(&mut self, p: Proof, why: String, double: bool, now: Instant) -> Phase {
         self.out.push(Action::ProofStop {
             profile: self.config.primary.name.clone(),
         });
-        if !p.manual {
+        if double && !p.manual {
             let doubled = self.failback_delay.saturating_mul(2).max(MIN_GAP);
             self.failback_delay = doubled.min(self.config.failback_delay_max);
         }
@@ -380,7 +384,7 @@ impl Core {
                         Phase::Proving(p)
                     }
                     // Proving ---- session failed ----> Online(B) (ProofStop, delay doubled)
-                    ProofReport::Failed { reason } => self.proof_failed(p, reason, now),
+                    ProofReport::Failed { reason } => self.proof_failed(p, reason, true, now),
                 }
             }
             World::Tick => match p.window_end {
@@ -390,7 +394,7 @@ impl Core {
                         "no session within {}s",
                         self.config.connect_timeout.as_secs()
                     );
-                    self.proof_failed(p, why, now)
+                    self.proof_failed(p, why, true, now)
                 }
                 Some(end) if now >= end => {
                     let (ok, bad) = (p.passed, p.failed);
@@ -409,7 +413,7 @@ impl Core {
                     }
                     // Proving ---- did not carry them ----> Online(B)
                     let why = format!("{ok} of {} probe rounds through it passed", ok + bad);
-                    self.proof_failed(p, why, now)
+                    self.proof_failed(p, why, false, now)
                 }
                 // Proving ---- early Tick ----> Proving
                 None | Some(_) => Phase::Proving(p),

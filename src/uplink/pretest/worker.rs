@@ -433,9 +433,10 @@ mod tests {
 
     #[test]
     fn inline_runs_at_the_next_poll() {
-        let mut w = PretestWorker::inline(Box::new(super::super::ScriptedPreTester::always(
-            PretestOutcome::Failed("no offer".into()),
-        )));
+        let mut w =
+            PretestWorker::inline(Box::new(super::super::scripted::ScriptedPreTester::always(
+                PretestOutcome::Failed("no offer".into()),
+            )));
         let t0 = SystemClock.now();
         w.submit(job("2", false));
         assert!(w.busy());
