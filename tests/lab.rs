@@ -756,6 +756,9 @@ fn e2e_failback_proof_never_switches_to_a_blackholed_primary() {
         !rules.contains("4713"),
         "the proof's policy rule is gone: {rules}"
     );
+    for l in lab.connectd_log().lines().filter(|l| l.contains("proof")) {
+        println!("  {l}");
+    }
 }
 
 #[test]

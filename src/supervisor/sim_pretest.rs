@@ -552,7 +552,6 @@ fn a_primary_blackholed_beyond_its_ac_is_never_switched_to_and_is_found_once_res
                 if msg.contains("failback proof of 1 failed") && msg.contains("next try in 300s"))
     });
     assert!(failed_at_441, "{}", sim.dump());
-    assert!(1105 - 1000 <= 300 + 30 + 10);
 }
 
 #[test]
