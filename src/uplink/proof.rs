@@ -423,11 +423,21 @@ fn read_pid(path: &std::path::Path) -> Option<i32> {
     fsutil::read_word(path).and_then(|w| w.parse().ok())
 }
 
-/// `pid` runs and is a pppd (a PID file left behind may name a reused PID).
+/// `pid` runs and is a pppd (a PID file left behind may name a reused PID); a zombie
+/// (exited, not reaped yet: its parent may be gone) does not run.
 fn pid_alive(pid: i32) -> bool {
-    pid > 1
-        && std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .is_ok_and(|c| c.trim_end() == "pppd")
+    if pid <= 1 {
+        return false;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "PID (COMM) STATE ...": COMM may hold spaces and parentheses, so split at the last ')'.
+    let comm = stat.split_once('(').and_then(|(_, r)| r.rsplit_once(')'));
+    match comm {
+        Some((name, rest)) => name == "pppd" && !rest.trim_start().starts_with(['Z', 'X']),
+        None => false,
+    }
 }
 
 impl ProofLink for PppoeProof {

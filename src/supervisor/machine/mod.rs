@@ -110,6 +110,14 @@
 //!   FAILBACK_VOTE_WINDOW / (ATTEMPTS - 1) apart (at least [`VOTE_MIN_SPACING`]); it ends
 //!   early once no majority is possible. A fault of the backup between two tests, a
 //!   `reconnect`, a manual failover, `auto off` or a Disconnect cancel it.
+//! * The end-to-end proof (`failback.rs`, [`Config::failback_proof`]): instead of the
+//!   vote, when the primary does not share the backup's device. `ProofStart`, the
+//!   session's reports (`Up`, a `Round` per probe interval, `Failed`) as
+//!   [`Event::Proof`]; once up, FAILBACK_VOTE_WINDOW of rounds: a majority passed and the
+//!   last one passed → `ProofStop`, then the trial (`Activate(primary, Failback)`, with
+//!   its grace and rollback). Not carried → `ProofStop`, Online(B), the next proof after
+//!   the current delay; not up within FAILOVER_CONNECT_TIMEOUT or `Failed` → the same with
+//!   the delay doubled. Every way out of `Proving` emits `ProofStop` first.
 //! * Background pre-tests (`pretests.rs`): while online, the other profiles of the
 //!   config are pre-tested every FAILOVER_PRETEST_INTERVAL and at once on `Suspect`; a
 //!   walk uses a fresh result instead of a new pre-test.
