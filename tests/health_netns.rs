@@ -493,6 +493,74 @@ fn pppoe_discovery_passes_against_the_lab_ac_and_fails_when_it_is_silent() {
 }
 
 #[test]
+fn dhcp_lease_of_the_failback_proof_is_taken_and_released() {
+    // Issue 13: the failback proof of a DHCP primary takes a lease with our own client
+    // (DISCOVER, OFFER, REQUEST, ACK) and gives it back (RELEASE) when it ends.
+    require_root!();
+    if connectd::sys::exec::find_in_path("dnsmasq").is_none() {
+        eprintln!("skipped: dnsmasq is missing");
+        return;
+    }
+    let mut lab = Lab::new();
+    let c = lab.ns("c");
+    let p = lab.ns("p");
+    lab.veth(&c, "p0", &p, "q0");
+    lab.ip(&p, &["addr", "add", "192.0.2.1/24", "dev", "q0"]);
+    let pid = lab.tmp().join("dnsmasq.pid").display().to_string();
+    let leases = lab.tmp().join("leases");
+    lab.spawn(
+        &p,
+        &[
+            "dnsmasq",
+            "--no-daemon",
+            "--conf-file=/dev/null",
+            &format!("--pid-file={pid}"),
+            "--port=0",
+            "--dhcp-range=192.0.2.50,192.0.2.60,255.255.255.0,1h",
+            "--dhcp-option=3,192.0.2.1",
+            "--interface=q0",
+            "--bind-interfaces",
+            &format!("--dhcp-leasefile={}", leases.display()),
+        ],
+        "dhcp.log",
+    );
+    let l = lab.inside(&c, move || {
+        connectd::uplink::pretest::dhcp::lease("p0", Duration::from_secs(8))
+    });
+    let l = l.unwrap_or_else(|e| {
+        panic!(
+            "{e}; dnsmasq said: {:?}",
+            std::fs::read_to_string(lab.tmp().join("dhcp.log"))
+        )
+    });
+    assert_eq!(l.router, std::net::Ipv4Addr::new(192, 0, 2, 1));
+    assert_eq!(l.server, std::net::Ipv4Addr::new(192, 0, 2, 1));
+    assert_eq!(l.netmask, Some(std::net::Ipv4Addr::new(255, 255, 255, 0)));
+    assert_eq!(l.lease_secs, Some(3600));
+    let addr = l.address.to_string();
+    assert!(addr.starts_with("192.0.2."), "{addr}");
+    let committed = || std::fs::read_to_string(&leases).unwrap_or_default();
+    assert!(
+        committed().contains(&addr),
+        "the server committed it: {}",
+        committed()
+    );
+    // Nothing configured by the lease itself.
+    let addrs = output(&["ip", "-n", &c, "-4", "addr", "show", "dev", "p0"]);
+    assert!(!addrs.contains("inet "), "{addrs}");
+    let l2 = l.clone();
+    lab.inside(&c, move || {
+        connectd::uplink::pretest::dhcp::release("p0", &l2)
+    })
+    .unwrap();
+    let end = SystemClock.now() + Duration::from_secs(3);
+    while committed().contains(&addr) && SystemClock.now() < end {
+        SystemClock.sleep(Duration::from_millis(50));
+    }
+    assert!(!committed().contains(&addr), "released: {}", committed());
+}
+
+#[test]
 fn dhcp_pretest_gets_an_offer_and_leaves_nothing_behind() {
     require_root!();
     if connectd::sys::exec::find_in_path("dnsmasq").is_none() {

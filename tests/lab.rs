@@ -761,6 +761,84 @@ fn e2e_failback_proof_never_switches_to_a_blackholed_primary() {
     }
 }
 
+/// Issue 13, DHCP: the DHCP primary (profile 2, isp2 on red1) blackholed beyond its
+/// router; connectd is on the LTE backup (3, wwan0) and proves 2 with a lease of its own on
+/// red1 (no route, no hook, released at the end): never switched to while dead, back on it
+/// within FAILBACK_DELAY + window + 10 s of the restore.
+#[test]
+fn e2e_failback_proof_of_a_dhcp_primary() {
+    let test = "e2e_failback_proof_dhcp";
+    if cannot_run().is_none() && !lab_pppoe_bin().exists() {
+        println!(
+            "skipped: {test}: {} is not built",
+            lab_pppoe_bin().display()
+        );
+        return;
+    }
+    let Some(mut lab) = Lab::up_env(test, &[("LAB_PRIMARY", "dhcp")]) else {
+        return;
+    };
+    lab.start_client();
+    lab.start_connectd();
+    lab.ok(&["red", "start"]);
+    lab.wait_on("2", "isp2", Duration::from_secs(60));
+    lab.ok(&["fault", "isp2", "blackhole"]);
+    let t = lab.wait_on("3", "lte", Duration::from_secs(60));
+    println!("{test}: failover to LTE took {t:?}");
+    let switches = lab.switch_count();
+    let failed = |lab: &Lab| {
+        lab.connectd_log()
+            .matches("failback proof of 2 failed")
+            .count()
+    };
+    let start = Instant::now();
+    while failed(&lab) < 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no failed proof within 60 s:\n{}",
+            lab.connectd_log()
+        );
+        assert_eq!(lab.active_profile(), "3", "switched to a dead primary");
+        assert_eq!(lab.switch_count(), switches);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let log = lab.connectd_log();
+    assert!(
+        log.contains("failback proof: lease of 198.51.100."),
+        "{log}"
+    );
+    assert!(
+        log.contains("failback proof: released 198.51.100."),
+        "{log}"
+    );
+    assert_eq!(
+        lab.read("var/ipfire/red/iface"),
+        "wwan0",
+        "red/iface untouched"
+    );
+    let addrs = lab.ok(&[
+        "shell", "fw", "ip", "-4", "-o", "addr", "show", "dev", "red1",
+    ]);
+    assert!(
+        !addrs.contains("inet "),
+        "the proof's address is gone: {addrs}"
+    );
+    assert_eq!(lab.carrier(), "lte");
+
+    lab.ok(&["fault", "isp2", "clear"]);
+    let t = lab.wait_on("2", "isp2", Duration::from_secs(60));
+    println!("{test}: failback after the restore took {t:?}");
+    assert!(
+        t <= Duration::from_secs(20 + 10 + 10),
+        "failback within FAILBACK_DELAY + window + 10 s, took {t:?}"
+    );
+    assert_eq!(lab.switch_count(), switches + 1);
+    lab.assert_consistent("2", "DHCP", "red1");
+    for l in lab.connectd_log().lines().filter(|l| l.contains("proof")) {
+        println!("  {l}");
+    }
+}
+
 #[test]
 fn e2e_flapping_primary_does_not_flap_the_box() {
     let Some(mut lab) = supervised("e2e_flapping") else {

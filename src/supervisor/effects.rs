@@ -30,7 +30,7 @@ use crate::sys::exec::Runner;
 use crate::uplink::health::{self, HealthStatus, Monitor, Passive, Prober, Target};
 use crate::uplink::journaled;
 use crate::uplink::pretest::{Done, Job, PretestOutcome, PretestWorker};
-use crate::uplink::proof::{ProofLink, ProofProbes, ProofSession, Report};
+use crate::uplink::proof::{ProofProbes, ProofSession, Report};
 use crate::uplink::switch::{self, SwitchOptions};
 use crate::uplink::traffic::Traffic;
 
@@ -59,11 +59,16 @@ pub(crate) struct Seams {
     pub switch: SwitchOptions,
 }
 
-/// A proof session's link and the prober that probes through it.
-pub(crate) type ProofParts = (Box<dyn ProofLink>, Box<dyn Prober + Send>);
-/// Builds the proof of a profile on a device within a deadline (`None`: not provable).
-pub(crate) type ProofMaker =
-    Box<dyn FnMut(&Profile, &str, std::time::Duration) -> Option<ProofParts>>;
+/// Starts the proof session of a profile on a device (bring-up deadline, probes);
+/// `None`: its kind cannot be proven.
+pub(crate) type ProofMaker = Box<
+    dyn FnMut(
+        &Profile,
+        &str,
+        std::time::Duration,
+        ProofProbes,
+    ) -> Option<std::io::Result<ProofSession>>,
+>;
 
 /// Health probing of the active uplink.
 pub(crate) struct Monitoring {
@@ -505,12 +510,6 @@ impl<'a> Effects<'a> {
         };
         let device = self.setup.device(&profile);
         let policy = &self.setup.policy;
-        let Some((link, prober)) = (self.seams.proof)(&p, &device, policy.connect_timeout) else {
-            return failed(format!(
-                "{profile} ({}) cannot be brought up beside RED",
-                p.kind.as_str()
-            ));
-        };
         let probes = ProofProbes::new(
             &health::build_targets(policy, self.paths),
             policy.reliability,
@@ -520,13 +519,17 @@ impl<'a> Effects<'a> {
         if probes.targets.is_empty() {
             return failed("no internet target in FAILOVER_CHECK_HOST to probe through it".into());
         }
-        match ProofSession::start(link, prober, probes) {
-            Ok(s) => {
+        match (self.seams.proof)(&p, &device, policy.connect_timeout, probes) {
+            None => failed(format!(
+                "{profile} ({}) cannot be brought up beside RED",
+                p.kind.as_str()
+            )),
+            Some(Ok(s)) => {
                 log::info!("failback proof of {profile} on {device} started");
                 self.proof = Some((profile, s));
                 None
             }
-            Err(e) => failed(format!("cannot start the proof thread: {e}")),
+            Some(Err(e)) => failed(format!("cannot start the proof thread: {e}")),
         }
     }
 
@@ -543,12 +546,12 @@ impl<'a> Effects<'a> {
     }
 
     /// What the proof session reported since the last call, as the core's events.
-    pub(crate) fn poll_proof(&mut self) -> Vec<Event> {
+    pub(crate) fn poll_proof(&mut self, now: std::time::Instant) -> Vec<Event> {
         let Some((p, s)) = &mut self.proof else {
             return Vec::new();
         };
         let profile = p.clone();
-        s.poll()
+        s.poll(now)
             .into_iter()
             .map(|r| {
                 let report = match r {

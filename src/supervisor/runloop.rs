@@ -260,7 +260,7 @@ impl<'a> Supervisor<'a> {
             self.fx.step(&mut self.core, ev, queue);
         }
         // The failback proof session beside RED: its reports.
-        for ev in self.fx.poll_proof() {
+        for ev in self.fx.poll_proof(now) {
             self.fx.step(&mut self.core, ev, queue);
         }
         self.sample_traffic(now);

@@ -133,6 +133,51 @@ impl Prober for WorldProber {
     }
 }
 
+/// The primary's session beside RED: always comes up (its AC answers); records itself.
+struct WorldLink {
+    world: Shared,
+    profile: String,
+    device: String,
+}
+
+impl crate::uplink::proof::ProofLink for WorldLink {
+    fn up(&mut self, _stop: &std::sync::atomic::AtomicBool) -> std::result::Result<String, String> {
+        let mut w = self.world.lock().unwrap();
+        w.calls
+            .push(format!("proof up {} on {}", self.profile, self.device));
+        Ok(self.device.clone())
+    }
+    fn alive(&mut self) -> std::result::Result<(), String> {
+        Ok(())
+    }
+    fn down(&mut self) {
+        let mut w = self.world.lock().unwrap();
+        w.calls.push(format!("proof down {}", self.profile));
+    }
+}
+
+/// Probes through the proof session: answered while the profile's line is alive.
+struct WorldProofProber {
+    world: Shared,
+    profile: String,
+}
+
+impl Prober for WorldProofProber {
+    fn round(&mut self, _iface: &str, targets: &[Target], _timeout: Duration) -> Vec<TargetResult> {
+        let alive = !self.world.lock().unwrap().dead.contains(&self.profile);
+        targets
+            .iter()
+            .map(|t| {
+                if alive {
+                    TargetResult::ok(t, Duration::from_millis(10))
+                } else {
+                    TargetResult::failed(t, "no reply")
+                }
+            })
+            .collect()
+    }
+}
+
 /// The fake clock, shared between the test and the supervisor.
 struct SharedClock(Rc<FakeClock>);
 
@@ -259,7 +304,25 @@ fn fake_seams(paths: &Paths, world: &Shared, clock: &Rc<FakeClock>) -> Seams {
             PretestOutcome::Passed("a DHCP offer".into()),
         ))),
         passive: Passive::new(paths),
-        proof: Box::new(|_, _, _| None),
+        proof: {
+            let world = Arc::clone(world);
+            Box::new(move |profile, device, _timeout, probes| {
+                let link = WorldLink {
+                    world: Arc::clone(&world),
+                    profile: profile.name.to_string(),
+                    device: device.to_string(),
+                };
+                let prober = WorldProofProber {
+                    world: Arc::clone(&world),
+                    profile: profile.name.to_string(),
+                };
+                Some(Ok(crate::uplink::proof::ProofSession::inline(
+                    Box::new(link),
+                    Box::new(prober),
+                    probes,
+                )))
+            })
+        },
         switch: SwitchOptions {
             network_timeout: Duration::from_secs(5),
             stop_wait: Duration::ZERO,
@@ -330,12 +393,22 @@ fn failover_failback_and_rollback_leave_the_files_and_commands_right() {
     assert!(st.journal.is_none());
     assert_eq!(kinds(&paths), ["failover:2"]);
 
-    // Failback: 1 heals; after FAILBACK_DELAY its pre-test passes, the trial survives
-    // FAILBACK_GRACE.
+    // Failback: 1 heals; after FAILBACK_DELAY it is proven beside 2 (its own device),
+    // torn down, then switched to; the trial survives FAILBACK_GRACE.
     world.lock().unwrap().dead.remove("1");
     d.until("the failback trial", 2 * minute, |s, a| {
         s == "trial" && a == "1"
     });
+    assert_eq!(
+        world.lock().unwrap().calls[..4],
+        [
+            "proof up 1 on red0",
+            "proof down 1",
+            "network stop red",
+            "network start red"
+        ],
+        "the proof is torn down before the switch"
+    );
     assert_eq!(calls(&world), ["network stop red", "network start red"]);
     assert!(same_file(&paths, "1"));
     assert_eq!(

@@ -20,14 +20,20 @@
 //!   until we TERM it. The password goes in a 0600 options file (`file`), never on argv:
 //!   `ppp/secrets` holds the backup's while on it.
 //! * **STATIC**: the profile's address added to its NIC (nothing else).
-//! * **DHCP** is not proven here: a lease of our own on the primary's NIC needs a DHCP
-//!   client whose hooks never touch RED (IPFire's `dhcpcd.exe` acts on RED_DEV only, but
-//!   dhcpcd would still install a default route and resolv.conf); until then a DHCP
-//!   primary keeps the pre-test vote (the shell sets `Config::failback_proof` off).
+//! * **DHCP**: a lease taken by our own client (`pretest::dhcp::lease`: DISCOVER, OFFER,
+//!   REQUEST, ACK on a packet socket), its address added to the NIC, released
+//!   (DHCPRELEASE) when the proof ends so that IPFire's dhcpcd gets it again at the switch.
+//!   Chosen over a second dhcpcd: dhcpcd would have to be kept from installing a default
+//!   route, writing resolv.conf and running IPFire's hooks (`dhcpcd.exe`, which acts on
+//!   RED_DEV) by a config and hook of our own, would spend ~5 s on its ARP probe (the lab
+//!   measured it), and would be one more daemon to find and stop; the pre-test already
+//!   speaks DHCP on the NIC, and the lease needs nothing from it but the address and the
+//!   router.
 //!
-//! Probes go out bound to the session's interface (`SO_BINDTODEVICE`); a policy rule
-//! (`ip rule add oif IFACE lookup` [`PROOF_TABLE`]) with a default route through the
-//! session in that table lets them leave by it, while the main table (the backup's default
+//! Probes go out bound to the session's interface (`SO_BINDTODEVICE`); policy rules
+//! (`ip rule add oif IFACE lookup` [`PROOF_TABLE`], and `from ADDRESS lookup` it, which
+//! also lets the replies pass a strict `rp_filter`) with a default route through the
+//! session in that table let them leave by it, while the main table (the backup's default
 //! route) carries everything else. Only the policy's internet targets count (the DNS
 //! target asks the backup's resolver; the gateway never votes).
 //!
@@ -110,12 +116,30 @@ impl ProofProbes {
     }
 }
 
-/// A running proof session (its thread).
+/// A running proof session: on a thread of its own, or (tests) stepped by the caller.
 pub struct ProofSession {
-    stop: Arc<AtomicBool>,
-    reports: Receiver<Report>,
-    /// Set by the thread once the link is torn down.
-    finished: Arc<Mutex<bool>>,
+    mode: SessionMode,
+}
+
+enum SessionMode {
+    Thread {
+        stop: Arc<AtomicBool>,
+        reports: Receiver<Report>,
+        /// Set by the thread once the link is torn down.
+        finished: Arc<Mutex<bool>>,
+    },
+    Inline(Box<InlineSession>),
+}
+
+/// The inline mode's state: up at the first poll, a round per interval of the caller's
+/// clock.
+struct InlineSession {
+    link: Box<dyn ProofLink>,
+    prober: Box<dyn Prober + Send>,
+    probes: ProofProbes,
+    iface: Option<String>,
+    next_round: Option<std::time::Instant>,
+    done: bool,
 }
 
 impl std::fmt::Debug for ProofSession {
@@ -164,30 +188,91 @@ impl ProofSession {
                 }
             })?;
         Ok(ProofSession {
-            stop,
-            reports,
-            finished,
+            mode: SessionMode::Thread {
+                stop,
+                reports,
+                finished,
+            },
         })
     }
 
-    /// The reports since the last call.
-    pub fn poll(&mut self) -> Vec<Report> {
+    /// A session stepped by [`ProofSession::poll`] on the caller's thread and clock
+    /// (tests on a fake clock): up at the first poll, then a round per interval.
+    pub fn inline(
+        link: Box<dyn ProofLink>,
+        prober: Box<dyn Prober + Send>,
+        probes: ProofProbes,
+    ) -> ProofSession {
+        ProofSession {
+            mode: SessionMode::Inline(Box::new(InlineSession {
+                link,
+                prober,
+                probes,
+                iface: None,
+                next_round: None,
+                done: false,
+            })),
+        }
+    }
+
+    /// The reports since the last call (`now`: the caller's clock, for the inline mode).
+    pub fn poll(&mut self, now: std::time::Instant) -> Vec<Report> {
         let mut out = Vec::new();
-        loop {
-            match self.reports.try_recv() {
-                Ok(r) => out.push(r),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return out,
+        match &mut self.mode {
+            SessionMode::Thread { reports, .. } => loop {
+                match reports.try_recv() {
+                    Ok(r) => out.push(r),
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => return out,
+                }
+            },
+            SessionMode::Inline(s) => {
+                if s.done {
+                    return out;
+                }
+                let iface = match s.iface.clone() {
+                    Some(i) => i,
+                    None => match s.link.up(&AtomicBool::new(false)) {
+                        Ok(i) => {
+                            out.push(Report::Up(i.clone()));
+                            s.iface = Some(i.clone());
+                            s.next_round = Some(now);
+                            i
+                        }
+                        Err(e) => {
+                            s.done = true;
+                            out.push(Report::Failed(e));
+                            return out;
+                        }
+                    },
+                };
+                if s.next_round.is_some_and(|t| now >= t) {
+                    if let Err(e) = s.link.alive() {
+                        s.done = true;
+                        out.push(Report::Failed(e));
+                        return out;
+                    }
+                    out.push(Report::Round(round(s.prober.as_mut(), &s.probes, &iface)));
+                    s.next_round = Some(now + s.probes.interval);
+                }
+                out
             }
         }
     }
 
     /// Tears the session down and waits (at most [`STOP_WAIT`]) until it is.
     pub fn stop(self) -> bool {
-        self.stop.store(true, Ordering::SeqCst);
+        let (stop, finished) = match self.mode {
+            SessionMode::Inline(mut s) => {
+                s.link.down();
+                return true;
+            }
+            SessionMode::Thread { stop, finished, .. } => (stop, finished),
+        };
+        stop.store(true, Ordering::SeqCst);
         let clock = SystemClock;
         let start = clock.now();
         loop {
-            if self.finished.lock().map(|f| *f).unwrap_or(true) {
+            if finished.lock().map(|f| *f).unwrap_or(true) {
                 return true;
             }
             if clock.now().saturating_duration_since(start) >= STOP_WAIT {
@@ -198,6 +283,17 @@ impl ProofSession {
             clock.sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// One probe round through `iface`: passed when RELIABILITY targets answered.
+fn round(prober: &mut dyn Prober, probes: &ProofProbes, iface: &str) -> bool {
+    let results = prober.round(iface, &probes.targets, probes.timeout);
+    let answered = results.iter().filter(|r| r.rtt.is_some()).count();
+    log::debug!(
+        "proof round through {iface}: {answered}/{} answered",
+        probes.targets.len()
+    );
+    !probes.targets.is_empty() && answered >= probes.reliability
 }
 
 fn run_rounds(
@@ -218,13 +314,7 @@ fn run_rounds(
             return;
         }
         let started = clock.now();
-        let results = prober.round(iface, &probes.targets, probes.timeout);
-        let answered = results.iter().filter(|r| r.rtt.is_some()).count();
-        let ok = !probes.targets.is_empty() && answered >= probes.reliability;
-        log::debug!(
-            "proof round through {iface}: {answered}/{} answered",
-            probes.targets.len()
-        );
+        let ok = round(prober, probes, iface);
         send(Report::Round(ok));
         // The next round one interval after this one began; the stop flag is looked at
         // every 50 ms meanwhile.
@@ -237,9 +327,15 @@ fn run_rounds(
     }
 }
 
-/// The policy route for `iface`: `ip rule add oif IFACE lookup TABLE` and a default route
-/// through the session in that table (`via` the peer or gateway, `onlink`).
-fn policy_route(runner: &dyn Runner, iface: &str, via: Option<Ipv4Addr>) -> Result<(), String> {
+/// The policy route for `iface`: `ip rule add oif IFACE lookup TABLE` (and `from LOCAL`),
+/// and a default route through the session in that table (`via` the peer or gateway,
+/// `onlink`).
+fn policy_route(
+    runner: &dyn Runner,
+    iface: &str,
+    via: Option<Ipv4Addr>,
+    local: Option<Ipv4Addr>,
+) -> Result<(), String> {
     let table = PROOF_TABLE.to_string();
     clear_policy_route(runner);
     let mut route: Vec<String> = ["ip", "-4", "route", "replace", "default"]
@@ -257,7 +353,15 @@ fn policy_route(runner: &dyn Runner, iface: &str, via: Option<Ipv4Addr>) -> Resu
     let rule = [
         "ip", "-4", "rule", "add", "pref", &table, "oif", iface, "lookup", &table,
     ];
-    for argv in [route, rule.iter().map(|s| s.to_string()).collect()] {
+    let mut argvs: Vec<Vec<String>> = vec![route, rule.iter().map(|s| s.to_string()).collect()];
+    if let Some(l) = local {
+        let l = l.to_string();
+        let from = [
+            "ip", "-4", "rule", "add", "pref", &table, "from", &l, "lookup", &table,
+        ];
+        argvs.push(from.iter().map(|s| s.to_string()).collect());
+    }
+    for argv in argvs {
         let spec = CommandSpec::new(argv, Duration::from_secs(5));
         match runner.run(&spec) {
             Ok(o) if o.success() => {}
@@ -268,13 +372,19 @@ fn policy_route(runner: &dyn Runner, iface: &str, via: Option<Ipv4Addr>) -> Resu
     Ok(())
 }
 
-/// Removes the proof's rule and table (also what a crashed run left).
+/// Removes the proof's rules and table (also what a crashed run left).
 fn clear_policy_route(runner: &dyn Runner) {
     let table = PROOF_TABLE.to_string();
-    let _ = runner.run(&CommandSpec::new(
-        ["ip", "-4", "rule", "del", "pref", &table],
-        Duration::from_secs(5),
-    ));
+    // One rule per call; there are at most two (and a crashed run's).
+    for _ in 0..4 {
+        let gone = runner.run(&CommandSpec::new(
+            ["ip", "-4", "rule", "del", "pref", &table],
+            Duration::from_secs(5),
+        ));
+        if !gone.is_ok_and(|o| o.success()) {
+            break;
+        }
+    }
     let _ = runner.run(&CommandSpec::new(
         ["ip", "-4", "route", "flush", "table", &table],
         Duration::from_secs(5),
@@ -492,13 +602,13 @@ impl ProofLink for PppoeProof {
         self.pid = self.pid.or_else(|| read_pid(&self.pid_file()));
         let mut f = line.split_whitespace();
         let iface = f.next().unwrap_or_default().to_string();
-        let _local = f.next();
+        let local = f.next().and_then(|p| p.parse::<Ipv4Addr>().ok());
         let peer = f.next().and_then(|p| p.parse::<Ipv4Addr>().ok());
         if !crate::ipfire::profile::valid_device(&iface) {
             return Err(format!("ip-up reported a bad interface {iface:?}"));
         }
         self.iface = Some(iface.clone());
-        policy_route(self.runner.as_ref(), &iface, peer)?;
+        policy_route(self.runner.as_ref(), &iface, peer, local)?;
         Ok(iface)
     }
 
@@ -587,7 +697,12 @@ impl ProofLink for StaticProof {
             "noprefixroute",
         ])?;
         self.added = true;
-        policy_route(self.runner.as_ref(), &self.nic, Some(self.gateway))?;
+        policy_route(
+            self.runner.as_ref(),
+            &self.nic,
+            Some(self.gateway),
+            Some(self.ip),
+        )?;
         Ok(self.nic.clone())
     }
 
@@ -601,6 +716,104 @@ impl ProofLink for StaticProof {
             let addr = format!("{}/{}", self.ip, self.prefix);
             let _ = self.ip(&["-4", "addr", "del", &addr, "dev", &self.nic]);
             self.added = false;
+        }
+    }
+}
+
+/// The primary's DHCP lease beside RED, on its own NIC, by our own client.
+pub struct DhcpProof {
+    runner: Box<dyn Runner + Send>,
+    nic: String,
+    timeout: Duration,
+    lease: Option<(crate::uplink::pretest::dhcp::Lease, std::time::Instant)>,
+    added: Option<String>,
+}
+
+impl DhcpProof {
+    /// A lease on `nic`, taken within `timeout`.
+    pub fn new(runner: Box<dyn Runner + Send>, nic: &str, timeout: Duration) -> DhcpProof {
+        DhcpProof {
+            runner,
+            nic: nic.to_string(),
+            timeout,
+            lease: None,
+            added: None,
+        }
+    }
+
+    fn ip(&self, args: &[&str]) -> Result<(), String> {
+        let spec = CommandSpec::new(
+            std::iter::once("ip").chain(args.iter().copied()),
+            Duration::from_secs(5),
+        );
+        match self.runner.run(&spec) {
+            Ok(o) if o.success() => Ok(()),
+            Ok(o) => Err(format!("{}: {}", spec.display(), o.output.trim())),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+impl ProofLink for DhcpProof {
+    fn up(&mut self, _stop: &AtomicBool) -> Result<String, String> {
+        self.ip(&["link", "set", "dev", &self.nic, "up"])?;
+        log::info!(
+            "failback proof: taking a DHCP lease on {} (no route, no hook)",
+            self.nic
+        );
+        let l = crate::uplink::pretest::dhcp::lease(
+            &self.nic,
+            self.timeout.min(Duration::from_secs(30)),
+        )?;
+        let prefix = l.netmask.map_or(32, |m| u32::from(m).count_ones());
+        let addr = format!("{}/{prefix}", l.address);
+        log::info!(
+            "failback proof: lease of {addr} from {} (router {}) on {}",
+            l.server,
+            l.router,
+            self.nic
+        );
+        let (router, local) = (l.router, l.address);
+        self.lease = Some((l, SystemClock.now()));
+        self.ip(&[
+            "-4",
+            "addr",
+            "replace",
+            &addr,
+            "dev",
+            &self.nic,
+            "noprefixroute",
+        ])?;
+        self.added = Some(addr);
+        policy_route(self.runner.as_ref(), &self.nic, Some(router), Some(local))?;
+        Ok(self.nic.clone())
+    }
+
+    fn alive(&mut self) -> Result<(), String> {
+        match &self.lease {
+            Some((l, at)) => match l.lease_secs {
+                Some(s)
+                    if SystemClock.now().saturating_duration_since(*at)
+                        >= Duration::from_secs(u64::from(s)) =>
+                {
+                    Err(format!("the lease of {} expired", l.address))
+                }
+                _ => Ok(()),
+            },
+            None => Err("no lease".into()),
+        }
+    }
+
+    fn down(&mut self) {
+        clear_policy_route(self.runner.as_ref());
+        if let Some(addr) = self.added.take() {
+            let _ = self.ip(&["-4", "addr", "del", &addr, "dev", &self.nic]);
+        }
+        if let Some((l, _)) = self.lease.take() {
+            match crate::uplink::pretest::dhcp::release(&self.nic, &l) {
+                Ok(()) => log::info!("failback proof: released {} on {}", l.address, self.nic),
+                Err(e) => log::warn!("failback proof: {e}"),
+            }
         }
     }
 }
@@ -624,15 +837,16 @@ pub fn real_link(
         Kind::Static => {
             StaticProof::new(runner(), profile, device).map(|s| Box::new(s) as Box<dyn ProofLink>)
         }
-        Kind::Dhcp | Kind::Qmi | Kind::Pptp | Kind::Pptpatm | Kind::Modem | Kind::Serial => None,
+        Kind::Dhcp => Some(Box::new(DhcpProof::new(runner(), device, timeout))),
+        Kind::Qmi | Kind::Pptp | Kind::Pptpatm | Kind::Modem | Kind::Serial => None,
     }
 }
 
 /// Whether a profile of this kind can be proven beside RED.
 pub fn provable(kind: Kind) -> bool {
     match kind {
-        Kind::Pppoe | Kind::Vdsl | Kind::Pppoeatm | Kind::Static => true,
-        Kind::Dhcp | Kind::Qmi | Kind::Pptp | Kind::Pptpatm | Kind::Modem | Kind::Serial => false,
+        Kind::Pppoe | Kind::Vdsl | Kind::Pppoeatm | Kind::Static | Kind::Dhcp => true,
+        Kind::Qmi | Kind::Pptp | Kind::Pptpatm | Kind::Modem | Kind::Serial => false,
     }
 }
 
@@ -795,7 +1009,7 @@ mod tests {
         .unwrap();
         let mut got = Vec::new();
         for _ in 0..200 {
-            got.extend(s.poll());
+            got.extend(s.poll(SystemClock.now()));
             if got.len() >= 3 {
                 break;
             }

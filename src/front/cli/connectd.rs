@@ -426,11 +426,12 @@ fn real_seams(paths: &Paths) -> Seams {
         passive: Passive::new(paths),
         proof: {
             let paths = paths.clone();
-            Box::new(move |profile, device, timeout| {
+            Box::new(move |profile, device, timeout, probes| {
                 let link = crate::uplink::proof::real_link(&paths, profile, device, timeout)?;
-                let prober: Box<dyn crate::uplink::health::Prober + Send> =
-                    Box::new(RealProber::new(&paths));
-                Some((link, prober))
+                let prober = Box::new(RealProber::new(&paths));
+                Some(crate::uplink::proof::ProofSession::start(
+                    link, prober, probes,
+                ))
             })
         },
         switch: SwitchOptions::default(),
