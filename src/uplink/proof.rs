@@ -58,8 +58,9 @@ use crate::uplink::health::{Prober, Role, Target};
 pub const PROOF_UNIT: u32 = 9;
 /// The routing table (and rule preference) of the proof session's policy route.
 pub const PROOF_TABLE: u32 = 4713;
-/// pppd's `linkname`: its pid file is `/var/run/ppp-connectd-proof.pid`.
-pub const PROOF_LINKNAME: &str = "connectd-proof";
+/// pppd's `linkname`: its pid file is `/var/run/ppp-connectd-proof.pid` (defined with the
+/// passive signals, which must not take this pppd for RED's).
+pub use crate::uplink::health::PROOF_LINKNAME;
 
 /// What a session reports.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,7 +25,7 @@ mod target;
 pub use self::check::{red_iface, run_check};
 pub(crate) use self::icmp::inet_checksum;
 pub use self::monitor::{HealthStatus, Monitor, TargetStatus, Verdict};
-pub use self::passive::{Passive, PassiveState};
+pub use self::passive::{PROOF_LINKNAME, Passive, PassiveState};
 pub use self::probe::RealProber;
 #[cfg(any(test, feature = "test-util"))]
 pub use self::probe::ScriptedProber;

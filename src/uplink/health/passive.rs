@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 
 use crate::ipfire::paths::Paths;
 
+/// pppd's `linkname` of the failback proof's session beside RED (`uplink/proof.rs`): that
+/// pppd is not RED's.
+pub const PROOF_LINKNAME: &str = "connectd-proof";
+
 /// The state of one network device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceState {
@@ -125,10 +129,17 @@ impl Passive {
     }
 
     /// A process named `pppd` in our own network namespace (a pppd of another namespace
-    /// carries no RED of ours; when `ns/net` cannot be read, the name alone decides).
+    /// carries no RED of ours; when `ns/net` cannot be read, the name alone decides), and
+    /// not the failback proof's session beside RED (`linkname connectd-proof`).
     fn is_pppd(&self, pid: &str) -> bool {
         let dir = self.proc_root.join(pid);
         if read_trim(&dir.join("comm")).as_deref() != Some("pppd") {
+            return false;
+        }
+        let proof = PROOF_LINKNAME.as_bytes();
+        if std::fs::read(dir.join("cmdline"))
+            .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == proof))
+        {
             return false;
         }
         match (
@@ -221,6 +232,16 @@ mod tests {
         let s = p.sample("ppp0", "nic9");
         assert_eq!(s.line_lost(true).as_deref(), Some("nic9 vanished"));
         fs::remove_dir_all(r.join("proc/456")).unwrap();
+        assert_eq!(p.pppd_pid(), None);
+
+        // The failback proof's pppd beside RED is not RED's pppd.
+        fs::create_dir_all(r.join("proc/789")).unwrap();
+        fs::write(r.join("proc/789/comm"), "pppd\n").unwrap();
+        fs::write(
+            r.join("proc/789/cmdline"),
+            "pppd\0plugin\0pppoe.so\0red0\0unit\09\0linkname\0connectd-proof\0",
+        )
+        .unwrap();
         assert_eq!(p.pppd_pid(), None);
     }
 }
