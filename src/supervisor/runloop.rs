@@ -209,6 +209,7 @@ impl<'a> Supervisor<'a> {
             self.fx.setup.policy.hook_timeout,
         ));
         services.start(paths, &self.fx.setup.policy);
+        crate::uplink::proof::clean_leftovers(paths, self.fx.seams.runner.as_ref());
         let active = switch::active_profile(paths)?
             .unwrap_or_else(|| self.fx.setup.config.primary.name.clone());
         let red_active = paths.red_active().exists();

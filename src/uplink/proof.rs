@@ -843,6 +843,29 @@ pub fn real_link(
     }
 }
 
+/// What a proof session of a previous run left behind (connectd was killed while it ran):
+/// its pppd (by its PID file, if it is still a pppd), its policy rules and table, its
+/// options file. Called when the supervisor starts.
+pub fn clean_leftovers(paths: &Paths, runner: &dyn Runner) {
+    let pid_file = paths.root().join(format!("var/run/ppp-{PROOF_LINKNAME}.pid"));
+    if let Some(pid) = read_pid(&pid_file).filter(|p| pid_alive(*p)) {
+        log::warn!("stopping the failback proof's pppd ({pid}) left by a previous run");
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    let rules = runner.run(&CommandSpec::new(
+        ["ip", "-4", "rule", "show", "pref", &PROOF_TABLE.to_string()],
+        Duration::from_secs(5),
+    ));
+    if rules.is_ok_and(|o| o.success() && !o.output.trim().is_empty()) {
+        log::warn!("removing the failback proof's policy route left by a previous run");
+        clear_policy_route(runner);
+    }
+    let _ = std::fs::remove_file(paths.proof_dir().join("options"));
+}
+
 /// Whether a profile of this kind can be proven beside RED.
 pub fn provable(kind: Kind) -> bool {
     match kind {
