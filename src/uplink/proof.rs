@@ -8,14 +8,14 @@
 //! switch goes the IPFire way (`network stop red`, the files, `network start red`).
 //!
 //! * **PPPoE** (pppoe, vdsl, pppoeatm): a pppd of our own with IPFire's options
-//!   (`networking/red:437-449`: the plugin, `noipdefault noauth default-asyncmap
+//!   (`networking/red:380-447` at ipfire-2.x a259d42: the plugin, `noipdefault noauth default-asyncmap
 //!   hide-password noipv6 noaccomp nodeflate nopcomp novj novjccomp nobsdcomp user U
 //!   lcp-echo-interval 20 lcp-echo-failure 5`, AUTH, MTU, MRU) minus what would touch the
 //!   box: no `defaultroute` (`nodefaultroute`), no `usepeerdns` (the resolver stays the
 //!   backup's), `unit` [`PROOF_UNIT`] (RED is `ppp0`: IPFire's ip-up hard-codes it,
-//!   `src/ppp/ip-up:37`), `linkname connectd-proof`, and our own `ip-up-script` /
+//!   `src/ppp/ip-up:36`), `linkname connectd-proof`, and our own `ip-up-script` /
 //!   `ip-down-script`, so IPFire's ip-up, which writes `red/*`, `/var/run/dns*` and the
-//!   default route (`src/ppp/ip-up:27-37`), never runs. `updetach` instead of `nodetach`:
+//!   default route (`src/ppp/ip-up:28-36`), never runs. `updetach` instead of `nodetach`:
 //!   pppd returns once IPCP is up (or exits with an error), then stays in the background
 //!   until we TERM it. The password goes in a 0600 options file (`file`), never on argv:
 //!   `ppp/secrets` holds the backup's while on it.
@@ -847,7 +847,9 @@ pub fn real_link(
 /// its pppd (by its PID file, if it is still a pppd), its policy rules and table, its
 /// options file. Called when the supervisor starts.
 pub fn clean_leftovers(paths: &Paths, runner: &dyn Runner) {
-    let pid_file = paths.root().join(format!("var/run/ppp-{PROOF_LINKNAME}.pid"));
+    let pid_file = paths
+        .root()
+        .join(format!("var/run/ppp-{PROOF_LINKNAME}.pid"));
     if let Some(pid) = read_pid(&pid_file).filter(|p| pid_alive(*p)) {
         log::warn!("stopping the failback proof's pppd ({pid}) left by a previous run");
         let _ = nix::sys::signal::kill(
@@ -980,6 +982,79 @@ mod tests {
         assert!(
             !paths.red_active().exists(),
             "our ip-up never touches red/*"
+        );
+    }
+
+    /// Records every command; `ip rule del` fails once no rule is left to delete.
+    struct Recorder(Arc<Mutex<Vec<String>>>, Mutex<u32>);
+
+    impl Runner for Recorder {
+        fn run(&self, cmd: &CommandSpec) -> crate::error::Result<crate::sys::exec::CmdOutcome> {
+            let line = cmd.display();
+            let mut rules = self.1.lock().unwrap();
+            let ok = if line.contains("rule add") {
+                *rules += 1;
+                true
+            } else if line.contains("rule del") {
+                let had = *rules > 0;
+                *rules = rules.saturating_sub(1);
+                had
+            } else {
+                true
+            };
+            self.0.lock().unwrap().push(line);
+            Ok(crate::sys::exec::CmdOutcome {
+                code: Some(if ok { 0 } else { 2 }),
+                timed_out: false,
+                output: String::new(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_static_primary_gets_its_address_beside_red_and_a_policy_route_then_none() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let p =
+            profile("TYPE=STATIC\nIP=203.0.113.10\nNETMASK=255.255.255.0\nGATEWAY=203.0.113.1\n");
+        let mut st = StaticProof::new(
+            Box::new(Recorder(Arc::clone(&log), Mutex::new(0))),
+            &p,
+            "red2",
+        )
+        .unwrap();
+        assert_eq!(st.up(&AtomicBool::new(false)).unwrap(), "red2");
+        let n = log.lock().unwrap().len();
+        let up: Vec<String> = log.lock().unwrap()[..n]
+            .iter()
+            .filter(|l| !l.contains("rule del") && !l.contains("route flush"))
+            .cloned()
+            .collect();
+        assert_eq!(
+            up,
+            [
+                "ip link set dev red2 up",
+                "ip -4 addr replace 203.0.113.10/24 dev red2 noprefixroute",
+                "ip -4 route replace default via 203.0.113.1 dev red2 onlink table 4713",
+                "ip -4 rule add pref 4713 oif red2 lookup 4713",
+                "ip -4 rule add pref 4713 from 203.0.113.10 lookup 4713",
+            ]
+        );
+        st.down();
+        let down = log.lock().unwrap()[n..].to_vec();
+        assert_eq!(
+            down.iter()
+                .filter(|l| l.contains("rule del pref 4713"))
+                .count(),
+            3,
+            "both rules deleted, then nothing left: {down:?}"
+        );
+        assert!(
+            down.contains(&"ip -4 route flush table 4713".to_string()),
+            "{down:?}"
+        );
+        assert_eq!(
+            down.last().map(String::as_str),
+            Some("ip -4 addr del 203.0.113.10/24 dev red2")
         );
     }
 
