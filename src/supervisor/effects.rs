@@ -29,12 +29,12 @@ use crate::sys::clock::Clock;
 use crate::sys::exec::Runner;
 use crate::uplink::health::{self, HealthStatus, Monitor, Passive, Prober, Target};
 use crate::uplink::journaled;
-use crate::uplink::pretest::{Done, Job, PretestOutcome, PretestWorker};
-use crate::uplink::proof::{ProofProbes, ProofSession, Report};
+use crate::uplink::pretest::PretestWorker;
+use crate::uplink::proof::{ProofProbes, ProofSession};
 use crate::uplink::switch::{self, SwitchOptions};
 use crate::uplink::traffic::Traffic;
 
-use super::machine::{Action, Core, Event, Persisted, ProofReport, SwitchKind};
+use super::machine::{Action, Core, Event, Persisted, SwitchKind};
 use super::observe::Observer;
 use super::setup::Setup;
 use super::status::{Status, TrafficStatus};
@@ -105,8 +105,8 @@ pub(crate) struct Effects<'a> {
     pub(crate) history: History,
     /// `Exit(code)` was executed.
     pub(crate) exit: Option<u8>,
-    /// The failback proof session running beside RED, and its profile.
-    proof: Option<(ProfileName, ProofSession)>,
+    /// The failback proof session running beside RED, and its profile (`prove.rs`).
+    pub(super) proof: Option<(ProfileName, ProofSession)>,
 }
 
 fn read_ip(path: &std::path::Path) -> Option<Ipv4Addr> {
@@ -194,7 +194,7 @@ impl<'a> Effects<'a> {
             .flatten()
     }
 
-    fn profile(&self, name: &ProfileName) -> Option<&Profile> {
+    pub(super) fn profile(&self, name: &ProfileName) -> Option<&Profile> {
         self.setup.profile(name)
     }
 
@@ -421,153 +421,6 @@ impl<'a> Effects<'a> {
                 error: Some(e.to_string()),
             },
         }
-    }
-
-    /// Hands a pre-test to the worker; answers at once only a profile it cannot test.
-    fn pretest(&mut self, profile: ProfileName, attempts: u32, urgent: bool) -> Option<Event> {
-        let Some(p) = self.profile(&profile).cloned() else {
-            return Some(Event::PretestDone {
-                profile,
-                at: self.seams.clock.now(),
-                passed: 0,
-                failed: attempts,
-                untestable: false,
-            });
-        };
-        let device = self.setup.device(&profile);
-        let active_device = self
-            .files_active()
-            .and_then(|a| self.setup.config.link(&a).map(|l| l.device.clone()));
-        self.seams.pretests.submit(Job {
-            profile: p,
-            device,
-            active_device,
-            attempts,
-            urgent,
-        });
-        None
-    }
-
-    /// The pre-tests that finished by `now`, as the core's events (logged, and kept in
-    /// the history).
-    pub(crate) fn poll_pretests(&mut self, now: std::time::Instant) -> Vec<Event> {
-        let done = self.seams.pretests.poll(now);
-        done.into_iter().map(|d| self.pretest_done(d)).collect()
-    }
-
-    fn pretest_done(&mut self, d: Done) -> Event {
-        let (mut passed, mut failed, mut untestable) = (0, 0, false);
-        let n = d.attempts;
-        let wall = state::unix(self.seams.clock.wall());
-        if d.abandoned {
-            failed = n;
-            self.history.pretest(
-                wall,
-                d.profile.as_str(),
-                "failed",
-                "the pre-test did not answer in time",
-            );
-        }
-        for (i, outcome) in d.outcomes.iter().enumerate() {
-            log::info!("pre-test {}/{n} of {}: {outcome:?}", i + 1, d.profile);
-            let (result, detail) = match outcome {
-                PretestOutcome::Passed(x) => ("passed", x),
-                PretestOutcome::Failed(x) => ("failed", x),
-                PretestOutcome::CannotTest(x) => ("cannot test", x),
-            };
-            self.history
-                .pretest(wall, d.profile.as_str(), result, detail);
-            match outcome {
-                PretestOutcome::Passed(_) => passed += 1,
-                PretestOutcome::Failed(_) => failed += 1,
-                PretestOutcome::CannotTest(_) => untestable = true,
-            }
-        }
-        Event::PretestDone {
-            profile: d.profile,
-            at: d.finished,
-            passed,
-            failed,
-            untestable,
-        }
-    }
-
-    /// Starts the failback proof of `profile` beside RED; a profile that cannot be proven
-    /// is answered at once.
-    fn start_proof(&mut self, profile: ProfileName) -> Option<Event> {
-        if let Some((p, _)) = &self.proof {
-            let p = p.clone();
-            self.stop_proof(&p);
-        }
-        let failed = |reason: String| {
-            Some(Event::Proof {
-                profile: profile.clone(),
-                report: ProofReport::Failed { reason },
-            })
-        };
-        let Some(p) = self.profile(&profile).cloned() else {
-            return failed(format!("profile {profile} is not loaded"));
-        };
-        let device = self.setup.device(&profile);
-        let policy = &self.setup.policy;
-        let probes = ProofProbes::new(
-            &health::build_targets(policy, self.paths),
-            policy.reliability,
-            policy.check_interval,
-            policy.check_timeout,
-        );
-        if probes.targets.is_empty() {
-            return failed("no internet target in FAILOVER_CHECK_HOST to probe through it".into());
-        }
-        match (self.seams.proof)(&p, &device, policy.connect_timeout, probes) {
-            None => failed(format!(
-                "{profile} ({}) cannot be brought up beside RED",
-                p.kind.as_str()
-            )),
-            Some(Ok(s)) => {
-                log::info!("failback proof of {profile} on {device} started");
-                self.proof = Some((profile, s));
-                None
-            }
-            Some(Err(e)) => failed(format!("cannot start the proof thread: {e}")),
-        }
-    }
-
-    /// Tears the proof session down before the next action runs (bounded).
-    fn stop_proof(&mut self, profile: &ProfileName) {
-        if let Some((p, s)) = self.proof.take() {
-            if p != *profile {
-                log::warn!("stopping the proof session of {p} (asked for {profile})");
-            }
-            if s.stop() {
-                log::info!("failback proof of {p} torn down");
-            }
-        }
-    }
-
-    /// What the proof session reported since the last call, as the core's events.
-    pub(crate) fn poll_proof(&mut self, now: std::time::Instant) -> Vec<Event> {
-        let Some((p, s)) = &mut self.proof else {
-            return Vec::new();
-        };
-        let profile = p.clone();
-        s.poll(now)
-            .into_iter()
-            .map(|r| {
-                let report = match r {
-                    Report::Up(iface) => ProofReport::Up { iface },
-                    Report::Round(ok) => ProofReport::Round { ok },
-                    Report::Failed(reason) => {
-                        log::info!("failback proof of {profile}: {reason}");
-                        ProofReport::Failed { reason }
-                    }
-                };
-                Event::Proof {
-                    profile: profile.clone(),
-                    report,
-                }
-            })
-            .collect()
     }
 
     fn switch_completed(&mut self, from: &ProfileName, to: &ProfileName) {

@@ -6,7 +6,8 @@
 //! * `observe`: the pure step from sampled levels (files, pppd, the link, verdicts) to
 //!   the machine's events;
 //! * `effects`: executes the machine's actions through the seams (`Seams`, built by the
-//!   front that starts the daemon);
+//!   front that starts the daemon); `prove`: its part for the pre-tests and the failback
+//!   proof, which run off the loop;
 //! * `runloop`: poll, signals, the control socket, the `Supervisor`;
 //! * `setup`: the policy and profiles, typed into the machine's config;
 //! * `offline`: the control commands under the lock when no supervisor runs;
@@ -26,6 +27,7 @@ pub mod machine;
 mod machine_prop;
 mod observe;
 pub(crate) mod offline;
+mod prove;
 pub(crate) mod runloop;
 #[cfg(test)]
 mod scenario;
