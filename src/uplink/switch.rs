@@ -773,8 +773,16 @@ pub fn activate(
     };
     done(Step::Intent)?;
 
+    // The phase lines below (stop done, start returned) are the boundaries tools/bench's
+    // decomposition of a switch reads (BENCHMARKS.md).
+    let clock = SystemClock;
+    let t_stop = clock.now();
     network(runner, paths, "stop", opts.network_timeout)?;
     wait_gone(paths, opts, report.previous_red.get("RED_DEV"));
+    log::info!(
+        "switch to {to}: RED stopped in {:.3} s",
+        clock.now().saturating_duration_since(t_stop).as_secs_f64()
+    );
     // The administrator stopped RED meanwhile (our red.down hook's or our stop-watch's
     // marker): the switch is abandoned before any file changes, nothing is brought up.
     if paths.red_stopped().exists() {
@@ -793,7 +801,17 @@ pub fn activate(
     write_secrets(paths, &plan)?;
     done(Step::SecretsWritten)?;
 
+    let t_start = clock.now();
     network(runner, paths, "start", opts.network_timeout)?;
+    log::info!(
+        "switch to {to}: network start red returned in {:.3} s (red/active {})",
+        clock.now().saturating_duration_since(t_start).as_secs_f64(),
+        if paths.red_active().exists() {
+            "present"
+        } else {
+            "not yet"
+        }
+    );
     done(Step::Started)?;
     Ok(report)
 }
