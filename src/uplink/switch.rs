@@ -778,10 +778,12 @@ pub fn activate(
     let clock = SystemClock;
     let t_stop = clock.now();
     network(runner, paths, "stop", opts.network_timeout)?;
+    let t_script = clock.now().saturating_duration_since(t_stop);
     wait_gone(paths, opts, report.previous_red.get("RED_DEV"));
     log::info!(
-        "switch to {to}: RED stopped in {:.3} s",
-        clock.now().saturating_duration_since(t_stop).as_secs_f64()
+        "switch to {to}: RED stopped in {:.3} s (network stop red {:.3} s)",
+        clock.now().saturating_duration_since(t_stop).as_secs_f64(),
+        t_script.as_secs_f64()
     );
     // The administrator stopped RED meanwhile (our red.down hook's or our stop-watch's
     // marker): the switch is abandoned before any file changes, nothing is brought up.
