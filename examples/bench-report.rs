@@ -1051,6 +1051,30 @@ impl Results {
                 Some(("<= 3/s", "max", "<=", "3")),
             );
         }
+        if self.has("dhcp") {
+            for (v, label) in [
+                ("unknown", "first contact (the server pings before it offers)"),
+                ("known", "the server knows the client"),
+                ("leasefile", "… and dhcpcd's lease file is there (INIT-REBOOT)"),
+                ("addr", "… and the address is on red1 already (no lease file)"),
+                ("both", "… lease file and address"),
+            ] {
+                t += &self.row(
+                    "dhcp",
+                    &format!("bringup_{v}_s"),
+                    &format!("dhcpcd start → leased: {label}"),
+                    " s",
+                    None,
+                );
+                t += &self.row(
+                    "dhcp",
+                    &format!("probed_{v}"),
+                    &format!("… ARP probes of the address ({v})"),
+                    "",
+                    None,
+                );
+            }
+        }
         // the largest VmHWM of any run, as recorded
         let peak = self
             .rows
