@@ -1053,10 +1053,19 @@ impl Results {
         }
         if self.has("dhcp") {
             for (v, label) in [
-                ("unknown", "first contact (the server pings before it offers)"),
+                (
+                    "unknown",
+                    "first contact (the server pings before it offers)",
+                ),
                 ("known", "the server knows the client"),
-                ("leasefile", "… and dhcpcd's lease file is there (INIT-REBOOT)"),
-                ("addr", "… and the address is on red1 already (no lease file)"),
+                (
+                    "leasefile",
+                    "… and dhcpcd's lease file is there (INIT-REBOOT)",
+                ),
+                (
+                    "addr",
+                    "… and the address is on red1 already (no lease file)",
+                ),
                 ("both", "… lease file and address"),
             ] {
                 t += &self.row(
@@ -1168,7 +1177,9 @@ fn block(r: &Results, prefix: &str) -> String {
     );
     let _ = writeln!(
         b,
-        "FAILOVER_CONNECT_TIMEOUT 60 s, FAILBACK_ATTEMPTS 3, FAILBACK_GRACE 30 s) except **FAILBACK_DELAY={} s**",
+        "FAILOVER_CONNECT_TIMEOUT 60 s, FAILBACK_ATTEMPTS 3 over FAILBACK_VOTE_WINDOW {} s, FAILBACK_GRACE 30 s,\n\
+         background pre-tests every 300 s) except **FAILBACK_DELAY={} s**",
+        r.setting("VOTE_WINDOW"),
         r.setting("FAILBACK_DELAY")
     );
     b.push_str("(default 300 s); profiles as the lab writes them (MAXRETRIES=2, HOLDOFF=5).\n\n");
