@@ -1396,6 +1396,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // test fixtures are plain writes
     fn a_story_counts_switches_to_the_dead_primary_and_the_outage_beyond_the_failover() {
         let d = tempfile::tempdir().unwrap();
         // a trial failback while the primary is still dead (before the restore at +30 s)
