@@ -109,6 +109,8 @@ impl Observer {
         let red = levels.red_active;
         if red != self.red_active {
             if red {
+                // A phase boundary of tools/bench's decomposition (BENCHMARKS.md).
+                log::info!("red/active appeared: RED is up");
                 self.red_active = true;
                 self.link_lost_sent = false;
                 out.red_came_up = true;

@@ -649,6 +649,17 @@ fn foreign_network_call(
 /// PIDs under `proc_root` of pppd (any: on IPFire only RED runs pppd) and of a dhcpcd with
 /// `red_dev` among its arguments. Processes in another network namespace than ours are not
 /// RED's and are skipped (when `ns/net` is readable).
+/// Whether `/proc/PID` is a process that has exited and waits to be reaped (state `Z` or
+/// `X` in `stat`): it holds no device and no session any more. An orphaned pppd is reaped by
+/// init or a subreaper, which may take its time (1-2 s in the lab): not a reason to wait.
+fn is_zombie(proc_pid: &Path) -> bool {
+    fs::read_to_string(proc_pid.join("stat")).is_ok_and(|stat| {
+        stat.rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X")
+    })
+}
+
 pub(crate) fn red_daemons(proc_root: &Path, red_dev: Option<&str>) -> Vec<u32> {
     let own_ns = fs::read_link(proc_root.join("self/ns/net")).ok();
     let Ok(dir) = fs::read_dir(proc_root) else {
@@ -677,7 +688,7 @@ pub(crate) fn red_daemons(proc_root: &Path, red_dev: Option<&str>) -> Vec<u32> {
             },
             _ => false,
         };
-        if !hit {
+        if !hit || is_zombie(&p) {
             continue;
         }
         if let (Some(own), Ok(theirs)) = (&own_ns, fs::read_link(p.join("ns/net"))) {
@@ -703,11 +714,34 @@ pub(crate) fn wait_gone(paths: &Paths, opts: &SwitchOptions, red_dev: Option<&st
     let clock = SystemClock;
     let proc_root = opts.proc_root(paths);
     let start = clock.now();
+    let mut first: Option<Vec<String>> = None;
     loop {
         let pids = red_daemons(&proc_root, red_dev);
         if pids.is_empty() {
+            if let Some(f) = first {
+                // (how long IPFire's stop left its daemons running: the stop phase of
+                // tools/bench's decomposition)
+                log::info!(
+                    "pppd/dhcpcd of RED ({}) gone {:.3} s after the stop returned",
+                    f.join("; "),
+                    clock.now().saturating_duration_since(start).as_secs_f64()
+                );
+            }
             return;
         }
+        first.get_or_insert_with(|| {
+            pids.iter()
+                .map(|p| {
+                    let cmd = fs::read(proc_root.join(p.to_string()).join("cmdline"))
+                        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                        .unwrap_or_default();
+                    format!(
+                        "{p} {}",
+                        cmd.trim_end().chars().take(60).collect::<String>()
+                    )
+                })
+                .collect()
+        });
         if clock.now().saturating_duration_since(start) >= opts.stop_wait {
             log::warn!(
                 "pppd/dhcpcd of RED still running after {:?} (pids {pids:?}); switching anyway",
@@ -773,8 +807,18 @@ pub fn activate(
     };
     done(Step::Intent)?;
 
+    // The phase lines below (stop done, start returned) are the boundaries tools/bench's
+    // decomposition of a switch reads (BENCHMARKS.md).
+    let clock = SystemClock;
+    let t_stop = clock.now();
     network(runner, paths, "stop", opts.network_timeout)?;
+    let t_script = clock.now().saturating_duration_since(t_stop);
     wait_gone(paths, opts, report.previous_red.get("RED_DEV"));
+    log::info!(
+        "switch to {to}: RED stopped in {:.3} s (network stop red {:.3} s)",
+        clock.now().saturating_duration_since(t_stop).as_secs_f64(),
+        t_script.as_secs_f64()
+    );
     // The administrator stopped RED meanwhile (our red.down hook's or our stop-watch's
     // marker): the switch is abandoned before any file changes, nothing is brought up.
     if paths.red_stopped().exists() {
@@ -793,7 +837,17 @@ pub fn activate(
     write_secrets(paths, &plan)?;
     done(Step::SecretsWritten)?;
 
+    let t_start = clock.now();
     network(runner, paths, "start", opts.network_timeout)?;
+    log::info!(
+        "switch to {to}: network start red returned in {:.3} s (red/active {})",
+        clock.now().saturating_duration_since(t_start).as_secs_f64(),
+        if paths.red_active().exists() {
+            "present"
+        } else {
+            "not yet"
+        }
+    );
     done(Step::Started)?;
     Ok(report)
 }
@@ -1123,6 +1177,10 @@ mod tests {
         fake_proc(d, 13, "bash", &["bash", "-c", "pppd red0"], Some("net:[1]"));
         fake_proc(d, 14, "pppd", &["pppd"], Some("net:[2]")); // another namespace
         fake_proc(d, 15, "dhcpcd", &["dhcpcd: red0 [ip4]"], Some("net:[1]"));
+        // a pppd that exited and waits for its parent to reap it: gone
+        fake_proc(d, 16, "pppd", &[], Some("net:[1]"));
+        fs::write(d.join("16/stat"), "16 (pppd) Z 1 16 16 0 -1").unwrap();
+        fs::write(d.join("10/stat"), "10 (pppd) S 1 10 10 0 -1").unwrap();
         assert_eq!(red_daemons(d, Some("red0")), [10, 11, 15]);
         assert_eq!(red_daemons(d, None), [10]);
         assert!(red_daemons(Path::new("/nonexistent/proc"), Some("red0")).is_empty());
