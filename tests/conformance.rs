@@ -9,12 +9,14 @@
 //!
 //! The four boxes run in parallel (own LAB_PREFIX and LAB_DIR each); the stories of one
 //! box run in order and their outcomes are collected, then the whole matrix is printed and
-//! checked against [`EXPECTED_TO_FAIL`]: the cells that fail today, each with the issue-12
-//! item that fixes it. A cell outside that list that fails, or a listed cell that passes,
-//! fails the test, so the list only shrinks and never goes stale.
+//! checked against [`EXPECTED_TO_FAIL`]: the cells that fail today (none), each with the
+//! issue that fixes it. A cell outside that list that fails, or a listed cell that passes,
+//! fails the test, so the list only shrinks and never goes stale. A failing box's logs
+//! (connectd's own lines included) are kept in `$TMPDIR/connectd-conformance-PID-TYPE`.
 //!
 //! Root only (namespaces); without root or the lab's tools it prints `skipped: <reason>`.
-//! It runs only with `CONNECTD_CONFORMANCE=1` (see the test).
+//! `tools/test` runs it as a step of its own, after the other tests, so that the other
+//! tests' load does not skew its timers.
 //! `CONFORMANCE_TYPES=pppoe,dhcp` runs a subset (the list check then covers those columns).
 //! The lab's timers are shortened: policy keys as in `tools/lab up` (probes every 1 s, 3
 //! failures, FAILOVER_CONNECT_TIMEOUT=20, FAILBACK_DELAY=20), dhcpcd's timeout and STATIC's
@@ -32,58 +34,17 @@ use crate::lab::{Lab, alive, cannot_run, lab_pppoe_bin, pid_in};
 /// How long a deliberate stop must hold (no red/active, no pppd or dhcpcd of RED).
 const HOLD: Duration = Duration::from_secs(10);
 
-/// A cell that fails today: the type, the story, the issue-12 item that fixes it, and
-/// whether today's supervisor sometimes gets it right by timing (a race it does not
-/// guard against): such a cell may pass or fail until its item lands.
+/// A cell that fails today: the type, the story, and the issue that fixes it.
 struct Known {
     ty: &'static str,
     story: &'static str,
-    item: u8,
-    racy: bool,
+    issue: &'static str,
 }
 
-const fn known(ty: &'static str, story: &'static str, item: u8) -> Known {
-    Known {
-        ty,
-        story,
-        item,
-        racy: false,
-    }
-}
-
-const fn racy(ty: &'static str, story: &'static str, item: u8) -> Known {
-    Known {
-        ty,
-        story,
-        item,
-        racy: true,
-    }
-}
-
-/// The cells that fail today, each with the issue-12 item that fixes it (measured with
-/// five full runs on main + this suite; `racy`: passed in at least one of them).
-const EXPECTED_TO_FAIL: &[Known] = &[
-    // Item 3: a shutdown on DHCP was sometimes undone (the supervisor sampled between
-    // dhcpcd.exe's rm of red/active and its red.down); the red.down marker and the 2 s
-    // grace fix it, kept racy until more runs confirm.
-    racy("DHCP", "shutdown (runlevel 0)", 3),
-    racy("QMI", "shutdown (runlevel 0)", 3),
-    // Item 3 in the middle of a switch: the Disconnect lands while the backup comes up
-    // and the supervisor's own `network start red` finishes bringing it up (dhcpcd on the
-    // backup's device runs afterwards). A stop seen during our stop abandons the switch
-    // now; one during our start is marked and stopped afterwards, too late for this story.
-    // PPPoE passed in the last run (the stop seen during our stop abandons the switch):
-    // racy until more runs confirm.
-    racy("PPPoE", "Disconnect during failover", 3),
-    known("DHCP", "Disconnect during failover", 3),
-    racy("STATIC", "Disconnect during failover", 3),
-    known("QMI", "Disconnect during failover", 3),
-    // Item 9: the probes fail on the vanished interface during the restart and the
-    // supervisor starts a failover (each seen in one or two of five runs).
-    racy("DHCP", "redctrl restart", 9),
-    racy("STATIC", "redctrl restart", 9),
-    racy("QMI", "redctrl restart", 9),
-];
+/// The cells that fail today, each with the issue that fixes it. Empty: every cell of
+/// every type passes (issue 12). A cell listed here that passes fails the test, so the
+/// list never goes stale.
+const EXPECTED_TO_FAIL: &[Known] = &[];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Ty {
@@ -921,7 +882,11 @@ fn run_kind(k: &'static Kind) -> Option<Column> {
         out.push((story, r, secs));
     }
     // The box's logs for whoever reads a failure.
-    let keep = std::env::temp_dir().join(format!("connectd-conformance-{}", k.lab));
+    let keep = std::env::temp_dir().join(format!(
+        "connectd-conformance-{}-{}",
+        std::process::id(),
+        k.lab
+    ));
     let _ = fs::remove_dir_all(&keep);
     let _ = fs::create_dir_all(&keep);
     let _ = std::process::Command::new("cp")
@@ -929,6 +894,13 @@ fn run_kind(k: &'static Kind) -> Option<Column> {
         .arg(b.root().join("var/log/lab"))
         .arg(&keep)
         .status();
+    if out.iter().any(|(_, r, _)| r.is_err()) {
+        println!(
+            "conformance {}: the box's logs (connectd.log, network.log, events.log) are in {}",
+            k.name,
+            keep.display()
+        );
+    }
     Some(out)
 }
 
@@ -950,15 +922,6 @@ fn short(e: &str) -> String {
 
 #[test]
 fn conformance_matrix_every_red_type_every_caller() {
-    // Opt-in for now: the whole matrix takes ~10 minutes, and until issue 12's behaviours
-    // have landed some of its cells still pass or fail by timing (the `racy` ones), which
-    // would make CI a coin toss. `CONNECTD_CONFORMANCE=1 tools/test` runs it.
-    if std::env::var_os("CONNECTD_CONFORMANCE").is_none() {
-        println!(
-            "skipped: conformance: set CONNECTD_CONFORMANCE=1 to play the 4 x 21 lab matrix (~10 min)"
-        );
-        return;
-    }
     if let Some(why) = cannot_run() {
         println!("skipped: conformance: {why}");
         return;
@@ -1005,7 +968,7 @@ fn conformance_matrix_every_red_type_every_caller() {
         table.push_str(&format!("| {story} |"));
         for (k, rs) in &results {
             let item = listed(k.name, story)
-                .map(|x| format!(" (item {})", x.item))
+                .map(|x| format!(" ({})", x.issue))
                 .unwrap_or_default();
             let cell = match rs.iter().find(|(s, _, _)| *s == story) {
                 Some((_, Ok(()), _)) => "pass".to_string(),
@@ -1024,9 +987,9 @@ fn conformance_matrix_every_red_type_every_caller() {
         for (story, r, _) in rs {
             match (r, listed(k.name, story)) {
                 (Err(e), None) => wrong.push(format!("{} | {story}: FAIL: {e}", k.name)),
-                (Ok(()), Some(x)) if !x.racy => wrong.push(format!(
-                    "{} | {story}: passes now: remove it from EXPECTED_TO_FAIL (item {})",
-                    k.name, x.item
+                (Ok(()), Some(x)) => wrong.push(format!(
+                    "{} | {story}: passes now: remove it from EXPECTED_TO_FAIL ({})",
+                    k.name, x.issue
                 )),
                 _ => {}
             }

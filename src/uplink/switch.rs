@@ -474,12 +474,43 @@ pub fn apply_files(
 
 /// `<root>/etc/rc.d/init.d/network VERB red` with a deadline, its output logged. Its exit
 /// code means nothing (IPFire's script returns 0 whatever happened); the outcome is returned
-/// for callers that care whether it was killed at the deadline.
+/// for callers that care whether it was killed at the deadline. A stop of RED by someone
+/// else while it runs is marked as the administrator's (see [`network_watched`]).
 pub(crate) fn network(
     runner: &dyn Runner,
     paths: &Paths,
     verb: &str,
     timeout: Duration,
+) -> Result<CmdOutcome> {
+    let watch = ForeignStopWatch::start(paths.proc(), paths.network_script());
+    let out = network_watched(runner, paths, verb, timeout, &watch);
+    if let Some(who) = watch.finish() {
+        mark_foreign_stop(paths, &who, verb);
+    }
+    out
+}
+
+/// Writes the deliberate-stop marker for a foreign stop WHO seen during our VERB.
+fn mark_foreign_stop(paths: &Paths, who: &str, verb: &str) {
+    let marker = paths.red_stopped();
+    if !marker.exists() {
+        log::warn!("RED was stopped by another process during our {verb}: {who}");
+        let _ = fsutil::replace_atomically(
+            &marker,
+            format!("{who} (during connectd's network {verb})\n").as_bytes(),
+            0o644,
+        );
+    }
+}
+
+/// [`network`] under a watch the caller started (a switch keeps one from its first step
+/// to its last, so that a stop between its two calls is seen too).
+fn network_watched(
+    runner: &dyn Runner,
+    paths: &Paths,
+    verb: &str,
+    timeout: Duration,
+    watch: &ForeignStopWatch,
 ) -> Result<CmdOutcome> {
     let argv: Vec<OsString> = vec![
         paths.network_script().into_os_string(),
@@ -496,19 +527,10 @@ pub(crate) fn network(
     let marker_before = verb == "stop" && marker.exists();
     // Someone else's stop while our call runs (the WUI's Disconnect in the middle of a
     // switch) may reach no red.down at all (networking/red stop exits early when dhcpcd
-    // is not running yet, functions.network:401-406): watched for here, and marked.
-    let watch = ForeignStopWatch::start(paths.proc(), paths.network_script());
+    // is not running yet, functions.network:401-406): the watch sees it, and it is marked.
     let out = runner.run(&spec);
-    let foreign = watch.finish();
-    if let Some(who) = &foreign {
-        if !marker.exists() {
-            log::warn!("RED was stopped by another process during our {verb}: {who}");
-            let _ = fsutil::replace_atomically(
-                &marker,
-                format!("{who} (during connectd's network {verb})\n").as_bytes(),
-                0o644,
-            );
-        }
+    if let Some(who) = watch.seen() {
+        mark_foreign_stop(paths, &who, verb);
     } else if verb == "stop" && !marker_before && marker.exists() {
         let _ = fs::remove_file(&marker);
     }
@@ -525,39 +547,99 @@ pub(crate) fn network(
     Ok(out)
 }
 
-/// Watches `/proc` on a thread of its own, while one of our network-script calls runs,
-/// for a stop of RED that is not ours: IPFire's `networking/red stop` or `network stop
-/// [red]` whose environment lacks our [`CALLER_ENV`].
-struct ForeignStopWatch {
+/// Watches, on a thread of its own, while our network-script calls run, for a stop of
+/// RED that is not ours: IPFire's `networking/red stop` or `network stop [red]` whose
+/// environment lacks our [`CALLER_ENV`]. Such a stop can be over in a few milliseconds
+/// (`networking/red stop` on DHCP exits at once when dhcpcd is not running yet,
+/// functions.network:401-406), too short for a `/proc` scan on a timer to see reliably:
+/// every open of the network scripts (inotify `IN_OPEN`; a shell opens its script first
+/// thing) triggers a scan while the opener still runs, and the timer (every 50 ms) covers
+/// a box whose scripts cannot be watched.
+pub(crate) struct ForeignStopWatch {
+    proc_root: PathBuf,
+    network: PathBuf,
     done: std::sync::mpsc::Sender<()>,
-    thread: Option<std::thread::JoinHandle<Option<String>>>,
+    seen: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ForeignStopWatch {
-    fn start(proc_root: PathBuf, network: PathBuf) -> ForeignStopWatch {
+    pub(crate) fn start(proc_root: PathBuf, network: PathBuf) -> ForeignStopWatch {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        use std::os::fd::AsFd;
         let (done, rx) = std::sync::mpsc::channel::<()>();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+            .ok()
+            .filter(|ino| {
+                let red = network.with_file_name("networking/red");
+                // Either may be missing (the lab's network script does both jobs).
+                let a = ino.add_watch(&network, AddWatchFlags::IN_OPEN).is_ok();
+                let b = ino.add_watch(&red, AddWatchFlags::IN_OPEN).is_ok();
+                a || b
+            });
+        let out = std::sync::Arc::clone(&seen);
+        let (proc_dir, script) = (proc_root.clone(), network.clone());
         let thread = std::thread::Builder::new()
             .name("stop-watch".into())
             .spawn(move || {
                 loop {
-                    if let Some(who) = foreign_stop(&proc_root, &network) {
-                        return Some(who);
+                    if let Some(who) = foreign_stop(&proc_dir, &script) {
+                        *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(who);
+                        return;
                     }
-                    // Every 100 ms until our call ends (a message, or the sender dropped).
-                    match rx.recv_timeout(Duration::from_millis(100)) {
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                        _ => return None,
+                    match rx.try_recv() {
+                        Err(std::sync::mpsc::TryRecvError::Empty) => {}
+                        _ => return,
+                    }
+                    match &inotify {
+                        Some(ino) => {
+                            let mut fds =
+                                [nix::poll::PollFd::new(ino.as_fd(), nix::poll::PollFlags::POLLIN)];
+                            let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(50u16));
+                            // Drained; what was opened does not matter, the scan tells.
+                            while ino.read_events().is_ok_and(|e| !e.is_empty()) {}
+                        }
+                        None => std::thread::sleep(Duration::from_millis(50)),
                     }
                 }
             })
             .ok();
-        ForeignStopWatch { done, thread }
+        ForeignStopWatch {
+            proc_root,
+            network,
+            done,
+            seen,
+            thread,
+        }
     }
 
-    /// Ends the watch: the foreign stop seen, if any.
-    fn finish(mut self) -> Option<String> {
+    /// The foreign stop seen so far or running now (one more scan, on this thread), if
+    /// any.
+    pub(crate) fn seen(&self) -> Option<String> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.is_none() {
+            *seen = foreign_stop(&self.proc_root, &self.network);
+        }
+        seen.clone()
+    }
+
+    /// Ends the watch (after one last look): the foreign stop seen, if any.
+    pub(crate) fn finish(mut self) -> Option<String> {
         let _ = self.done.send(());
-        self.thread.take().and_then(|t| t.join().ok()).flatten()
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.seen()
+    }
+}
+
+impl Drop for ForeignStopWatch {
+    fn drop(&mut self) {
+        let _ = self.done.send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -771,13 +853,22 @@ pub fn activate(
         crash_point(step);
         Ok(())
     };
+    // One watch for the whole switch: a foreign stop between our two calls (while the
+    // files are written) is the administrator's too.
+    let watch = ForeignStopWatch::start(paths.proc(), paths.network_script());
+    let stopped_meanwhile = |watch: &ForeignStopWatch| {
+        if let Some(who) = watch.seen() {
+            mark_foreign_stop(paths, &who, "switch");
+        }
+        paths.red_stopped().exists()
+    };
     done(Step::Intent)?;
 
-    network(runner, paths, "stop", opts.network_timeout)?;
+    network_watched(runner, paths, "stop", opts.network_timeout, &watch)?;
     wait_gone(paths, opts, report.previous_red.get("RED_DEV"));
     // The administrator stopped RED meanwhile (our red.down hook's or our stop-watch's
     // marker): the switch is abandoned before any file changes, nothing is brought up.
-    if paths.red_stopped().exists() {
+    if stopped_meanwhile(&watch) {
         return Err(Error::Failed(
             "RED was stopped deliberately during the switch: abandoned, the files unchanged".into(),
         ));
@@ -792,8 +883,31 @@ pub fn activate(
     done(Step::Linked)?;
     write_secrets(paths, &plan)?;
     done(Step::SecretsWritten)?;
+    // Stopped while the files were written: the files are the new profile's (whole and
+    // consistent), nothing is brought up.
+    if stopped_meanwhile(&watch) {
+        return Err(Error::Failed(
+            "RED was stopped deliberately during the switch: abandoned before the start".into(),
+        ));
+    }
 
-    network(runner, paths, "start", opts.network_timeout)?;
+    let started = network_watched(runner, paths, "start", opts.network_timeout, &watch);
+    if let Some(who) = watch.finish() {
+        mark_foreign_stop(paths, &who, "start");
+    }
+    // Stopped while our start ran: the administrator's stop may have found nothing to
+    // stop yet (networking/red stop exits when dhcpcd is not running yet,
+    // functions.network:401-406) and our start then brought the profile up anyway. Their
+    // stop wins: RED is stopped again and the switch does not complete.
+    if paths.red_stopped().exists() {
+        log::warn!("RED was stopped deliberately while profile {to} came up: stopping it again");
+        let _ = network(runner, paths, "stop", opts.network_timeout);
+        wait_gone(paths, opts, plan.red_after.get("RED_DEV"));
+        return Err(Error::Failed(
+            "RED was stopped deliberately during the switch: abandoned, RED stopped again".into(),
+        ));
+    }
+    started?;
     done(Step::Started)?;
     Ok(report)
 }
@@ -1047,6 +1161,86 @@ mod tests {
             fs::read_to_string(paths.ethernet_settings()).unwrap(),
             "RED_TYPE=DHCP\nRED_DEV=red0\n"
         );
+    }
+
+    /// A network script whose `start` runs while the administrator's `network stop red`
+    /// appears (and is over before the start returns, as `networking/red stop` on DHCP
+    /// with dhcpcd not running yet): records the verbs it was called with.
+    struct StopDuringStart {
+        proc_pid: PathBuf,
+        script: String,
+        verbs: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Runner for StopDuringStart {
+        fn run(&self, cmd: &CommandSpec) -> Result<crate::sys::exec::CmdOutcome> {
+            let verb = cmd.argv[1].to_string_lossy().into_owned();
+            if verb == "start" {
+                fs::create_dir_all(&self.proc_pid).unwrap();
+                fs::write(self.proc_pid.join("environ"), "PATH=/bin\0").unwrap();
+                fs::write(
+                    self.proc_pid.join("cmdline"),
+                    format!("/bin/sh\0{}\0stop\0red\0", self.script),
+                )
+                .unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+                fs::remove_dir_all(&self.proc_pid).unwrap();
+            }
+            self.verbs.lock().unwrap().push(verb);
+            Ok(crate::sys::exec::CmdOutcome {
+                code: Some(0),
+                timed_out: false,
+                output: String::new(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_disconnect_during_our_start_stops_red_again_and_the_switch_does_not_complete() {
+        // Issue 12 item 3, "Disconnect during failover" on DHCP/STATIC/QMI: the WUI's
+        // Disconnect lands while the backup comes up and finds nothing to stop yet; our
+        // start would bring the backup up under it. The administrator's stop wins.
+        let d = tempfile::tempdir().unwrap();
+        let paths = Paths::new(d.path()).unwrap();
+        fsutil::ensure_dir(&paths.connectd_dir()).unwrap();
+        fs::create_dir_all(paths.ppp_dir()).unwrap();
+        fs::create_dir_all(paths.ethernet_settings().parent().unwrap()).unwrap();
+        fs::write(paths.ethernet_settings(), "RED_TYPE=STATIC\nRED_DEV=red0\n").unwrap();
+        fs::write(paths.profile("1"), "PROFILE=1\nTYPE=STATIC\n").unwrap();
+        fs::write(paths.profile("2"), "PROFILE=2\nTYPE=DHCP\nDEVICE=red1\n").unwrap();
+        fs::hard_link(paths.profile("1"), paths.ppp_settings()).unwrap();
+        fs::create_dir_all(paths.proc()).unwrap();
+        let net = StopDuringStart {
+            proc_pid: paths.proc().join("40"),
+            script: paths.network_script().display().to_string(),
+            verbs: Default::default(),
+        };
+        let mut steps = Vec::new();
+        let r = activate(
+            &paths,
+            &net,
+            &Policy::default(),
+            &ProfileName::new("2").unwrap(),
+            None,
+            &SwitchOptions {
+                network_timeout: Duration::from_secs(1),
+                stop_wait: Duration::ZERO,
+                proc_root: Some(d.path().join("none")),
+            },
+            &mut |step, _| {
+                steps.push(step);
+                Ok(())
+            },
+        );
+        assert!(r.is_err(), "the switch completed under the administrator's stop");
+        assert!(!steps.contains(&Step::Started), "{steps:?}");
+        assert_eq!(*net.verbs.lock().unwrap(), ["stop", "start", "stop"]);
+        assert!(paths.red_stopped().exists(), "the Disconnect is marked");
+        // The files are whole: all of the new profile's (the supervisor's Disconnect then
+        // gives them back to the primary, effects.rs end_episode_files).
+        assert_eq!(active_profile(&paths).unwrap().unwrap().as_str(), "2");
+        let eth = fs::read_to_string(paths.ethernet_settings()).unwrap();
+        assert!(eth.contains("RED_TYPE=DHCP") && eth.contains("RED_DEV=red1"), "{eth}");
     }
 
     fn network_call(runner: &dyn Runner, paths: &Paths, verb: &str) {
