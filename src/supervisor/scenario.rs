@@ -443,3 +443,62 @@ fn a_disconnect_on_the_backup_is_never_undone_and_gives_the_files_back_to_the_pr
         h.finish();
     }
 }
+
+/// Pre-tests that pass, while the line of RED drops during the first one (dhcpcd.exe
+/// removes red/active on EXPIRE, `dhcpcd.exe:76-96`, and kills the primary's line in the
+/// world).
+struct DropDuringPretest {
+    paths: Paths,
+    world: Shared,
+    dropped: bool,
+}
+
+impl crate::uplink::pretest::PreTester for DropDuringPretest {
+    fn pretest(
+        &mut self,
+        _profile: &crate::ipfire::profile::Profile,
+        _device: &str,
+        _active_device: Option<&str>,
+    ) -> PretestOutcome {
+        if !self.dropped {
+            self.dropped = true;
+            self.world.lock().unwrap().dead.insert("1".into());
+            let _ = fs::remove_file(self.paths.red_active());
+        }
+        PretestOutcome::Passed("a DHCP offer".into())
+    }
+}
+
+#[test]
+fn a_line_that_drops_during_a_pre_test_is_noticed() {
+    // The QMI column's "primary line drops": the line died (EXPIRE removed red/active)
+    // while the supervisor ran its background pre-test round (3 s, blocking). Taking
+    // red/active's level after the pre-test's answer swallowed the RedDown: nothing probed
+    // a RED the supervisor thought down and the box stayed offline for good.
+    let dir = tempfile::tempdir().unwrap();
+    let paths = root(dir.path());
+    let world: Shared = Arc::default();
+    let clock = Rc::new(FakeClock::default());
+    let mut seams = fake_seams(&paths, &world, &clock);
+    seams.pretester = Box::new(DropDuringPretest {
+        paths: paths.clone(),
+        world: Arc::clone(&world),
+        dropped: false,
+    });
+    let mut sup = Supervisor::new(&paths, seams).unwrap();
+    let queue = sup.begin(&mut NoServices).unwrap();
+    let mut d = Driver {
+        sup,
+        next_passive: clock.now(),
+        clock: Rc::clone(&clock),
+        queue,
+    };
+    let minute = Duration::from_secs(60);
+    d.until("failover to 2", 3 * minute, |s, a| {
+        s == "online" && a == "2"
+    });
+    assert!(same_file(&paths, "2"));
+    if let Some(h) = d.sup.fx.hooks.take() {
+        h.finish();
+    }
+}

@@ -594,13 +594,18 @@ impl ForeignStopWatch {
                     }
                     match &inotify {
                         Some(ino) => {
-                            let mut fds =
-                                [nix::poll::PollFd::new(ino.as_fd(), nix::poll::PollFlags::POLLIN)];
+                            let mut fds = [nix::poll::PollFd::new(
+                                ino.as_fd(),
+                                nix::poll::PollFlags::POLLIN,
+                            )];
                             let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(50u16));
                             // Drained; what was opened does not matter, the scan tells.
                             while ino.read_events().is_ok_and(|e| !e.is_empty()) {}
                         }
-                        None => std::thread::sleep(Duration::from_millis(50)),
+                        None => match rx.recv_timeout(Duration::from_millis(50)) {
+                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                            _ => return,
+                        },
                     }
                 }
             })
@@ -1232,7 +1237,10 @@ mod tests {
                 Ok(())
             },
         );
-        assert!(r.is_err(), "the switch completed under the administrator's stop");
+        assert!(
+            r.is_err(),
+            "the switch completed under the administrator's stop"
+        );
         assert!(!steps.contains(&Step::Started), "{steps:?}");
         assert_eq!(*net.verbs.lock().unwrap(), ["stop", "start", "stop"]);
         assert!(paths.red_stopped().exists(), "the Disconnect is marked");
@@ -1240,7 +1248,10 @@ mod tests {
         // gives them back to the primary, effects.rs end_episode_files).
         assert_eq!(active_profile(&paths).unwrap().unwrap().as_str(), "2");
         let eth = fs::read_to_string(paths.ethernet_settings()).unwrap();
-        assert!(eth.contains("RED_TYPE=DHCP") && eth.contains("RED_DEV=red1"), "{eth}");
+        assert!(
+            eth.contains("RED_TYPE=DHCP") && eth.contains("RED_DEV=red1"),
+            "{eth}"
+        );
     }
 
     fn network_call(runner: &dyn Runner, paths: &Paths, verb: &str) {
