@@ -553,21 +553,22 @@ fn network_watched(
 /// (`networking/red stop` on DHCP exits at once when dhcpcd is not running yet,
 /// functions.network:401-406), too short for a `/proc` scan on a timer to see reliably:
 /// every open of the network scripts (inotify `IN_OPEN`; a shell opens its script first
-/// thing) triggers a scan while the opener still runs, and the timer (every 50 ms) covers
-/// a box whose scripts cannot be watched.
+/// thing) triggers a scan while the opener still runs; a timer backs it up (every 250 ms,
+/// every 50 ms on a box whose scripts cannot be watched).
 pub(crate) struct ForeignStopWatch {
     proc_root: PathBuf,
     network: PathBuf,
-    done: std::sync::mpsc::Sender<()>,
+    /// Written to (or closed) to end the thread's wait at once.
+    wake: Option<std::os::fd::OwnedFd>,
     seen: std::sync::Arc<std::sync::Mutex<Option<String>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ForeignStopWatch {
     pub(crate) fn start(proc_root: PathBuf, network: PathBuf) -> ForeignStopWatch {
+        use nix::poll::{PollFd, PollFlags, PollTimeout};
         use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
         use std::os::fd::AsFd;
-        let (done, rx) = std::sync::mpsc::channel::<()>();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
         let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
             .ok()
@@ -578,34 +579,34 @@ impl ForeignStopWatch {
                 let b = ino.add_watch(&red, AddWatchFlags::IN_OPEN).is_ok();
                 a || b
             });
+        // inotify wakes the thread for every open; a timer backs it up.
+        let every = PollTimeout::from(if inotify.is_some() { 250u16 } else { 50 });
+        let (wake_rx, wake) = match nix::unistd::pipe() {
+            Ok((r, w)) => (Some(r), Some(w)),
+            Err(_) => (None, None),
+        };
         let out = std::sync::Arc::clone(&seen);
         let (proc_dir, script) = (proc_root.clone(), network.clone());
         let thread = std::thread::Builder::new()
             .name("stop-watch".into())
             .spawn(move || {
+                let Some(wake_rx) = wake_rx else { return };
                 loop {
                     if let Some(who) = foreign_stop(&proc_dir, &script) {
                         *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(who);
                         return;
                     }
-                    match rx.try_recv() {
-                        Err(std::sync::mpsc::TryRecvError::Empty) => {}
-                        _ => return,
+                    let mut fds = vec![PollFd::new(wake_rx.as_fd(), PollFlags::POLLIN)];
+                    if let Some(ino) = &inotify {
+                        fds.push(PollFd::new(ino.as_fd(), PollFlags::POLLIN));
                     }
-                    match &inotify {
-                        Some(ino) => {
-                            let mut fds = [nix::poll::PollFd::new(
-                                ino.as_fd(),
-                                nix::poll::PollFlags::POLLIN,
-                            )];
-                            let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(50u16));
-                            // Drained; what was opened does not matter, the scan tells.
-                            while ino.read_events().is_ok_and(|e| !e.is_empty()) {}
-                        }
-                        None => match rx.recv_timeout(Duration::from_millis(50)) {
-                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                            _ => return,
-                        },
+                    let _ = nix::poll::poll(&mut fds, every);
+                    if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+                        return;
+                    }
+                    // Drained; what was opened does not matter, the scan tells.
+                    if let Some(ino) = &inotify {
+                        while ino.read_events().is_ok_and(|e| !e.is_empty()) {}
                     }
                 }
             })
@@ -613,7 +614,7 @@ impl ForeignStopWatch {
         ForeignStopWatch {
             proc_root,
             network,
-            done,
+            wake,
             seen,
             thread,
         }
@@ -631,20 +632,22 @@ impl ForeignStopWatch {
 
     /// Ends the watch (after one last look): the foreign stop seen, if any.
     pub(crate) fn finish(mut self) -> Option<String> {
-        let _ = self.done.send(());
+        self.stop();
+        self.seen()
+    }
+
+    fn stop(&mut self) {
+        // Closing the write end makes the read end readable (EOF): the thread returns.
+        drop(self.wake.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        self.seen()
     }
 }
 
 impl Drop for ForeignStopWatch {
     fn drop(&mut self) {
-        let _ = self.done.send(());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.stop();
     }
 }
 
@@ -1198,6 +1201,32 @@ mod tests {
                 output: String::new(),
             })
         }
+    }
+
+    #[test]
+    fn a_foreign_stop_over_in_milliseconds_is_seen_through_the_scripts_open() {
+        // `networking/red stop` on DHCP with dhcpcd not running yet lives a few ms
+        // (functions.network:401-406): a timer between scans misses it; the script's
+        // open (inotify) triggers a scan while it runs.
+        let d = tempfile::tempdir().unwrap();
+        let paths = Paths::new(d.path()).unwrap();
+        let script = paths.network_script();
+        fs::create_dir_all(script.parent().unwrap()).unwrap();
+        fs::write(&script, "#!/bin/sh\n").unwrap();
+        fs::create_dir_all(paths.proc()).unwrap();
+        let watch = ForeignStopWatch::start(paths.proc(), script.clone());
+        // Between two timer scans (every 50 ms without inotify): only the open tells.
+        std::thread::sleep(Duration::from_millis(125));
+        let p = paths.proc().join("60");
+        fs::create_dir_all(&p).unwrap();
+        fs::write(p.join("environ"), "PATH=/bin\0").unwrap();
+        let cmd = format!("/bin/sh\0{}\0stop\0red\0", script.display());
+        fs::write(p.join("cmdline"), cmd).unwrap();
+        drop(fs::File::open(&script).unwrap()); // the shell opens its script
+        std::thread::sleep(Duration::from_millis(10));
+        fs::remove_dir_all(&p).unwrap();
+        let who = watch.finish();
+        assert!(who.is_some_and(|w| w.ends_with("stop red")));
     }
 
     #[test]
