@@ -144,7 +144,7 @@ fn came_up(paths: &Paths, since: SystemTime) -> bool {
 /// to the primary unpins). Returns the exit code.
 pub(crate) fn switch_to(
     paths: &Paths,
-    runner: &dyn Runner,
+    runner: &(dyn Runner + Sync),
     clock: &dyn Clock,
     to: &ProfileName,
     kind: SwitchKind,

@@ -620,6 +620,11 @@ impl ForeignStopWatch {
         }
     }
 
+    /// The foreign stop the watch's thread has seen so far, if any (no scan).
+    pub(crate) fn seen_so_far(&self) -> Option<String> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// The foreign stop seen so far or running now (one more scan, on this thread), if
     /// any.
     pub(crate) fn seen(&self) -> Option<String> {
@@ -810,6 +815,41 @@ pub(crate) fn wait_gone(paths: &Paths, opts: &SwitchOptions, red_dev: Option<&st
     }
 }
 
+/// Our `network start red` of a switch, under the switch's watch. Once the
+/// administrator's stop is seen while it runs, what our start brings up is stopped again
+/// and again (our own `network stop red`, every 100 ms) until it returns: their stop may
+/// have come before there was anything to stop (`networking/red stop` on DHCP exits when
+/// dhcpcd is not running yet, functions.network:401-406), and a dhcpcd our start is still
+/// waiting on must not get its lease under their Disconnect.
+fn start_unless_stopped(
+    runner: &(dyn Runner + Sync),
+    paths: &Paths,
+    opts: &SwitchOptions,
+    watch: &ForeignStopWatch,
+) -> Result<CmdOutcome> {
+    let clock = SystemClock;
+    std::thread::scope(|s| {
+        let start =
+            s.spawn(|| network_watched(runner, paths, "start", opts.network_timeout, watch));
+        let mut marked = false;
+        while !start.is_finished() {
+            if let Some(who) = watch.seen_so_far() {
+                if !marked {
+                    mark_foreign_stop(paths, &who, "start");
+                    marked = true;
+                }
+                let _ = network(runner, paths, "stop", opts.network_timeout);
+                clock.sleep(Duration::from_millis(100));
+            } else {
+                clock.sleep(Duration::from_millis(50));
+            }
+        }
+        start
+            .join()
+            .unwrap_or_else(|_| Err(Error::Failed("network start red: the thread died".into())))
+    })
+}
+
 fn crash_point(step: Step) {
     if std::env::var(CRASH_ENV).as_deref() == Ok(step.name()) {
         log::error!("{CRASH_ENV}={}: aborting on purpose", step.name());
@@ -828,7 +868,7 @@ fn crash_point(step: Step) {
 /// whether RED comes up is the caller's to watch (`red/active`).
 pub fn activate(
     paths: &Paths,
-    runner: &dyn Runner,
+    runner: &(dyn Runner + Sync),
     policy: &Policy,
     to: &ProfileName,
     restore: Option<&RedValues>,
@@ -899,7 +939,7 @@ pub fn activate(
         ));
     }
 
-    let started = network_watched(runner, paths, "start", opts.network_timeout, &watch);
+    let started = start_unless_stopped(runner, paths, opts, &watch);
     if let Some(who) = watch.finish() {
         mark_foreign_stop(paths, &who, "start");
     }
@@ -1271,7 +1311,13 @@ mod tests {
             "the switch completed under the administrator's stop"
         );
         assert!(!steps.contains(&Step::Started), "{steps:?}");
-        assert_eq!(*net.verbs.lock().unwrap(), ["stop", "start", "stop"]);
+        // Our stop of the old profile; then, while our start still runs, our stops of
+        // what it brings up; after it, one more.
+        let verbs = net.verbs.lock().unwrap().clone();
+        let start = verbs.iter().position(|v| v == "start").unwrap();
+        assert!(start >= 2, "no stop while our start ran: {verbs:?}");
+        assert!(verbs[..start].iter().all(|v| v == "stop"), "{verbs:?}");
+        assert_eq!(verbs[start + 1..], ["stop"], "{verbs:?}");
         assert!(paths.red_stopped().exists(), "the Disconnect is marked");
         // The files are whole: all of the new profile's (the supervisor's Disconnect then
         // gives them back to the primary, effects.rs end_episode_files).
