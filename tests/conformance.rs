@@ -848,6 +848,17 @@ impl BoxUnderTest {
                 self.wait_failover_begins(n, 40)
                     .map_err(|e| format!("precondition: {e}"))?;
                 self.lab(&["redctrl", "stop"]);
+                // Judged once connectd has reacted (it exits on the Disconnect): a dhcpcd
+                // its start was launching as the Disconnect ran can still appear for a
+                // moment; connectd stops it again, and from then on RED stays down.
+                if !poll(30, || !self.supervised()) {
+                    let r = fail(format!(
+                        "connectd still supervises 30 s after the Disconnect — {}",
+                        self.describe()
+                    ));
+                    self.clear_fault();
+                    return r;
+                }
                 let r = self.stays_down("Disconnect during failover");
                 self.clear_fault();
                 r?;

@@ -558,8 +558,10 @@ fn network_watched(
 pub(crate) struct ForeignStopWatch {
     proc_root: PathBuf,
     network: PathBuf,
-    /// Written to (or closed) to end the thread's wait at once.
+    /// Closed to end the thread's wait at once.
     wake: Option<std::os::fd::OwnedFd>,
+    /// Tells the thread to end (at its next wake-up at the latest).
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
     seen: std::sync::Arc<std::sync::Mutex<Option<String>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -581,10 +583,14 @@ impl ForeignStopWatch {
             });
         // inotify wakes the thread for every open; a timer backs it up.
         let every = PollTimeout::from(if inotify.is_some() { 250u16 } else { 50 });
-        let (wake_rx, wake) = match nix::unistd::pipe() {
+        // Close-on-exec: a copy of the write end in the network script's children (a
+        // daemon like dhcpcd) would keep the read end from ever seeing EOF.
+        let (wake_rx, wake) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
             Ok((r, w)) => (Some(r), Some(w)),
             Err(_) => (None, None),
         };
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let quit = std::sync::Arc::clone(&done);
         let out = std::sync::Arc::clone(&seen);
         let (proc_dir, script) = (proc_root.clone(), network.clone());
         let thread = std::thread::Builder::new()
@@ -592,6 +598,9 @@ impl ForeignStopWatch {
             .spawn(move || {
                 let Some(wake_rx) = wake_rx else { return };
                 loop {
+                    if quit.load(std::sync::atomic::Ordering::SeqCst) {
+                        return;
+                    }
                     if let Some(who) = foreign_stop(&proc_dir, &script) {
                         *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(who);
                         return;
@@ -615,6 +624,7 @@ impl ForeignStopWatch {
             proc_root,
             network,
             wake,
+            done,
             seen,
             thread,
         }
@@ -642,6 +652,7 @@ impl ForeignStopWatch {
     }
 
     fn stop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
         // Closing the write end makes the read end readable (EOF): the thread returns.
         drop(self.wake.take());
         if let Some(t) = self.thread.take() {
@@ -1241,6 +1252,30 @@ mod tests {
                 output: String::new(),
             })
         }
+    }
+
+    #[test]
+    fn a_watch_ends_at_once_even_with_a_daemon_started_meanwhile() {
+        // The network script's start leaves a daemon behind (dhcpcd): it must hold none
+        // of the watch's descriptors, and the watch must end when our call does (a
+        // redial's `network start red` never returned: the supervisor hung for minutes).
+        let d = tempfile::tempdir().unwrap();
+        let paths = Paths::new(d.path()).unwrap();
+        fs::create_dir_all(paths.proc()).unwrap();
+        let watch = ForeignStopWatch::start(paths.proc(), paths.network_script());
+        let mut daemon = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let t = std::time::Instant::now();
+        assert_eq!(watch.finish(), None);
+        let took = t.elapsed();
+        let _ = daemon.kill();
+        let _ = daemon.wait();
+        assert!(
+            took < Duration::from_secs(1),
+            "the watch took {took:?} to end"
+        );
     }
 
     #[test]
