@@ -223,7 +223,15 @@ fn kill_9_during_a_switch_then_start_recovers() {
     let _ = caller.join();
     // SIGKILL is delivered asynchronously: until the process is gone it holds the lock, and
     // a `start` then would find "connectd is already running".
-    b.wait_for("the killed supervisor to be gone", |_| !alive(pid));
+    // Its main thread may be a zombie while its other threads (a switch's network call,
+    // the stop-watch) are still exiting and hold the lock with the shared descriptors:
+    // gone is when the lock is free.
+    b.wait_for("the killed supervisor to be gone", |b| {
+        !alive(pid) && {
+            let f = fs::File::open(b.t.path("var/run/connectd.pid")).unwrap();
+            nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok()
+        }
+    });
     fs::remove_file(b.t.root().parent().unwrap().join("slow-start")).unwrap();
     start(&b);
     b.wait_for("online after kill -9", |b| b.status()["state"] == "online");
