@@ -9,12 +9,14 @@
 //!
 //! The four boxes run in parallel (own LAB_PREFIX and LAB_DIR each); the stories of one
 //! box run in order and their outcomes are collected, then the whole matrix is printed and
-//! checked against [`EXPECTED_TO_FAIL`]: the cells that fail today, each with the issue-12
-//! item that fixes it. A cell outside that list that fails, or a listed cell that passes,
-//! fails the test, so the list only shrinks and never goes stale.
+//! checked against [`EXPECTED_TO_FAIL`]: the cells that fail today (none), each with the
+//! issue that fixes it. A cell outside that list that fails, or a listed cell that passes,
+//! fails the test, so the list only shrinks and never goes stale. A failing box's logs
+//! (connectd's own lines included) are kept in `$TMPDIR/connectd-conformance-PID-TYPE`.
 //!
 //! Root only (namespaces); without root or the lab's tools it prints `skipped: <reason>`.
-//! It runs only with `CONNECTD_CONFORMANCE=1` (see the test).
+//! `tools/test` runs it as a step of its own, after the other tests, so that the other
+//! tests' load does not skew its timers.
 //! `CONFORMANCE_TYPES=pppoe,dhcp` runs a subset (the list check then covers those columns).
 //! The lab's timers are shortened: policy keys as in `tools/lab up` (probes every 1 s, 3
 //! failures, FAILOVER_CONNECT_TIMEOUT=20, FAILBACK_DELAY=20), dhcpcd's timeout and STATIC's
@@ -32,58 +34,17 @@ use crate::lab::{Lab, alive, cannot_run, lab_pppoe_bin, pid_in};
 /// How long a deliberate stop must hold (no red/active, no pppd or dhcpcd of RED).
 const HOLD: Duration = Duration::from_secs(10);
 
-/// A cell that fails today: the type, the story, the issue-12 item that fixes it, and
-/// whether today's supervisor sometimes gets it right by timing (a race it does not
-/// guard against): such a cell may pass or fail until its item lands.
+/// A cell that fails today: the type, the story, and the issue that fixes it.
 struct Known {
     ty: &'static str,
     story: &'static str,
-    item: u8,
-    racy: bool,
+    issue: &'static str,
 }
 
-const fn known(ty: &'static str, story: &'static str, item: u8) -> Known {
-    Known {
-        ty,
-        story,
-        item,
-        racy: false,
-    }
-}
-
-const fn racy(ty: &'static str, story: &'static str, item: u8) -> Known {
-    Known {
-        ty,
-        story,
-        item,
-        racy: true,
-    }
-}
-
-/// The cells that fail today, each with the issue-12 item that fixes it (measured with
-/// five full runs on main + this suite; `racy`: passed in at least one of them).
-const EXPECTED_TO_FAIL: &[Known] = &[
-    // Item 3: a shutdown on DHCP was sometimes undone (the supervisor sampled between
-    // dhcpcd.exe's rm of red/active and its red.down); the red.down marker and the 2 s
-    // grace fix it, kept racy until more runs confirm.
-    racy("DHCP", "shutdown (runlevel 0)", 3),
-    racy("QMI", "shutdown (runlevel 0)", 3),
-    // Item 3 in the middle of a switch: the Disconnect lands while the backup comes up
-    // and the supervisor's own `network start red` finishes bringing it up (dhcpcd on the
-    // backup's device runs afterwards). A stop seen during our stop abandons the switch
-    // now; one during our start is marked and stopped afterwards, too late for this story.
-    // PPPoE passed in the last run (the stop seen during our stop abandons the switch):
-    // racy until more runs confirm.
-    racy("PPPoE", "Disconnect during failover", 3),
-    known("DHCP", "Disconnect during failover", 3),
-    racy("STATIC", "Disconnect during failover", 3),
-    known("QMI", "Disconnect during failover", 3),
-    // Item 9: the probes fail on the vanished interface during the restart and the
-    // supervisor starts a failover (each seen in one or two of five runs).
-    racy("DHCP", "redctrl restart", 9),
-    racy("STATIC", "redctrl restart", 9),
-    racy("QMI", "redctrl restart", 9),
-];
+/// The cells that fail today, each with the issue that fixes it. Empty: every cell of
+/// every type passes (issue 12). A cell listed here that passes fails the test, so the
+/// list never goes stale.
+const EXPECTED_TO_FAIL: &[Known] = &[];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Ty {
@@ -159,7 +120,9 @@ const STORIES: &[&str] = &[
     "connscheduler profile 4",
     "pppsetup Select, online",
     "pppsetup Select, on backup",
+    "index.cgi dial profile 4",
     "primary line drops",
+    "primary lease NAKed",
     "shutdown (runlevel 0)",
     "Disconnect during failover",
     "off: boot, primary up",
@@ -173,6 +136,12 @@ const STORIES: &[&str] = &[
 
 type Outcome = Result<(), String>;
 
+/// Whether STORY can be told on a box of type TY: a lease is NAKed only where dhcpcd
+/// serves the primary (DHCP, QMI's wwan0).
+fn applies(story: &str, ty: Ty) -> bool {
+    story != "primary lease NAKed" || matches!(ty, Ty::Dhcp | Ty::Qmi)
+}
+
 /// One lab box of one primary type, and the story helpers.
 struct BoxUnderTest {
     lab: Lab,
@@ -181,6 +150,8 @@ struct BoxUnderTest {
     pristine: Vec<(String, Vec<u8>)>,
     failover: bool,
     fault: Option<(&'static str, &'static str)>,
+    /// The box must boot afresh before the next story.
+    dirty: bool,
 }
 
 fn fail<T>(msg: impl Into<String>) -> Result<T, String> {
@@ -203,6 +174,8 @@ impl BoxUnderTest {
             "var/ipfire/ethernet/settings",
             "var/ipfire/connectd/settings",
             "var/ipfire/ppp/secrets",
+            // index.cgi's dial profile rewrites it.
+            "var/ipfire/ppp/settings-4",
         ] {
             pristine.push((
                 rel.to_string(),
@@ -215,6 +188,7 @@ impl BoxUnderTest {
             pristine,
             failover: true,
             fault: None,
+            dirty: false,
         })
     }
 
@@ -538,6 +512,7 @@ impl BoxUnderTest {
         }
         fs::write(self.lab.red("keepconnected"), "0\n").expect("keepconnected");
         self.failover = failover;
+        self.dirty = false;
         if let Some(f) = fault {
             self.set_fault(self.k.isp, f);
         }
@@ -549,6 +524,7 @@ impl BoxUnderTest {
     fn ensure(&mut self, failover: bool) -> Outcome {
         let good = self.failover == failover
             && self.fault.is_none()
+            && !self.dirty
             && self.online_on(self.k.primary, self.k.isp)
             && (!failover
                 || (self.supervised() && self.status_field("primary_profile") == self.k.primary));
@@ -588,6 +564,43 @@ impl BoxUnderTest {
             .find_map(|l| l.strip_prefix("PASSWORD="))
             .unwrap_or("");
         fs::write(ppp.join("secrets"), format!("'{user}' * '{pass}'\n"))
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// index.cgi's "dial profile" N (index.cgi:78-114), without the Dial: `settings`
+    /// unlinked and linked to settings-N, `ppp/updatesettings` touched, the profile
+    /// rewritten with PROFILE=N and BACKUPPROFILE=N, secrets written for it.
+    fn wui_dial_profile(&self, n: &str) -> Outcome {
+        let ppp = self.root().join("var/ipfire/ppp");
+        let _ = fs::remove_file(ppp.join("settings"));
+        fs::hard_link(ppp.join(format!("settings-{n}")), ppp.join("settings"))
+            .map_err(|e| e.to_string())?;
+        fs::write(ppp.join("updatesettings"), "").map_err(|e| e.to_string())?;
+        let text = fs::read_to_string(ppp.join("settings")).map_err(|e| e.to_string())?;
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.starts_with("PROFILE=") && !l.starts_with("BACKUPPROFILE="))
+            .map(String::from)
+            .collect();
+        lines.push(format!("PROFILE={n}"));
+        lines.push(format!("BACKUPPROFILE={n}"));
+        // writehash rewrites the file in place (the link to `settings` stays).
+        fs::write(ppp.join(format!("settings-{n}")), lines.join("\n") + "\n")
+            .map_err(|e| e.to_string())?;
+        let key = |k: &str| {
+            lines
+                .iter()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                .unwrap_or("")
+                .to_string()
+        };
+        fs::write(
+            ppp.join("secrets"),
+            format!("'{}' * '{}'\n", key("USERNAME"), key("PASSWORD")),
+        )
+        .map_err(|e| e.to_string())?;
+        fs::set_permissions(ppp.join("secrets"), fs::Permissions::from_mode(0o600))
             .map_err(|e| e.to_string())?;
         Ok(())
     }
@@ -756,6 +769,56 @@ impl BoxUnderTest {
                 self.primary_is("4")?;
                 self.consistent()
             }
+            // index.cgi's "dial profile" while disconnected (index.cgi:78-114): `settings`
+            // linked to settings-4, that profile rewritten with PROFILE and BACKUPPROFILE
+            // set to itself, secrets written, then Dial (redctrl start). Online on 4, which
+            // is the primary now; its BACKUPPROFILE naming itself is no loop and no switch.
+            "index.cgi dial profile 4" => {
+                self.ensure(true)?;
+                self.lab(&["redctrl", "stop"]);
+                if !poll(20, || !self.active()) {
+                    return fail(format!(
+                        "Disconnect did not take RED down — {}",
+                        self.describe()
+                    ));
+                }
+                poll(5, || !self.supervised());
+                self.wui_dial_profile("4")?;
+                self.lab(&["redctrl", "start"]);
+                self.wait_online("4", k.isp, 60)?;
+                self.wait_supervised(15)?;
+                self.primary_is("4")?;
+                self.stays_on("4", k.isp, 10)?;
+                self.consistent()
+            }
+            // The primary's lease is NAKed (the ISP's DHCP server forgot it and answers the
+            // renewal with NAK; lab: the renewal is brought forward): dhcpcd.exe removes
+            // red/active and runs red.down with reason NAK, then dhcpcd leases anew. A line
+            // that died, not a Disconnect: the box is online again on the primary (a new
+            // address), supervised, the files unchanged.
+            "primary lease NAKed" => {
+                self.ensure(true)?;
+                let before = self.lab.read("var/ipfire/red/local-ipaddress");
+                self.set_fault(k.isp, "dhcp-nak");
+                let r = if !poll(20, || {
+                    self.lab.read("var/ipfire/red/local-ipaddress") != before && self.active()
+                }) {
+                    fail(format!(
+                        "no new lease within 20 s (had {before}) — {}",
+                        self.describe()
+                    ))
+                } else {
+                    self.wait_online(k.primary, k.isp, 30)
+                        .and_then(|_| self.wait_supervised(5))
+                        .and_then(|_| self.stays_on(k.primary, k.isp, 5))
+                        .and_then(|_| self.consistent())
+                };
+                // The ISP's server as it was; the next story boots afresh (the new
+                // address is outside the restored range).
+                self.clear_fault();
+                self.dirty = true;
+                r
+            }
             // The primary's line drops (carrier lost: pppd exits on PPPoE, dhcpcd sees
             // NOCARRIER, STATIC keeps its address): the box fails over, files agree.
             "primary line drops" => {
@@ -785,6 +848,17 @@ impl BoxUnderTest {
                 self.wait_failover_begins(n, 40)
                     .map_err(|e| format!("precondition: {e}"))?;
                 self.lab(&["redctrl", "stop"]);
+                // Judged once connectd has reacted (it exits on the Disconnect): a dhcpcd
+                // its start was launching as the Disconnect ran can still appear for a
+                // moment; connectd stops it again, and from then on RED stays down.
+                if !poll(30, || !self.supervised()) {
+                    let r = fail(format!(
+                        "connectd still supervises 30 s after the Disconnect — {}",
+                        self.describe()
+                    ));
+                    self.clear_fault();
+                    return r;
+                }
                 let r = self.stays_down("Disconnect during failover");
                 self.clear_fault();
                 r?;
@@ -906,7 +980,22 @@ type Column = Vec<(&'static str, Outcome, f64)>;
 fn run_kind(k: &'static Kind) -> Option<Column> {
     let mut b = BoxUnderTest::up(k)?;
     let mut out = Vec::new();
-    for &story in STORIES {
+    // CONFORMANCE_STORIES=a;b plays only those (each story sets its box up itself),
+    // CONFORMANCE_REPEAT=N each N times: to hunt a race in a few cells.
+    let only = std::env::var("CONFORMANCE_STORIES").unwrap_or_default();
+    let repeat: usize = std::env::var("CONFORMANCE_REPEAT")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let stories = STORIES
+        .iter()
+        .copied()
+        .filter(|s| only.is_empty() || only.split(';').any(|o| o.trim() == *s))
+        .flat_map(|s| std::iter::repeat_n(s, repeat));
+    for story in stories {
+        if !applies(story, k.ty) {
+            continue;
+        }
         let t = Instant::now();
         let r = b.play(story);
         let secs = t.elapsed().as_secs_f64();
@@ -921,7 +1010,11 @@ fn run_kind(k: &'static Kind) -> Option<Column> {
         out.push((story, r, secs));
     }
     // The box's logs for whoever reads a failure.
-    let keep = std::env::temp_dir().join(format!("connectd-conformance-{}", k.lab));
+    let keep = std::env::temp_dir().join(format!(
+        "connectd-conformance-{}-{}",
+        std::process::id(),
+        k.lab
+    ));
     let _ = fs::remove_dir_all(&keep);
     let _ = fs::create_dir_all(&keep);
     let _ = std::process::Command::new("cp")
@@ -929,6 +1022,13 @@ fn run_kind(k: &'static Kind) -> Option<Column> {
         .arg(b.root().join("var/log/lab"))
         .arg(&keep)
         .status();
+    if out.iter().any(|(_, r, _)| r.is_err()) {
+        println!(
+            "conformance {}: the box's logs (connectd.log, network.log, events.log) are in {}",
+            k.name,
+            keep.display()
+        );
+    }
     Some(out)
 }
 
@@ -950,15 +1050,6 @@ fn short(e: &str) -> String {
 
 #[test]
 fn conformance_matrix_every_red_type_every_caller() {
-    // Opt-in for now: the whole matrix takes ~10 minutes, and until issue 12's behaviours
-    // have landed some of its cells still pass or fail by timing (the `racy` ones), which
-    // would make CI a coin toss. `CONNECTD_CONFORMANCE=1 tools/test` runs it.
-    if std::env::var_os("CONNECTD_CONFORMANCE").is_none() {
-        println!(
-            "skipped: conformance: set CONNECTD_CONFORMANCE=1 to play the 4 x 21 lab matrix (~10 min)"
-        );
-        return;
-    }
     if let Some(why) = cannot_run() {
         println!("skipped: conformance: {why}");
         return;
@@ -1005,11 +1096,17 @@ fn conformance_matrix_every_red_type_every_caller() {
         table.push_str(&format!("| {story} |"));
         for (k, rs) in &results {
             let item = listed(k.name, story)
-                .map(|x| format!(" (item {})", x.item))
+                .map(|x| format!(" ({})", x.issue))
                 .unwrap_or_default();
-            let cell = match rs.iter().find(|(s, _, _)| *s == story) {
+            // Played several times (CONFORMANCE_REPEAT): a failure shows.
+            let mine = || rs.iter().filter(|(s, _, _)| *s == story);
+            let cell = match mine()
+                .find(|(_, r, _)| r.is_err())
+                .or_else(|| mine().next())
+            {
                 Some((_, Ok(()), _)) => "pass".to_string(),
                 Some((_, Err(e), _)) => format!("FAIL{item}: {}", short(e)),
+                None if !applies(story, k.ty) => "n/a".into(),
                 None => "-".into(),
             };
             table.push_str(&format!(" {cell} |"));
@@ -1024,9 +1121,9 @@ fn conformance_matrix_every_red_type_every_caller() {
         for (story, r, _) in rs {
             match (r, listed(k.name, story)) {
                 (Err(e), None) => wrong.push(format!("{} | {story}: FAIL: {e}", k.name)),
-                (Ok(()), Some(x)) if !x.racy => wrong.push(format!(
-                    "{} | {story}: passes now: remove it from EXPECTED_TO_FAIL (item {})",
-                    k.name, x.item
+                (Ok(()), Some(x)) => wrong.push(format!(
+                    "{} | {story}: passes now: remove it from EXPECTED_TO_FAIL ({})",
+                    k.name, x.issue
                 )),
                 _ => {}
             }

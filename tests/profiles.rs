@@ -731,11 +731,11 @@ fn chain_reports_missing_profiles_and_loops_by_name() {
 
 /// A runner that records and does nothing.
 #[derive(Default)]
-struct Recorder(std::cell::RefCell<Vec<String>>);
+struct Recorder(std::sync::Mutex<Vec<String>>);
 
 impl Runner for Recorder {
     fn run(&self, cmd: &CommandSpec) -> connectd::Result<CmdOutcome> {
-        self.0.borrow_mut().push(cmd.display());
+        self.0.lock().unwrap().push(cmd.display());
         Ok(CmdOutcome {
             code: Some(0),
             ..CmdOutcome::default()
@@ -764,7 +764,7 @@ fn the_stop_waits_for_pppd_bounded() {
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(300), "did not wait: {took:?}");
     assert!(took < Duration::from_secs(3), "unbounded: {took:?}");
-    let calls = rec.0.borrow();
+    let calls = rec.0.lock().unwrap();
     assert_eq!(calls.len(), 2);
     assert!(calls[0].ends_with("network stop red") && calls[1].ends_with("network start red"));
 }
@@ -848,7 +848,7 @@ fn conntrack_is_flushed_for_the_old_address_only() {
     )
     .unwrap();
     assert_eq!(
-        *rec.0.borrow(),
+        *rec.0.lock().unwrap(),
         [
             "/usr/sbin/conntrack -D -q 198.51.100.77",
             "/usr/sbin/conntrack -D -s 198.51.100.77"

@@ -223,7 +223,15 @@ fn kill_9_during_a_switch_then_start_recovers() {
     let _ = caller.join();
     // SIGKILL is delivered asynchronously: until the process is gone it holds the lock, and
     // a `start` then would find "connectd is already running".
-    b.wait_for("the killed supervisor to be gone", |_| !alive(pid));
+    // Its main thread may be a zombie while its other threads (a switch's network call,
+    // the stop-watch) are still exiting and hold the lock with the shared descriptors:
+    // gone is when the lock is free.
+    b.wait_for("the killed supervisor to be gone", |b| {
+        !alive(pid) && {
+            let f = fs::File::open(b.t.path("var/run/connectd.pid")).unwrap();
+            nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok()
+        }
+    });
     fs::remove_file(b.t.root().parent().unwrap().join("slow-start")).unwrap();
     start(&b);
     b.wait_for("online after kill -9", |b| b.status()["state"] == "online");
@@ -273,4 +281,47 @@ fn start_from_the_network_script_blocks_until_red_is_up_and_leaves_the_superviso
     let o = b.connectd_env(&["start"], &[("CONNECTD_CALLER", "red.up")]);
     assert!(o.status.success());
     assert!(t0.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn the_supervisor_keeps_none_of_its_callers_descriptors() {
+    // Issue 12 item 9, `redctrl restart` on DHCP/QMI: `connectd start` runs under our
+    // red.up hook, a child of dhcpcd's hook script; the supervisor it forks kept every
+    // descriptor of that chain, among them the lab's one-dhcpcd-per-interface lock (as a
+    // caller's lock or pipe may be on a box), so the restart's new dhcpcd was refused
+    // while the old supervisor was still on its way out, and RED stayed down.
+    if skip() {
+        return;
+    }
+    let b = Box_::new();
+    let lock = b.t.path("caller.lock");
+    b.t.write(
+        "caller",
+        format!(
+            "#!/bin/bash\nexec 9>>\"{}\"\nflock -n 9 || exit 3\n\"{BIN}\" --root \"{}\" start\n",
+            lock.display(),
+            b.t.root().display()
+        ),
+    );
+    let st = Command::new("/bin/bash")
+        .arg(b.t.path("caller"))
+        .env("CONNECTD_CALLER", "red.up")
+        .status()
+        .unwrap();
+    assert!(st.success(), "{st:?}");
+    let pid = b.pid().expect("the supervisor runs");
+    let held: Vec<PathBuf> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| fs::read_link(e.path()).ok())
+        .filter(|t| *t == lock)
+        .collect();
+    assert!(held.is_empty(), "the supervisor holds its caller's lock");
+    let free = Command::new("flock")
+        .args(["-n"])
+        .arg(&lock)
+        .arg("true")
+        .status()
+        .unwrap();
+    assert!(free.success(), "the caller's lock is still held");
 }

@@ -165,6 +165,28 @@ fn wait_ready(rd: OwnedFd, clock: &dyn Clock, wait: Duration) -> bool {
     }
 }
 
+/// Closes every descriptor above stderr this process inherited from its caller. `connectd
+/// start` is run by hooks (our red.up hook under dhcpcd's hook script, pppd's ip-up,
+/// networking/red): a supervisor that kept their descriptors open for its whole life would
+/// hold what they meant to be short-lived, e.g. a lock of the caller's (the lab's
+/// one-dhcpcd-per-interface lock: the next `network start red` of a `redctrl restart`
+/// found it held by the exiting supervisor and started no dhcpcd, issue 12 item 9), a pipe
+/// whose reader waits for EOF. Called first thing, before this process opened anything.
+pub(crate) fn close_inherited_fds() {
+    let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+            .filter(|&fd| fd > 2)
+            .collect(),
+        Err(_) => return,
+    };
+    // The directory's own descriptor is among them, closed already: EBADF, ignored.
+    for fd in fds {
+        let _ = nix::unistd::close(fd);
+    }
+}
+
 fn redirect_stdio_to_null() {
     if let Ok(null) = OpenOptions::new().read(true).write(true).open("/dev/null") {
         for fd in 0..=2 {

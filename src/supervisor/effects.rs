@@ -220,12 +220,20 @@ impl<'a> Effects<'a> {
             if self.exit.is_some() {
                 break;
             }
+            // Only a switch or a restart changes RED under the core's eyes; the answer of
+            // any other synchronous action (a pre-test round, a counter write) must leave
+            // the observer's level alone: taking red/active's level then would swallow a
+            // RedDown that happened meanwhile (the line dropped during a 3 s pre-test and
+            // the supervisor, no longer probing a RED it thought down, never noticed).
+            let changes_red = matches!(action, Action::Activate { .. } | Action::Restart { .. });
             if let Some(ev) = self.execute_one(core, action) {
                 self.step(core, ev, queue);
                 // Report the level of red/active after a switch or restart (contract).
-                let red = self.paths.red_active().exists();
-                if let Some(ev) = self.obs.after_answer(red) {
-                    self.step(core, ev, queue);
+                if changes_red {
+                    let red = self.paths.red_active().exists();
+                    if let Some(ev) = self.obs.after_answer(red) {
+                        self.step(core, ev, queue);
+                    }
                 }
             }
         }

@@ -138,6 +138,17 @@ impl Observer {
         out
     }
 
+    /// Whether probe rounds may run: RED is up, and not in the grace after `red/active`
+    /// vanished on a type dhcpcd serves or STATIC. In the grace the line is going or gone
+    /// (a deliberate stop whose red.down is about to mark it, a NAKed or expired lease):
+    /// rounds that fail on an interface without an address are no evidence of a
+    /// blackhole, and each blocks the loop for its timeout, so three of them (3 s) came
+    /// before the grace's samples and walked the chain where a redial, or the
+    /// administrator's stop, was due (issue 12 item 9: `redctrl restart`).
+    pub(crate) fn probing(&self) -> bool {
+        self.red_active && self.down_grace == 0
+    }
+
     /// Whether the link of the monitored uplink is worth sampling (after [`sample`]: RED
     /// is up and no loss was reported since).
     ///

@@ -79,10 +79,35 @@ pub fn follow_selection(paths: &Paths, st: &mut State) -> Result<ProfileName> {
             log::warn!(
                 "ppp/settings was linked to profile {l} by someone else (connectd left it at                  {known}): the administrator's selection is the primary now"
             );
+            let primary_red = st.primary_red.take();
+            // The files were still a backup's that connectd had switched to (no
+            // supervisor saw the Disconnect that ended the episode: `killall connectd`,
+            // failover off), while `settings` names the administrator's selection now:
+            // `ethernet/settings` gets that profile's RED_* values (RED_DRIVER and every
+            // device key), on the primary's saved ones (the administrator's own setup,
+            // DESIGN.md 2) when it is of the primary's kind, as a supervised Disconnect
+            // would have left them (effects.rs end_episode_files).
+            if st.primary.as_ref() != Some(known) {
+                let kind = |p: &ProfileName| Profile::load(paths, p).ok().map(|p| p.kind);
+                let restore = primary_red.filter(|_| {
+                    st.primary
+                        .as_ref()
+                        .is_some_and(|p| kind(p).is_some() && kind(p) == kind(l))
+                });
+                match Policy::load(paths, Some(l.as_str())).and_then(|(policy, _)| {
+                    switch::apply_files(paths, &policy, l, restore.as_ref())
+                }) {
+                    Ok(red) => log::info!(
+                        "ethernet/settings follows profile {l} again (RED_TYPE={}, RED_DEV={})",
+                        red.get("RED_TYPE").unwrap_or("-"),
+                        red.get("RED_DEV").unwrap_or("-")
+                    ),
+                    Err(e) => log::error!("cannot give the files to profile {l}: {e}"),
+                }
+            }
             st.primary = Some(l.clone());
             st.pinned = None;
             st.failback_delay_secs = None;
-            st.primary_red = None;
         }
     }
     let primary = primary(paths, st)?;
@@ -119,7 +144,7 @@ fn came_up(paths: &Paths, since: SystemTime) -> bool {
 /// to the primary unpins). Returns the exit code.
 pub(crate) fn switch_to(
     paths: &Paths,
-    runner: &dyn Runner,
+    runner: &(dyn Runner + Sync),
     clock: &dyn Clock,
     to: &ProfileName,
     kind: SwitchKind,
@@ -236,6 +261,19 @@ mod tests {
         (d, paths)
     }
 
+    /// A network script that does nothing.
+    struct NoopRunner;
+
+    impl Runner for NoopRunner {
+        fn run(&self, _: &crate::sys::exec::CommandSpec) -> Result<crate::sys::exec::CmdOutcome> {
+            Ok(crate::sys::exec::CmdOutcome {
+                code: Some(0),
+                timed_out: false,
+                output: String::new(),
+            })
+        }
+    }
+
     fn link(paths: &Paths, to: &str) {
         let _ = std::fs::remove_file(paths.ppp_settings());
         std::fs::hard_link(paths.profile(to), paths.ppp_settings()).unwrap();
@@ -259,6 +297,80 @@ mod tests {
         assert_eq!(st.active, Some(name("4")));
         assert_eq!(st.pinned, None);
         assert_eq!(st.failback_delay_secs, None);
+    }
+
+    #[test]
+    fn the_admins_red_values_come_back_when_the_selection_leaves_an_unsupervised_backup() {
+        // Issue 12 item 7: on the QMI backup (RED_DRIVER=qmi_wwan on wwan0) after a
+        // failover from the PPPoE primary 1 on red0; the supervisor is gone without
+        // seeing a Disconnect (`killall connectd`: connscheduler's hangup, or failover
+        // off: it exits once online). The administrator selects 1 again (pppsetup's
+        // Select): the next start gives ethernet/settings the primary's saved values.
+        let (d, paths) = box_with_profiles();
+        std::fs::write(
+            paths.profile("3"),
+            "PROFILE=3\nPROFILENAME='LTE'\nTYPE=qmi\nDEVICE=wwan0\nAPN=internet\n",
+        )
+        .unwrap();
+        for (dev, driver) in [("red0", "e1000e"), ("wwan0", "qmi_wwan")] {
+            let sys = paths.sys_net(dev);
+            std::fs::create_dir_all(sys.join("device")).unwrap();
+            let drv = d.path().join("sys/bus/drivers").join(driver);
+            std::fs::create_dir_all(&drv).unwrap();
+            std::os::unix::fs::symlink(&drv, sys.join("device/driver")).unwrap();
+        }
+        std::fs::create_dir_all(paths.ethernet_settings().parent().unwrap()).unwrap();
+        let admins = "GREEN_DEV=green0\nRED_TYPE=PPPOE\nRED_DEV=red0\nRED_DRIVER=e1000e\n";
+        std::fs::write(paths.ethernet_settings(), admins).unwrap();
+        link(&paths, "1");
+        // connectd's failover to 3, journaled as the supervisor does.
+        let mut st = State {
+            primary: Some(name("1")),
+            active: Some(name("1")),
+            ..State::default()
+        };
+        let report = switch::activate(
+            &paths,
+            &NoopRunner,
+            &Policy::default(),
+            &name("3"),
+            None,
+            &SwitchOptions {
+                stop_wait: Duration::ZERO,
+                proc_root: Some(d.path().join("none")),
+                ..SwitchOptions::default()
+            },
+            &mut |_, _| Ok(()),
+        )
+        .unwrap();
+        st.primary_red = Some(report.previous_red);
+        st.active = Some(name("3"));
+        let eth = std::fs::read_to_string(paths.ethernet_settings()).unwrap();
+        assert!(
+            eth.contains("RED_DEV=wwan0") && eth.contains("RED_DRIVER=qmi_wwan"),
+            "{eth}"
+        );
+        // The supervisor is killed; the administrator selects 1.
+        link(&paths, "1");
+        assert_eq!(follow_selection(&paths, &mut st).unwrap(), name("1"));
+        let eth = std::fs::read_to_string(paths.ethernet_settings()).unwrap();
+        assert!(eth.contains("RED_DEV=red0"), "{eth}");
+        assert!(eth.contains("RED_DRIVER=e1000e"), "{eth}");
+        assert!(
+            eth.contains("RED_TYPE=PPPOE") && eth.contains("GREEN_DEV=green0"),
+            "{eth}"
+        );
+        assert_eq!(st.primary_red, None);
+        // Selecting the backup itself keeps its files (connectd's own switch, nothing to do).
+        let mut st = State {
+            primary: Some(name("1")),
+            active: Some(name("3")),
+            ..State::default()
+        };
+        link(&paths, "3");
+        follow_selection(&paths, &mut st).unwrap();
+        let eth = std::fs::read_to_string(paths.ethernet_settings()).unwrap();
+        assert!(eth.contains("RED_DEV=red0"), "untouched: {eth}");
     }
 
     #[test]

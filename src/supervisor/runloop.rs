@@ -237,7 +237,7 @@ impl<'a> Supervisor<'a> {
             deadline = deadline.min(d);
         }
         if let Some(m) = &self.fx.monitoring {
-            if self.fx.obs.red_active() {
+            if self.fx.obs.probing() {
                 deadline = deadline.min(m.monitor.next_round_at());
             }
         }
@@ -266,7 +266,7 @@ impl<'a> Supervisor<'a> {
         }
         self.sample_traffic(now);
         self.fx.record_history();
-        if self.fx.obs.red_active() {
+        if self.fx.obs.probing() {
             if let Some(ev) = self.probe_if_due(now) {
                 self.fx.step(&mut self.core, ev, queue);
             }

@@ -595,3 +595,143 @@ fn health_rounds_go_on_while_a_pretest_runs_on_its_thread() {
         h.finish();
     }
 }
+
+/// Pre-tests that pass, while the line of RED drops during the first one (dhcpcd.exe
+/// removes red/active on EXPIRE, `dhcpcd.exe:76-96`, and kills the primary's line in the
+/// world).
+struct DropDuringPretest {
+    paths: Paths,
+    world: Shared,
+    dropped: bool,
+}
+
+impl crate::uplink::pretest::PreTester for DropDuringPretest {
+    fn pretest(
+        &mut self,
+        _profile: &crate::ipfire::profile::Profile,
+        _device: &str,
+        _active_device: Option<&str>,
+    ) -> PretestOutcome {
+        if !self.dropped {
+            self.dropped = true;
+            self.world.lock().unwrap().dead.insert("1".into());
+            let _ = fs::remove_file(self.paths.red_active());
+        }
+        PretestOutcome::Passed("a DHCP offer".into())
+    }
+}
+
+#[test]
+fn a_line_that_drops_during_a_pre_test_is_noticed() {
+    // The QMI column's "primary line drops": the line died (EXPIRE removed red/active)
+    // while the supervisor ran its background pre-test round (3 s, blocking). Taking
+    // red/active's level after the pre-test's answer swallowed the RedDown: nothing probed
+    // a RED the supervisor thought down and the box stayed offline for good.
+    let dir = tempfile::tempdir().unwrap();
+    let paths = root(dir.path());
+    let world: Shared = Arc::default();
+    let clock = Rc::new(FakeClock::default());
+    let mut seams = fake_seams(&paths, &world, &clock);
+    seams.pretests = PretestWorker::inline(Box::new(DropDuringPretest {
+        paths: paths.clone(),
+        world: Arc::clone(&world),
+        dropped: false,
+    }));
+    let mut sup = Supervisor::new(&paths, seams).unwrap();
+    let queue = sup.begin(&mut NoServices).unwrap();
+    let mut d = Driver {
+        sup,
+        next_passive: clock.now(),
+        clock: Rc::clone(&clock),
+        queue,
+    };
+    let minute = Duration::from_secs(60);
+    d.until("failover to 2", 3 * minute, |s, a| {
+        s == "online" && a == "2"
+    });
+    assert!(same_file(&paths, "2"));
+    if let Some(h) = d.sup.fx.hooks.take() {
+        h.finish();
+    }
+}
+
+/// The world's prober, but a failed round takes its whole timeout of the fake clock (as a
+/// real one waits for replies that never come).
+struct SlowFailingProber {
+    inner: WorldProber,
+    clock: Rc<FakeClock>,
+}
+
+impl Prober for SlowFailingProber {
+    fn round(&mut self, iface: &str, targets: &[Target], timeout: Duration) -> Vec<TargetResult> {
+        let r = self.inner.round(iface, targets, timeout);
+        if r.iter().all(|t| t.rtt.is_none()) {
+            self.clock.advance_to(self.clock.now() + timeout);
+        }
+        r
+    }
+}
+
+#[test]
+fn a_lease_lost_then_renewed_is_redialled_not_walked_away_from() {
+    // The lab's "primary lease NAKed" and issue 12 item 9 (`redctrl restart`): dhcpcd.exe
+    // removes red/active (NAK, or the restart's stop) and the line has no address for a
+    // few seconds. Probe rounds failing on it, one timeout each, used to add up to the
+    // three failures of a blackhole before the 2 s grace on red/active had run its
+    // samples: the supervisor walked to the backup. The line comes back by itself here.
+    let dir = tempfile::tempdir().unwrap();
+    let paths = root(dir.path());
+    write(
+        paths.root(),
+        "var/ipfire/connectd/settings",
+        &POLICY
+            .replace("FAILOVER_CHECK_INTERVAL=5", "FAILOVER_CHECK_INTERVAL=1")
+            .replace("FAILOVER_CONNECT_TIMEOUT=30", "FAILOVER_CONNECT_TIMEOUT=20"),
+    );
+    let world: Shared = Arc::default();
+    let clock = Rc::new(FakeClock::default());
+    let mut seams = fake_seams(&paths, &world, &clock);
+    seams.prober = Box::new(SlowFailingProber {
+        inner: WorldProber {
+            paths: paths.clone(),
+            world: Arc::clone(&world),
+        },
+        clock: Rc::clone(&clock),
+    });
+    let mut sup = Supervisor::new(&paths, seams).unwrap();
+    let queue = sup.begin(&mut NoServices).unwrap();
+    let mut d = Driver {
+        sup,
+        next_passive: clock.now(),
+        clock: Rc::clone(&clock),
+        queue,
+    };
+    let minute = Duration::from_secs(60);
+    d.until("online on 1", minute, |s, a| s == "online" && a == "1");
+    d.run_for(Duration::from_secs(3));
+    calls(&world);
+    // NAK: red/active gone, no marker (not a deliberate stop); the address is gone too.
+    world.lock().unwrap().dead.insert("1".into());
+    fs::remove_file(paths.red_active()).unwrap();
+    d.run_for(Duration::from_millis(1500));
+    world.lock().unwrap().dead.clear();
+    d.until("online on 1 again", minute, |s, a| {
+        s == "online" && a == "1"
+    });
+    d.run_for(Duration::from_secs(10));
+    let snap = d.sup.core.snapshot(d.clock.now());
+    assert_eq!(
+        snap.active.as_str(),
+        "1",
+        "walked away from a line that came back"
+    );
+    assert!(same_file(&paths, "1"));
+    assert!(
+        !kinds(&paths).iter().any(|k| k.ends_with(":2")),
+        "switched to the backup: {:?}",
+        kinds(&paths)
+    );
+    if let Some(h) = d.sup.fx.hooks.take() {
+        h.finish();
+    }
+}

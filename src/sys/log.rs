@@ -112,6 +112,8 @@ impl Syslog {
 struct Logger {
     syslog: Option<Mutex<Syslog>>,
     stderr: bool,
+    /// [`LOG_FILE_ENV`]: a copy of every line appended to this file.
+    file: Option<std::path::PathBuf>,
     level: log::LevelFilter,
 }
 
@@ -133,21 +135,34 @@ impl log::Log for Logger {
                 let _ = s.send(&format_3164(r.level(), &msg, pid, now));
             }
         }
-        if self.stderr {
-            let _ = writeln!(
-                std::io::stderr(),
-                "{} connectd[{pid}] {}: {msg}",
+        let line = || {
+            format!(
+                "{} connectd[{pid}] {}: {msg}\n",
                 now.format("%H:%M:%S%.3f"),
                 r.level().as_str().to_ascii_lowercase()
-            );
+            )
+        };
+        if self.stderr {
+            let _ = std::io::stderr().write_all(line().as_bytes());
+        }
+        if let Some(f) = &self.file {
+            // One write per line on an O_APPEND descriptor: lines of several processes
+            // (the supervisor, `connectd start`) never interleave.
+            if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(f) {
+                let _ = f.write_all(line().as_bytes());
+            }
         }
     }
 
     fn flush(&self) {}
 }
 
-/// Installs the logger: syslog on [`DEV_LOG`] and, if `stderr`, a copy on stderr.
-/// Calling it twice is harmless (the first one stays).
+/// A file that gets a copy of every log line, when it exists (the lab's boxes have no
+/// syslogd: `tools/lab.d/connectd-init` points it into the box's log directory).
+pub const LOG_FILE_ENV: &str = "CONNECTD_LOG_FILE";
+
+/// Installs the logger: syslog on [`DEV_LOG`] and, if `stderr`, a copy on stderr (and
+/// one in [`LOG_FILE_ENV`]'s file). Calling it twice is harmless (the first one stays).
 pub fn init(stderr: bool, verbose: bool) {
     let level = if verbose {
         log::LevelFilter::Debug
@@ -157,6 +172,7 @@ pub fn init(stderr: bool, verbose: bool) {
     let logger = Logger {
         syslog: Some(Mutex::new(Syslog::new(DEV_LOG))),
         stderr,
+        file: std::env::var_os(LOG_FILE_ENV).map(Into::into),
         level,
     };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {

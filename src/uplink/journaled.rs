@@ -56,7 +56,7 @@ impl KeepconnectedStop {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn journaled_activate(
     paths: &Paths,
-    runner: &dyn Runner,
+    runner: &(dyn Runner + Sync),
     policy: &Policy,
     state: &mut State,
     to: &ProfileName,

@@ -474,12 +474,43 @@ pub fn apply_files(
 
 /// `<root>/etc/rc.d/init.d/network VERB red` with a deadline, its output logged. Its exit
 /// code means nothing (IPFire's script returns 0 whatever happened); the outcome is returned
-/// for callers that care whether it was killed at the deadline.
+/// for callers that care whether it was killed at the deadline. A stop of RED by someone
+/// else while it runs is marked as the administrator's (see [`network_watched`]).
 pub(crate) fn network(
     runner: &dyn Runner,
     paths: &Paths,
     verb: &str,
     timeout: Duration,
+) -> Result<CmdOutcome> {
+    let watch = ForeignStopWatch::start(paths.proc(), paths.network_script());
+    let out = network_watched(runner, paths, verb, timeout, &watch);
+    if let Some(who) = watch.finish() {
+        mark_foreign_stop(paths, &who, verb);
+    }
+    out
+}
+
+/// Writes the deliberate-stop marker for a foreign stop WHO seen during our VERB.
+fn mark_foreign_stop(paths: &Paths, who: &str, verb: &str) {
+    let marker = paths.red_stopped();
+    if !marker.exists() {
+        log::warn!("RED was stopped by another process during our {verb}: {who}");
+        let _ = fsutil::replace_atomically(
+            &marker,
+            format!("{who} (during connectd's network {verb})\n").as_bytes(),
+            0o644,
+        );
+    }
+}
+
+/// [`network`] under a watch the caller started (a switch keeps one from its first step
+/// to its last, so that a stop between its two calls is seen too).
+fn network_watched(
+    runner: &dyn Runner,
+    paths: &Paths,
+    verb: &str,
+    timeout: Duration,
+    watch: &ForeignStopWatch,
 ) -> Result<CmdOutcome> {
     let argv: Vec<OsString> = vec![
         paths.network_script().into_os_string(),
@@ -496,19 +527,10 @@ pub(crate) fn network(
     let marker_before = verb == "stop" && marker.exists();
     // Someone else's stop while our call runs (the WUI's Disconnect in the middle of a
     // switch) may reach no red.down at all (networking/red stop exits early when dhcpcd
-    // is not running yet, functions.network:401-406): watched for here, and marked.
-    let watch = ForeignStopWatch::start(paths.proc(), paths.network_script());
+    // is not running yet, functions.network:401-406): the watch sees it, and it is marked.
     let out = runner.run(&spec);
-    let foreign = watch.finish();
-    if let Some(who) = &foreign {
-        if !marker.exists() {
-            log::warn!("RED was stopped by another process during our {verb}: {who}");
-            let _ = fsutil::replace_atomically(
-                &marker,
-                format!("{who} (during connectd's network {verb})\n").as_bytes(),
-                0o644,
-            );
-        }
+    if let Some(who) = watch.seen() {
+        mark_foreign_stop(paths, &who, verb);
     } else if verb == "stop" && !marker_before && marker.exists() {
         let _ = fs::remove_file(&marker);
     }
@@ -525,39 +547,123 @@ pub(crate) fn network(
     Ok(out)
 }
 
-/// Watches `/proc` on a thread of its own, while one of our network-script calls runs,
-/// for a stop of RED that is not ours: IPFire's `networking/red stop` or `network stop
-/// [red]` whose environment lacks our [`CALLER_ENV`].
-struct ForeignStopWatch {
-    done: std::sync::mpsc::Sender<()>,
-    thread: Option<std::thread::JoinHandle<Option<String>>>,
+/// Watches, on a thread of its own, while our network-script calls run, for a stop of
+/// RED that is not ours: IPFire's `networking/red stop` or `network stop [red]` whose
+/// environment lacks our [`CALLER_ENV`]. Such a stop can be over in a few milliseconds
+/// (`networking/red stop` on DHCP exits at once when dhcpcd is not running yet,
+/// functions.network:401-406), too short for a `/proc` scan on a timer to see reliably:
+/// every open of the network scripts (inotify `IN_OPEN`; a shell opens its script first
+/// thing) triggers a scan while the opener still runs; a timer backs it up (every 250 ms,
+/// every 50 ms on a box whose scripts cannot be watched).
+pub(crate) struct ForeignStopWatch {
+    proc_root: PathBuf,
+    network: PathBuf,
+    /// Closed to end the thread's wait at once.
+    wake: Option<std::os::fd::OwnedFd>,
+    /// Tells the thread to end (at its next wake-up at the latest).
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    seen: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ForeignStopWatch {
-    fn start(proc_root: PathBuf, network: PathBuf) -> ForeignStopWatch {
-        let (done, rx) = std::sync::mpsc::channel::<()>();
+    pub(crate) fn start(proc_root: PathBuf, network: PathBuf) -> ForeignStopWatch {
+        use nix::poll::{PollFd, PollFlags, PollTimeout};
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        use std::os::fd::AsFd;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+            .ok()
+            .filter(|ino| {
+                let red = network.with_file_name("networking/red");
+                // Either may be missing (the lab's network script does both jobs).
+                let a = ino.add_watch(&network, AddWatchFlags::IN_OPEN).is_ok();
+                let b = ino.add_watch(&red, AddWatchFlags::IN_OPEN).is_ok();
+                a || b
+            });
+        // inotify wakes the thread for every open; a timer backs it up.
+        let every = PollTimeout::from(if inotify.is_some() { 250u16 } else { 50 });
+        // Close-on-exec: a copy of the write end in the network script's children (a
+        // daemon like dhcpcd) would keep the read end from ever seeing EOF.
+        let (wake_rx, wake) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+            Ok((r, w)) => (Some(r), Some(w)),
+            Err(_) => (None, None),
+        };
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let quit = std::sync::Arc::clone(&done);
+        let out = std::sync::Arc::clone(&seen);
+        let (proc_dir, script) = (proc_root.clone(), network.clone());
         let thread = std::thread::Builder::new()
             .name("stop-watch".into())
             .spawn(move || {
+                let Some(wake_rx) = wake_rx else { return };
                 loop {
-                    if let Some(who) = foreign_stop(&proc_root, &network) {
-                        return Some(who);
+                    if quit.load(std::sync::atomic::Ordering::SeqCst) {
+                        return;
                     }
-                    // Every 100 ms until our call ends (a message, or the sender dropped).
-                    match rx.recv_timeout(Duration::from_millis(100)) {
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                        _ => return None,
+                    if let Some(who) = foreign_stop(&proc_dir, &script) {
+                        *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(who);
+                        return;
+                    }
+                    let mut fds = vec![PollFd::new(wake_rx.as_fd(), PollFlags::POLLIN)];
+                    if let Some(ino) = &inotify {
+                        fds.push(PollFd::new(ino.as_fd(), PollFlags::POLLIN));
+                    }
+                    let _ = nix::poll::poll(&mut fds, every);
+                    if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+                        return;
+                    }
+                    // Drained; what was opened does not matter, the scan tells.
+                    if let Some(ino) = &inotify {
+                        while ino.read_events().is_ok_and(|e| !e.is_empty()) {}
                     }
                 }
             })
             .ok();
-        ForeignStopWatch { done, thread }
+        ForeignStopWatch {
+            proc_root,
+            network,
+            wake,
+            done,
+            seen,
+            thread,
+        }
     }
 
-    /// Ends the watch: the foreign stop seen, if any.
-    fn finish(mut self) -> Option<String> {
-        let _ = self.done.send(());
-        self.thread.take().and_then(|t| t.join().ok()).flatten()
+    /// The foreign stop the watch's thread has seen so far, if any (no scan).
+    pub(crate) fn seen_so_far(&self) -> Option<String> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The foreign stop seen so far or running now (one more scan, on this thread), if
+    /// any.
+    pub(crate) fn seen(&self) -> Option<String> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.is_none() {
+            *seen = foreign_stop(&self.proc_root, &self.network);
+        }
+        seen.clone()
+    }
+
+    /// Ends the watch (after one last look): the foreign stop seen, if any.
+    pub(crate) fn finish(mut self) -> Option<String> {
+        self.stop();
+        self.seen()
+    }
+
+    fn stop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Closing the write end makes the read end readable (EOF): the thread returns.
+        drop(self.wake.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ForeignStopWatch {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -754,6 +860,41 @@ pub(crate) fn wait_gone(paths: &Paths, opts: &SwitchOptions, red_dev: Option<&st
     }
 }
 
+/// Our `network start red` of a switch, under the switch's watch. Once the
+/// administrator's stop is seen while it runs, what our start brings up is stopped again
+/// and again (our own `network stop red`, every 100 ms) until it returns: their stop may
+/// have come before there was anything to stop (`networking/red stop` on DHCP exits when
+/// dhcpcd is not running yet, functions.network:401-406), and a dhcpcd our start is still
+/// waiting on must not get its lease under their Disconnect.
+fn start_unless_stopped(
+    runner: &(dyn Runner + Sync),
+    paths: &Paths,
+    opts: &SwitchOptions,
+    watch: &ForeignStopWatch,
+) -> Result<CmdOutcome> {
+    let clock = SystemClock;
+    std::thread::scope(|s| {
+        let start =
+            s.spawn(|| network_watched(runner, paths, "start", opts.network_timeout, watch));
+        let mut marked = false;
+        while !start.is_finished() {
+            if let Some(who) = watch.seen_so_far() {
+                if !marked {
+                    mark_foreign_stop(paths, &who, "start");
+                    marked = true;
+                }
+                let _ = network(runner, paths, "stop", opts.network_timeout);
+                clock.sleep(Duration::from_millis(100));
+            } else {
+                clock.sleep(Duration::from_millis(50));
+            }
+        }
+        start
+            .join()
+            .unwrap_or_else(|_| Err(Error::Failed("network start red: the thread died".into())))
+    })
+}
+
 fn crash_point(step: Step) {
     if std::env::var(CRASH_ENV).as_deref() == Ok(step.name()) {
         log::error!("{CRASH_ENV}={}: aborting on purpose", step.name());
@@ -772,7 +913,7 @@ fn crash_point(step: Step) {
 /// whether RED comes up is the caller's to watch (`red/active`).
 pub fn activate(
     paths: &Paths,
-    runner: &dyn Runner,
+    runner: &(dyn Runner + Sync),
     policy: &Policy,
     to: &ProfileName,
     restore: Option<&RedValues>,
@@ -805,13 +946,22 @@ pub fn activate(
         crash_point(step);
         Ok(())
     };
+    // One watch for the whole switch: a foreign stop between our two calls (while the
+    // files are written) is the administrator's too.
+    let watch = ForeignStopWatch::start(paths.proc(), paths.network_script());
+    let stopped_meanwhile = |watch: &ForeignStopWatch| {
+        if let Some(who) = watch.seen() {
+            mark_foreign_stop(paths, &who, "switch");
+        }
+        paths.red_stopped().exists()
+    };
     done(Step::Intent)?;
 
     // The phase lines below (stop done, start returned) are the boundaries tools/bench's
     // decomposition of a switch reads (BENCHMARKS.md).
     let clock = SystemClock;
     let t_stop = clock.now();
-    network(runner, paths, "stop", opts.network_timeout)?;
+    network_watched(runner, paths, "stop", opts.network_timeout, &watch)?;
     let t_script = clock.now().saturating_duration_since(t_stop);
     wait_gone(paths, opts, report.previous_red.get("RED_DEV"));
     log::info!(
@@ -821,7 +971,7 @@ pub fn activate(
     );
     // The administrator stopped RED meanwhile (our red.down hook's or our stop-watch's
     // marker): the switch is abandoned before any file changes, nothing is brought up.
-    if paths.red_stopped().exists() {
+    if stopped_meanwhile(&watch) {
         return Err(Error::Failed(
             "RED was stopped deliberately during the switch: abandoned, the files unchanged".into(),
         ));
@@ -836,9 +986,16 @@ pub fn activate(
     done(Step::Linked)?;
     write_secrets(paths, &plan)?;
     done(Step::SecretsWritten)?;
+    // Stopped while the files were written: the files are the new profile's (whole and
+    // consistent), nothing is brought up.
+    if stopped_meanwhile(&watch) {
+        return Err(Error::Failed(
+            "RED was stopped deliberately during the switch: abandoned before the start".into(),
+        ));
+    }
 
     let t_start = clock.now();
-    network(runner, paths, "start", opts.network_timeout)?;
+    let started = start_unless_stopped(runner, paths, opts, &watch);
     log::info!(
         "switch to {to}: network start red returned in {:.3} s (red/active {})",
         clock.now().saturating_duration_since(t_start).as_secs_f64(),
@@ -848,6 +1005,22 @@ pub fn activate(
             "not yet"
         }
     );
+    if let Some(who) = watch.finish() {
+        mark_foreign_stop(paths, &who, "start");
+    }
+    // Stopped while our start ran: the administrator's stop may have found nothing to
+    // stop yet (networking/red stop exits when dhcpcd is not running yet,
+    // functions.network:401-406) and our start then brought the profile up anyway. Their
+    // stop wins: RED is stopped again and the switch does not complete.
+    if paths.red_stopped().exists() {
+        log::warn!("RED was stopped deliberately while profile {to} came up: stopping it again");
+        let _ = network(runner, paths, "stop", opts.network_timeout);
+        wait_gone(paths, opts, plan.red_after.get("RED_DEV"));
+        return Err(Error::Failed(
+            "RED was stopped deliberately during the switch: abandoned, RED stopped again".into(),
+        ));
+    }
+    started?;
     done(Step::Started)?;
     Ok(report)
 }
@@ -1100,6 +1273,148 @@ mod tests {
         assert_eq!(
             fs::read_to_string(paths.ethernet_settings()).unwrap(),
             "RED_TYPE=DHCP\nRED_DEV=red0\n"
+        );
+    }
+
+    /// A network script whose `start` runs while the administrator's `network stop red`
+    /// appears (and is over before the start returns, as `networking/red stop` on DHCP
+    /// with dhcpcd not running yet): records the verbs it was called with.
+    struct StopDuringStart {
+        proc_pid: PathBuf,
+        script: String,
+        verbs: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Runner for StopDuringStart {
+        fn run(&self, cmd: &CommandSpec) -> Result<crate::sys::exec::CmdOutcome> {
+            let verb = cmd.argv[1].to_string_lossy().into_owned();
+            if verb == "start" {
+                fs::create_dir_all(&self.proc_pid).unwrap();
+                fs::write(self.proc_pid.join("environ"), "PATH=/bin\0").unwrap();
+                fs::write(
+                    self.proc_pid.join("cmdline"),
+                    format!("/bin/sh\0{}\0stop\0red\0", self.script),
+                )
+                .unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+                fs::remove_dir_all(&self.proc_pid).unwrap();
+            }
+            self.verbs.lock().unwrap().push(verb);
+            Ok(crate::sys::exec::CmdOutcome {
+                code: Some(0),
+                timed_out: false,
+                output: String::new(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_watch_ends_at_once_even_with_a_daemon_started_meanwhile() {
+        // The network script's start leaves a daemon behind (dhcpcd): it must hold none
+        // of the watch's descriptors, and the watch must end when our call does (a
+        // redial's `network start red` never returned: the supervisor hung for minutes).
+        let d = tempfile::tempdir().unwrap();
+        let paths = Paths::new(d.path()).unwrap();
+        fs::create_dir_all(paths.proc()).unwrap();
+        let watch = ForeignStopWatch::start(paths.proc(), paths.network_script());
+        let mut daemon = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let t = std::time::Instant::now();
+        assert_eq!(watch.finish(), None);
+        let took = t.elapsed();
+        let _ = daemon.kill();
+        let _ = daemon.wait();
+        assert!(
+            took < Duration::from_secs(1),
+            "the watch took {took:?} to end"
+        );
+    }
+
+    #[test]
+    fn a_foreign_stop_over_in_milliseconds_is_seen_through_the_scripts_open() {
+        // `networking/red stop` on DHCP with dhcpcd not running yet lives a few ms
+        // (functions.network:401-406): a timer between scans misses it; the script's
+        // open (inotify) triggers a scan while it runs.
+        let d = tempfile::tempdir().unwrap();
+        let paths = Paths::new(d.path()).unwrap();
+        let script = paths.network_script();
+        fs::create_dir_all(script.parent().unwrap()).unwrap();
+        fs::write(&script, "#!/bin/sh\n").unwrap();
+        fs::create_dir_all(paths.proc()).unwrap();
+        let watch = ForeignStopWatch::start(paths.proc(), script.clone());
+        // Between two timer scans (every 50 ms without inotify): only the open tells.
+        std::thread::sleep(Duration::from_millis(125));
+        let p = paths.proc().join("60");
+        fs::create_dir_all(&p).unwrap();
+        fs::write(p.join("environ"), "PATH=/bin\0").unwrap();
+        let cmd = format!("/bin/sh\0{}\0stop\0red\0", script.display());
+        fs::write(p.join("cmdline"), cmd).unwrap();
+        drop(fs::File::open(&script).unwrap()); // the shell opens its script
+        std::thread::sleep(Duration::from_millis(10));
+        fs::remove_dir_all(&p).unwrap();
+        let who = watch.finish();
+        assert!(who.is_some_and(|w| w.ends_with("stop red")));
+    }
+
+    #[test]
+    fn a_disconnect_during_our_start_stops_red_again_and_the_switch_does_not_complete() {
+        // Issue 12 item 3, "Disconnect during failover" on DHCP/STATIC/QMI: the WUI's
+        // Disconnect lands while the backup comes up and finds nothing to stop yet; our
+        // start would bring the backup up under it. The administrator's stop wins.
+        let d = tempfile::tempdir().unwrap();
+        let paths = Paths::new(d.path()).unwrap();
+        fsutil::ensure_dir(&paths.connectd_dir()).unwrap();
+        fs::create_dir_all(paths.ppp_dir()).unwrap();
+        fs::create_dir_all(paths.ethernet_settings().parent().unwrap()).unwrap();
+        fs::write(paths.ethernet_settings(), "RED_TYPE=STATIC\nRED_DEV=red0\n").unwrap();
+        fs::write(paths.profile("1"), "PROFILE=1\nTYPE=STATIC\n").unwrap();
+        fs::write(paths.profile("2"), "PROFILE=2\nTYPE=DHCP\nDEVICE=red1\n").unwrap();
+        fs::hard_link(paths.profile("1"), paths.ppp_settings()).unwrap();
+        fs::create_dir_all(paths.proc()).unwrap();
+        let net = StopDuringStart {
+            proc_pid: paths.proc().join("40"),
+            script: paths.network_script().display().to_string(),
+            verbs: Default::default(),
+        };
+        let mut steps = Vec::new();
+        let r = activate(
+            &paths,
+            &net,
+            &Policy::default(),
+            &ProfileName::new("2").unwrap(),
+            None,
+            &SwitchOptions {
+                network_timeout: Duration::from_secs(1),
+                stop_wait: Duration::ZERO,
+                proc_root: Some(d.path().join("none")),
+            },
+            &mut |step, _| {
+                steps.push(step);
+                Ok(())
+            },
+        );
+        assert!(
+            r.is_err(),
+            "the switch completed under the administrator's stop"
+        );
+        assert!(!steps.contains(&Step::Started), "{steps:?}");
+        // Our stop of the old profile; then, while our start still runs, our stops of
+        // what it brings up; after it, one more.
+        let verbs = net.verbs.lock().unwrap().clone();
+        let start = verbs.iter().position(|v| v == "start").unwrap();
+        assert!(start >= 2, "no stop while our start ran: {verbs:?}");
+        assert!(verbs[..start].iter().all(|v| v == "stop"), "{verbs:?}");
+        assert_eq!(verbs[start + 1..], ["stop"], "{verbs:?}");
+        assert!(paths.red_stopped().exists(), "the Disconnect is marked");
+        // The files are whole: all of the new profile's (the supervisor's Disconnect then
+        // gives them back to the primary, effects.rs end_episode_files).
+        assert_eq!(active_profile(&paths).unwrap().unwrap().as_str(), "2");
+        let eth = fs::read_to_string(paths.ethernet_settings()).unwrap();
+        assert!(
+            eth.contains("RED_TYPE=DHCP") && eth.contains("RED_DEV=red1"),
+            "{eth}"
         );
     }
 

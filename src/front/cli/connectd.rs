@@ -131,6 +131,10 @@ pub fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<u8> {
+    if matches!(args.command, Command::Start { .. }) {
+        // Before anything is opened: the supervisor keeps none of its caller's descriptors.
+        crate::supervisor::daemon::close_inherited_fds();
+    }
     let foreground = matches!(args.command, Command::Start { foreground: true });
     crate::sys::log::init(foreground || args.verbose, args.verbose);
     let paths = Paths::from_arg_or_env(args.root.as_deref())?;
