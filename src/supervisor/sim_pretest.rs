@@ -555,6 +555,70 @@ fn a_primary_blackholed_beyond_its_ac_is_never_switched_to_and_is_found_once_res
 }
 
 #[test]
+fn a_primary_restored_during_a_proof_is_found_by_that_proof() {
+    // Restored at 432, two thirds into the window 411..441: at 441 the window has more
+    // failed rounds than passed ones, but the last passed, so the window slides (at most
+    // one more window) and the same session fails back once the last 30 s carried a
+    // majority, instead of a new proof FAILBACK_DELAY (300 s) later.
+    let mut sim = proof_sim(|t| {
+        if (100..432).contains(&t) {
+            Line::Blackhole
+        } else {
+            Line::Up
+        }
+    });
+    sim.start("1", true);
+    sim.run_until(800);
+    let acts = proof_actions(&sim);
+    assert_eq!(
+        acts[..2],
+        [(106, "activate 2".to_string()), (409, "start".into())],
+        "{acts:?}"
+    );
+    assert_eq!(acts.len(), 4, "one proof, its stop, the switch: {acts:?}");
+    let (stop, switch) = (&acts[2], &acts[3]);
+    assert_eq!(
+        (stop.1.as_str(), switch.1.as_str()),
+        ("stop", "activate 1"),
+        "{acts:?}"
+    );
+    assert_eq!(stop.0, switch.0, "{acts:?}");
+    assert!(
+        (442..=471).contains(&switch.0),
+        "slid past the window's end, within one more window: {acts:?}\n{}",
+        sim.dump()
+    );
+}
+
+#[test]
+fn a_slide_ends_after_one_more_window_when_the_primary_only_half_answers() {
+    // From the proof's start the primary answers one round in three (rounds at 411, 413,
+    // ...: 415, 421, ..., 439 pass) and its last round before the window's end passed: the
+    // window slides, never finds a majority, and the slide ends one window later.
+    // Nothing is switched.
+    let mut sim = proof_sim(|t| {
+        if (100..409).contains(&t) || (t >= 409 && (t.saturating_sub(411) / 2) % 3 != 2) {
+            Line::Blackhole
+        } else {
+            Line::Up
+        }
+    });
+    sim.start("1", true);
+    sim.run_until(600);
+    let acts = proof_actions(&sim);
+    assert!(!acts.iter().any(|(_, a)| a == "activate 1"), "{acts:?}");
+    let start = acts.iter().find(|(_, a)| a == "start").expect("a proof").0;
+    let stop = acts.iter().find(|(_, a)| a == "stop").expect("its end").0;
+    // The session is up 2 s after its start; window 30 s, slide 30 s more.
+    assert_eq!(
+        stop,
+        start + 2 + 60,
+        "slid to its end: {acts:?}\n{}",
+        sim.dump()
+    );
+}
+
+#[test]
 fn a_proof_session_that_cannot_come_up_costs_nothing_and_doubles_the_delay() {
     // The primary's line is dead (no PADO): redials, then the backup from 520.
     let mut sim = proof_sim(|t| if t >= 100 { Line::Down } else { Line::Up });

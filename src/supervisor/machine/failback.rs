@@ -2,6 +2,7 @@
 //! its FAILBACK_GRACE, and the rollback with the doubled delay (the second diagram of the
 //! [module documentation](super), right half).
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use log::Level;
@@ -312,9 +313,8 @@ impl Core {
             manual,
             up_by: now + self.config.connect_timeout,
             window_end: None,
-            passed: 0,
-            failed: 0,
-            last_ok: false,
+            sliding: false,
+            rounds: VecDeque::new(),
         })
     }
 
@@ -355,6 +355,22 @@ impl Core {
         Phase::Online(online)
     }
 
+    /// Proving ---- carried the probes for the (last) window ----> ProofStop,
+    /// Switching(primary) (the IPFire way, with FAILBACK_GRACE)
+    fn proof_carried(&mut self, p: Proof) -> Phase {
+        let primary = self.config.primary.name.clone();
+        self.out.push(Action::ProofStop {
+            profile: primary.clone(),
+        });
+        let (ok, bad) = p.tally();
+        let why = format!(
+            "{primary} carried {ok} of {} probe rounds through its own session over the last {}s: failing back",
+            ok + bad,
+            self.config.failback_vote_window.as_secs()
+        );
+        self.trial(p.online, p.manual, why)
+    }
+
     pub(super) fn proving(&mut self, mut p: Proof, event: World, now: Instant) -> Phase {
         let primary = self.config.primary.name.clone();
         match event {
@@ -371,15 +387,15 @@ impl Core {
                         }
                         Phase::Proving(p)
                     }
-                    // Proving ---- probe round ----> Proving (counted)
+                    // Proving ---- probe round ----> Proving (counted; while the window
+                    // slides, a majority of the last window switches at once)
                     ProofReport::Round { ok } => {
-                        if p.window_end.is_some() {
-                            if ok {
-                                p.passed += 1;
-                            } else {
-                                p.failed += 1;
-                            }
-                            p.last_ok = ok;
+                        if p.window_end.is_none() {
+                            return Phase::Proving(p);
+                        }
+                        p.record(now, ok, self.config.failback_vote_window);
+                        if p.sliding && p.carried() {
+                            return self.proof_carried(p);
                         }
                         Phase::Proving(p)
                     }
@@ -397,21 +413,20 @@ impl Core {
                     self.proof_failed(p, why, true, now)
                 }
                 Some(end) if now >= end => {
-                    let (ok, bad) = (p.passed, p.failed);
-                    if ok > 0 && super::majority(ok, bad) && p.last_ok {
-                        // Proving ---- carried the probes for the window ----> ProofStop,
-                        // Switching(primary) (the IPFire way, with FAILBACK_GRACE)
-                        self.out.push(Action::ProofStop {
-                            profile: primary.clone(),
-                        });
-                        let why = format!(
-                            "{primary} carried {ok} of {} probe rounds through its own session over {}s: failing back",
-                            ok + bad,
-                            self.config.failback_vote_window.as_secs()
-                        );
-                        return self.trial(p.online, p.manual, why);
+                    if p.carried() {
+                        return self.proof_carried(p);
+                    }
+                    // Proving ---- no majority yet, but the last round passed ----> Proving
+                    // (the window slides for one more window at most: a primary restored
+                    // during the proof is found by this proof, not by the next one a
+                    // FAILBACK_DELAY later)
+                    if !p.sliding && p.last_ok() {
+                        p.sliding = true;
+                        p.window_end = Some(end + self.config.failback_vote_window);
+                        return Phase::Proving(p);
                     }
                     // Proving ---- did not carry them ----> Online(B)
+                    let (ok, bad) = p.tally();
                     let why = format!("{ok} of {} probe rounds through it passed", ok + bad);
                     self.proof_failed(p, why, false, now)
                 }

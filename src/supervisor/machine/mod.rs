@@ -115,8 +115,9 @@
 //!   session's reports (`Up`, a `Round` per probe interval, `Failed`) as
 //!   [`Event::Proof`]; once up, FAILBACK_VOTE_WINDOW of rounds: a majority passed and the
 //!   last one passed → `ProofStop`, then the trial (`Activate(primary, Failback)`, with
-//!   its grace and rollback). Not carried → `ProofStop`, Online(B), the next proof after
-//!   the current delay; not up within FAILOVER_CONNECT_TIMEOUT or `Failed` → the same with
+//!   its grace and rollback). No majority but the last round passed (the primary came
+//!   back during the window) → the window slides for one more window, deciding at every
+//!   round. Not carried → `ProofStop`, Online(B), the next proof after the current delay; not up within FAILOVER_CONNECT_TIMEOUT or `Failed` → the same with
 //!   the delay doubled. Every way out of `Proving` emits `ProofStop` first.
 //! * Background pre-tests (`pretests.rs`): while online, the other profiles of the
 //!   config are pre-tested every FAILOVER_PRETEST_INTERVAL and at once on `Suspect`; a

@@ -1,7 +1,8 @@
 //! The core's internal state: the phases and what they carry (the attempt being brought
 //! up, the online link, the chain walk's episode), with the labels `status` shows.
 
-use std::time::Instant;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use super::SwitchKind;
 use crate::ipfire::profile::ProfileName;
@@ -99,13 +100,46 @@ pub(super) struct Proof {
     pub(super) manual: bool,
     /// The session must be up by then (FAILOVER_CONNECT_TIMEOUT).
     pub(super) up_by: Instant,
-    /// Set when the session came up: the end of the window.
+    /// Set when the session came up: the end of the window (of the slide once `sliding`).
     pub(super) window_end: Option<Instant>,
-    /// Probe rounds through the session that passed and failed.
-    pub(super) passed: u32,
-    pub(super) failed: u32,
+    /// The window ended without a majority but with a passing last round: it slides for
+    /// one more window, deciding at every round.
+    pub(super) sliding: bool,
+    /// The probe rounds through the session within the last window (when, passed),
+    /// oldest first: the vote slides with them once the window has ended.
+    pub(super) rounds: VecDeque<(Instant, bool)>,
+}
+
+impl Proof {
+    /// Records a round and forgets those older than `window` before it.
+    pub(super) fn record(&mut self, at: Instant, ok: bool, window: Duration) {
+        self.rounds.push_back((at, ok));
+        while let Some(&(t, _)) = self.rounds.front() {
+            if at.saturating_duration_since(t) <= window {
+                break;
+            }
+            self.rounds.pop_front();
+        }
+    }
+
+    /// Rounds of the last window that passed and failed.
+    pub(super) fn tally(&self) -> (u32, u32) {
+        let ok = self.rounds.iter().filter(|(_, ok)| *ok).count();
+        let n = self.rounds.len();
+        let clamp = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+        (clamp(ok), clamp(n - ok))
+    }
+
     /// The last round passed.
-    pub(super) last_ok: bool,
+    pub(super) fn last_ok(&self) -> bool {
+        self.rounds.back().is_some_and(|(_, ok)| *ok)
+    }
+
+    /// The session carried the probes: a majority of the last window, the last one too.
+    pub(super) fn carried(&self) -> bool {
+        let (ok, bad) = self.tally();
+        ok > 0 && super::majority(ok, bad) && self.last_ok()
+    }
 }
 
 /// How an online link failed.
