@@ -747,6 +747,16 @@ fn foreign_network_call(
         if environ.split(|b| *b == 0).any(|v| v == own.as_bytes()) {
             continue;
         }
+        // No environment at all: the process is exiting (the kernel answers an empty
+        // `environ` once its memory is gone, after `cmdline` was still read), so whose it
+        // was cannot be told: our own `network stop red` ending was taken for a foreign
+        // stop and a failover abandoned (tools/bench, blackhole run 4 of 5). Every real
+        // caller has an environment: even IPFire's setuid helpers exec the scripts with
+        // PATH, SHELL and TERM (src/misc-progs/setuid.c:48-52). A live foreign stop is
+        // seen on its script's open, long before it exits.
+        if !environ.split(|b| *b == 0).any(|v| !v.is_empty()) {
+            continue;
+        }
         return Some(args.join(" "));
     }
     None
@@ -1191,14 +1201,19 @@ mod tests {
             &["/bin/bash", &red_s, "stop"],
             &["PATH=/bin", "CONNECTD_CALLER=connectd"],
         );
-        pid(21, &["/bin/bash", &red_s, "start"], &[]);
+        pid(21, &["/bin/bash", &red_s, "start"], &["PATH=/bin"]);
         // Another root's (another lab box on the same machine): not ours.
         pid(
             23,
             &["/bin/bash", "/etc/rc.d/init.d/networking/red", "stop"],
             &[],
         );
+        // A stop that is exiting: the kernel gives its cmdline but no environment any
+        // more (whose it was cannot be told; ours ending raced the scan).
+        pid(24, &["/bin/bash", &net_s, "stop", "red"], &[]);
+        fs::write(proc_dir.join("24/environ"), b"").unwrap();
         assert_eq!(foreign_stop(&proc_dir, &network), None);
+        fs::remove_dir_all(proc_dir.join("24")).unwrap();
         let net = ReleasingNetwork {
             marker: d.path().join("elsewhere"),
             env: Default::default(),
