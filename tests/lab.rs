@@ -725,9 +725,12 @@ fn e2e_failback_proof_never_switches_to_a_blackholed_primary() {
         .ok(&["shell", "fw", "ip", "-o", "link", "show"])
         .contains("ppp9")));
     let proof_pid = lab.root().join("var/run/ppp-connectd-proof.pid");
+    // The teardown TERMs pppd and waits for it (KILL after 5 s): gone within that bound.
     assert!(
-        pid_in(&proof_pid).is_none_or(|p| !alive(p)),
-        "proof pppd left running"
+        wait_for(Duration::from_secs(7), || pid_in(&proof_pid)
+            .is_none_or(|p| !alive(p))),
+        "proof pppd left running:\n{}",
+        lab.connectd_log()
     );
     assert_eq!(lab.carrier(), "isp2");
 

@@ -629,12 +629,19 @@ impl ProofLink for PppoeProof {
             let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGTERM);
             let clock = SystemClock;
             let start = clock.now();
+            let mut killed = false;
             while pid_alive(pid) {
-                if clock.now().saturating_duration_since(start) > Duration::from_secs(5) {
+                let waited = clock.now().saturating_duration_since(start);
+                if !killed && waited > Duration::from_secs(5) {
+                    log::warn!("failback proof: pppd ({pid}) ignored SIGTERM for 5 s: SIGKILL");
                     let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+                    killed = true;
+                } else if waited > Duration::from_secs(6) {
+                    log::error!("failback proof: pppd ({pid}) outlived SIGKILL by 1 s");
                     break;
                 }
-                // pppd sends LCP Terminate and runs ip-down: bounded.
+                // pppd sends LCP Terminate and runs ip-down: bounded; after SIGKILL, the
+                // kernel's teardown of the process.
                 clock.sleep(Duration::from_millis(50));
             }
             log::info!("failback proof: pppd ({pid}) stopped");
