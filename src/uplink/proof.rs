@@ -363,14 +363,22 @@ fn policy_route(
         argvs.push(from.iter().map(|s| s.to_string()).collect());
     }
     for argv in argvs {
-        let spec = CommandSpec::new(argv, Duration::from_secs(5));
-        match runner.run(&spec) {
-            Ok(o) if o.success() => {}
-            Ok(o) => return Err(format!("{}: {}", spec.display(), o.output.trim())),
-            Err(e) => return Err(e.to_string()),
-        }
+        run_ok(runner, argv)?;
     }
     Ok(())
+}
+
+/// Runs `argv` (an `ip` call, 5 s at most): its failure names the command and what it said.
+fn run_ok<S: Into<std::ffi::OsString>>(
+    runner: &dyn Runner,
+    argv: impl IntoIterator<Item = S>,
+) -> Result<(), String> {
+    let spec = CommandSpec::new(argv, Duration::from_secs(5));
+    match runner.run(&spec) {
+        Ok(o) if o.success() => Ok(()),
+        Ok(o) => Err(format!("{}: {}", spec.display(), o.output.trim())),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Removes the proof's rules and table (also what a crashed run left).
@@ -677,15 +685,10 @@ impl StaticProof {
     }
 
     fn ip(&self, args: &[&str]) -> Result<(), String> {
-        let spec = CommandSpec::new(
+        run_ok(
+            self.runner.as_ref(),
             std::iter::once("ip").chain(args.iter().copied()),
-            Duration::from_secs(5),
-        );
-        match self.runner.run(&spec) {
-            Ok(o) if o.success() => Ok(()),
-            Ok(o) => Err(format!("{}: {}", spec.display(), o.output.trim())),
-            Err(e) => Err(e.to_string()),
-        }
+        )
     }
 }
 
@@ -750,15 +753,10 @@ impl DhcpProof {
     }
 
     fn ip(&self, args: &[&str]) -> Result<(), String> {
-        let spec = CommandSpec::new(
+        run_ok(
+            self.runner.as_ref(),
             std::iter::once("ip").chain(args.iter().copied()),
-            Duration::from_secs(5),
-        );
-        match self.runner.run(&spec) {
-            Ok(o) if o.success() => Ok(()),
-            Ok(o) => Err(format!("{}: {}", spec.display(), o.output.trim())),
-            Err(e) => Err(e.to_string()),
-        }
+        )
     }
 }
 
