@@ -234,6 +234,20 @@ struct Driver<'a> {
     next_passive: Instant,
 }
 
+impl<'a> Driver<'a> {
+    /// A supervisor on `paths` with `seams`, begun (its start-up actions queued).
+    fn start(paths: &'a Paths, seams: Seams, clock: &Rc<FakeClock>) -> Driver<'a> {
+        let mut sup = Supervisor::new(paths, seams).unwrap();
+        let queue = sup.begin(&mut NoServices).unwrap();
+        Driver {
+            sup,
+            next_passive: clock.now(),
+            clock: Rc::clone(clock),
+            queue,
+        }
+    }
+}
+
 impl Driver<'_> {
     /// Runs until `done` holds for the core's snapshot, at most `limit` of simulated time.
     fn until(&mut self, what: &str, limit: Duration, done: impl Fn(&str, &str) -> bool) {
@@ -347,14 +361,7 @@ fn failover_failback_and_rollback_leave_the_files_and_commands_right() {
     let clock = Rc::new(FakeClock::default());
     let seams = fake_seams(&paths, &world, &clock);
     let eth_primary = fs::read_to_string(paths.ethernet_settings()).unwrap();
-    let mut sup = Supervisor::new(&paths, seams).unwrap();
-    let queue = sup.begin(&mut NoServices).unwrap();
-    let mut d = Driver {
-        sup,
-        next_passive: clock.now(),
-        clock: Rc::clone(&clock),
-        queue,
-    };
+    let mut d = Driver::start(&paths, seams, &clock);
     let minute = Duration::from_secs(60);
     d.until("online on 1", minute, |s, a| s == "online" && a == "1");
     assert!(calls(&world).is_empty(), "nothing to do while 1 is healthy");
@@ -475,14 +482,7 @@ fn a_disconnect_on_the_backup_is_never_undone_and_gives_the_files_back_to_the_pr
     let clock = Rc::new(FakeClock::default());
     let seams = fake_seams(&paths, &world, &clock);
     let eth_primary = fs::read_to_string(paths.ethernet_settings()).unwrap();
-    let mut sup = Supervisor::new(&paths, seams).unwrap();
-    let queue = sup.begin(&mut NoServices).unwrap();
-    let mut d = Driver {
-        sup,
-        next_passive: clock.now(),
-        clock: Rc::clone(&clock),
-        queue,
-    };
+    let mut d = Driver::start(&paths, seams, &clock);
     let minute = Duration::from_secs(60);
     d.until("online on 1", minute, |s, a| s == "online" && a == "1");
     world.lock().unwrap().dead.insert("1".into());
@@ -546,14 +546,7 @@ fn health_rounds_go_on_while_a_pretest_runs_on_its_thread() {
     let closed = gate.lock().unwrap();
     let mut seams = fake_seams(&paths, &world, &clock);
     seams.pretests = PretestWorker::threaded(Box::new(GatedPreTester(Arc::clone(&gate))));
-    let mut sup = Supervisor::new(&paths, seams).unwrap();
-    let queue = sup.begin(&mut NoServices).unwrap();
-    let mut d = Driver {
-        sup,
-        next_passive: clock.now(),
-        clock: Rc::clone(&clock),
-        queue,
-    };
+    let mut d = Driver::start(&paths, seams, &clock);
     d.until("online on 1", Duration::from_secs(60), |s, a| {
         s == "online" && a == "1"
     });
@@ -637,14 +630,7 @@ fn a_line_that_drops_during_a_pre_test_is_noticed() {
         world: Arc::clone(&world),
         dropped: false,
     }));
-    let mut sup = Supervisor::new(&paths, seams).unwrap();
-    let queue = sup.begin(&mut NoServices).unwrap();
-    let mut d = Driver {
-        sup,
-        next_passive: clock.now(),
-        clock: Rc::clone(&clock),
-        queue,
-    };
+    let mut d = Driver::start(&paths, seams, &clock);
     let minute = Duration::from_secs(60);
     d.until("failover to 2", 3 * minute, |s, a| {
         s == "online" && a == "2"
@@ -698,14 +684,7 @@ fn a_lease_lost_then_renewed_is_redialled_not_walked_away_from() {
         },
         clock: Rc::clone(&clock),
     });
-    let mut sup = Supervisor::new(&paths, seams).unwrap();
-    let queue = sup.begin(&mut NoServices).unwrap();
-    let mut d = Driver {
-        sup,
-        next_passive: clock.now(),
-        clock: Rc::clone(&clock),
-        queue,
-    };
+    let mut d = Driver::start(&paths, seams, &clock);
     let minute = Duration::from_secs(60);
     d.until("online on 1", minute, |s, a| s == "online" && a == "1");
     d.run_for(Duration::from_secs(3));
