@@ -86,7 +86,7 @@ fn main() -> ExitCode {
             };
             let policy = Policy::default();
             let host = host_root();
-            let passive = Passive::with_roots(host.sys(), host.proc(), "/nonexistent");
+            let passive = Passive::with_roots(host.sys(), host.proc());
             let mut p = RealProber::new(&host);
             let mut m = Monitor::new(&policy, SystemClock.now());
             let mut last = String::new();

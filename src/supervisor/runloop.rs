@@ -23,6 +23,7 @@ use crate::ipfire::profile::{Kind, ProfileName, Reconnection};
 use crate::ipfire::state::State;
 use crate::supervisor::control::{self, Reply, Request};
 use crate::supervisor::hooks::HookRunner;
+use crate::sys::watch::ChangeWatch;
 use crate::uplink::health::{self, Monitor, Verdict};
 use crate::uplink::switch;
 
@@ -31,11 +32,18 @@ use super::machine::{Action, Command, Core, Event};
 use super::observe::{self, Levels, LinkLoss, Observer};
 use super::setup::load_setup;
 
-/// How often the passive signals (red/active, keepconnected, carrier, pppd) are sampled:
-/// carrier loss is acted on within this, and a probe round in progress ends within 50 ms
-/// of it. A finished pre-test is picked up at the same pace. 250 ms keeps both well under the 0.5 s target at a third of the system calls of
-/// 100 ms (BENCHMARKS.md).
+/// How often the passive signals (red/active, keepconnected, carrier, pppd) are sampled
+/// while anything is in flux: carrier loss is acted on within this, and a probe round in
+/// progress ends within 50 ms of it. A finished pre-test is picked up at the same pace.
+/// 250 ms keeps both well under the 0.5 s target at a third of the system calls of 100 ms
+/// (BENCHMARKS.md).
 pub(crate) const PASSIVE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The passive sample's pace while online and quiet, when every change it looks for wakes
+/// the loop by itself ([`ChangeWatch`]: link changes by netlink, the files in `red/` and
+/// `connectd/` by inotify): only a safety net then. Each wake-up costs this box's
+/// supervisor about 0.1 ms, so four a second were most of its idle CPU (BENCHMARKS.md).
+pub(crate) const QUIET_PASSIVE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Services that follow the policy and run beside the supervisor (the HTTP API), passed in
 /// by the front that starts the daemon: the supervisor layer knows them only by this.
@@ -112,6 +120,9 @@ pub struct Supervisor<'a> {
     pub(super) core: Core,
     pub(super) fx: Effects<'a>,
     next_traffic: Option<Instant>,
+    /// Every change the passive sample looks for wakes the loop (the real loop's
+    /// [`ChangeWatch`] is complete): the quiet pace may be used.
+    pub(super) watched: bool,
 }
 
 impl<'a> Supervisor<'a> {
@@ -144,6 +155,7 @@ impl<'a> Supervisor<'a> {
             core,
             fx,
             next_traffic: None,
+            watched: false,
         })
     }
 
@@ -158,6 +170,7 @@ impl<'a> Supervisor<'a> {
     ) -> Result<u8> {
         let signals = Signals::install()?;
         let mut queue = self.begin(services)?;
+        let mut watch = self.change_watch();
         ready();
         let mut next_passive = self.fx.seams.clock.now();
         loop {
@@ -166,8 +179,15 @@ impl<'a> Supervisor<'a> {
                 self.shutdown(services);
                 return Ok(code);
             }
+            self.watched = watch.complete();
+            // What ran since the sample (a switch, a pre-test submitted) may have ended
+            // the quiet: back to the short pace at once.
+            next_passive = next_passive.min(self.fx.seams.clock.now() + self.passive_interval());
             let deadline = self.next_wake(next_passive);
-            self.wait(&signals, &listener, deadline);
+            if self.wait(&signals, &listener, &mut watch, deadline) {
+                // A link or a watched file changed: sample now.
+                next_passive = self.fx.seams.clock.now();
+            }
             let now = self.fx.seams.clock.now();
 
             // Signals.
@@ -228,6 +248,36 @@ impl<'a> Supervisor<'a> {
         Ok(queue)
     }
 
+    /// The wake-ups on changes: the files of `red/` (`active`, `keepconnected`, `iface`)
+    /// and of connectd's own directory (`red-stopped`), and the kernel's link changes when
+    /// the sampled `/sys` is this namespace's own.
+    fn change_watch(&self) -> ChangeWatch {
+        let paths = self.fx.paths;
+        let _ = crate::ipfire::fsutil::ensure_dir(&paths.connectd_dir());
+        let own_sys = paths
+            .sys()
+            .canonicalize()
+            .is_ok_and(|p| p == std::path::Path::new("/sys"));
+        ChangeWatch::new(&[&paths.red_dir(), &paths.connectd_dir()], own_sys)
+    }
+
+    /// The pace of the passive sample from now: quiet only while online with nothing in
+    /// flight (no grace after `red/active` vanished, no loss reported, no pre-test or
+    /// proof whose answer is picked up by the sample's turn) and every change watched.
+    pub(super) fn passive_interval(&self) -> Duration {
+        let fx = &self.fx;
+        let quiet = self.watched
+            && fx.obs.wants_link()
+            && fx.monitoring.is_some()
+            && !fx.seams.pretests.busy()
+            && fx.proof.is_none();
+        if quiet {
+            QUIET_PASSIVE_INTERVAL
+        } else {
+            PASSIVE_INTERVAL
+        }
+    }
+
     /// When the loop must wake up next: the passive sample, the core's deadline, the next
     /// probe round while RED is up.
     pub(super) fn next_wake(&self, next_passive: Instant) -> Instant {
@@ -253,8 +303,8 @@ impl<'a> Supervisor<'a> {
         queue: &mut VecDeque<Action>,
     ) {
         if now >= *next_passive {
-            *next_passive = now + PASSIVE_INTERVAL;
             self.sample_passive(now, queue);
+            *next_passive = now + self.passive_interval();
         }
         // Pre-tests run on their own thread: their answers, when they finished.
         for ev in self.fx.poll_pretests(now) {
@@ -306,19 +356,35 @@ impl<'a> Supervisor<'a> {
     }
 
     /// Sleeps in poll() until `deadline`, a signal or a control connection.
-    fn wait(&self, signals: &Signals, listener: &UnixListener, deadline: Instant) {
+    /// Waits until `deadline`, a signal, a control request or a watched change; whether a
+    /// watched change woke it.
+    fn wait(
+        &self,
+        signals: &Signals,
+        listener: &UnixListener,
+        watch: &mut ChangeWatch,
+        deadline: Instant,
+    ) -> bool {
         let now = self.fx.seams.clock.now();
         let left = deadline.saturating_duration_since(now);
         if left.is_zero() {
-            return;
+            return watch.drain();
         }
         let ms = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
-        let mut fds = [
+        let mut fds = vec![
             nix::poll::PollFd::new(signals.pipe.as_fd(), nix::poll::PollFlags::POLLIN),
             nix::poll::PollFd::new(listener.as_fd(), nix::poll::PollFlags::POLLIN),
         ];
+        fds.extend(
+            watch
+                .fds()
+                .into_iter()
+                .map(|fd| nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)),
+        );
         let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
+        drop(fds);
         signals.drain();
+        watch.drain()
     }
 
     /// Reads one control request; status is answered at once, commands become events.
@@ -412,8 +478,8 @@ impl<'a> Supervisor<'a> {
             let dev = fx.setup.device(&m.profile);
             let iface = m.iface.clone().unwrap_or_else(|| dev.clone());
             let dev = if dev.is_empty() { iface.clone() } else { dev };
-            let sample = fx.seams.passive.sample(&iface, &dev);
-            let reason = sample.line_lost(uses_pppd)?;
+            let sample = fx.seams.passive.sample(&iface, &dev, uses_pppd);
+            let reason = sample.line_lost()?;
             log::info!("link lost on {iface}: {reason}");
             Some(LinkLoss {
                 reason,

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::effects::Seams;
 use super::machine::Action;
-use super::runloop::{NoServices, Supervisor};
+use super::runloop::{NoServices, PASSIVE_INTERVAL, QUIET_PASSIVE_INTERVAL, Supervisor};
 use crate::error::Result;
 use crate::ipfire::paths::Paths;
 use crate::ipfire::state::State;
@@ -584,6 +584,68 @@ fn health_rounds_go_on_while_a_pretest_runs_on_its_thread() {
     }
     assert!(answered, "the pre-test's answer never reached the core");
     assert!(!d.sup.fx.seams.pretests.busy());
+    if let Some(h) = d.sup.fx.hooks.take() {
+        h.finish();
+    }
+}
+
+/// The passive sample's quiet pace (1 s instead of 250 ms) is taken only while online, with
+/// every change watched and no pre-test or proof whose answer the sample's turn picks up;
+/// a vanished `red/active` brings the short pace back for its grace.
+#[test]
+fn the_quiet_pace_needs_every_change_watched_and_nothing_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = root(dir.path());
+    let world: Shared = Arc::default();
+    let clock = Rc::new(FakeClock::default());
+    let gate = Arc::new(Mutex::new(()));
+    let closed = gate.lock().unwrap();
+    let mut seams = fake_seams(&paths, &world, &clock);
+    seams.pretests = PretestWorker::threaded(Box::new(GatedPreTester(Arc::clone(&gate))));
+    let mut d = Driver::start(&paths, seams, &clock);
+    d.until("online on 1", Duration::from_secs(60), |s, a| {
+        s == "online" && a == "1"
+    });
+    d.sup.watched = true;
+    // The background round at the start sends 2's pre-test, which hangs on its thread.
+    d.run_for(Duration::from_secs(1));
+    assert!(d.sup.fx.seams.pretests.busy());
+    assert_eq!(
+        d.sup.passive_interval(),
+        PASSIVE_INTERVAL,
+        "a pre-test runs"
+    );
+    drop(closed);
+    for _ in 0..400 {
+        d.run_for(Duration::from_millis(250));
+        if !d.sup.fx.seams.pretests.busy() {
+            break;
+        }
+        crate::sys::clock::SystemClock.sleep(Duration::from_millis(5));
+    }
+    assert!(!d.sup.fx.seams.pretests.busy(), "the pre-test never ended");
+    assert_eq!(d.sup.passive_interval(), QUIET_PASSIVE_INTERVAL);
+    // A sample now: the next one is a quiet interval away.
+    d.next_passive = d.clock.now();
+    d.run_for(Duration::from_millis(1));
+    assert!(
+        d.next_passive >= d.clock.now() + QUIET_PASSIVE_INTERVAL - Duration::from_millis(1),
+        "the next sample is {:?} away",
+        d.next_passive.saturating_duration_since(d.clock.now())
+    );
+    d.sup.watched = false;
+    assert_eq!(
+        d.sup.passive_interval(),
+        PASSIVE_INTERVAL,
+        "a change not watched: sampled at the short pace"
+    );
+    d.sup.watched = true;
+    // The lease is lost: red/active vanishes (a watched change samples at once).
+    fs::remove_file(paths.red_active()).unwrap();
+    d.next_passive = d.clock.now();
+    d.run_for(Duration::from_millis(1));
+    assert_eq!(d.sup.passive_interval(), PASSIVE_INTERVAL, "in the grace");
+    assert!(d.next_passive <= d.clock.now() + PASSIVE_INTERVAL);
     if let Some(h) = d.sup.fx.hooks.take() {
         h.finish();
     }

@@ -34,6 +34,7 @@ use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -63,8 +64,6 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a command may take on the control socket (the supervisor may be mid-switch).
 pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
-/// How often the accept thread looks at its stop flag.
-const ACCEPT_POLL_MS: u16 = 200;
 /// How long a refused connection stays open to drain its request.
 const LINGER: Duration = Duration::from_millis(200);
 /// Most refused connections lingering at once.
@@ -76,6 +75,8 @@ const MAX_LINGERING: usize = 64;
 pub struct ApiHandle {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    /// Wakes the accept thread, which sleeps in `poll()` without a timeout while idle.
+    wake: UnixStream,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -92,6 +93,7 @@ impl ApiHandle {
 
     fn shutdown(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        let _ = (&self.wake).write_all(&[1]);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -172,18 +174,21 @@ pub fn spawn(paths: Paths, listen: SocketAddr, token: String) -> Result<ApiHandl
         .set_nonblocking(true)
         .map_err(|e| Error::Failed(format!("HTTP API: {addr}: {e}")))?;
     let stop = Arc::new(AtomicBool::new(false));
+    let (wake, woken) = UnixStream::pair()
+        .map_err(|e| Error::Failed(format!("HTTP API: cannot make its wake-up pair: {e}")))?;
     let ctx = Arc::new(Ctx { paths, token });
     let thread = {
         let stop = stop.clone();
         std::thread::Builder::new()
             .name("connectd-api".into())
-            .spawn(move || accept_loop(&listener, &ctx, &stop))
+            .spawn(move || accept_loop(&listener, &woken, &ctx, &stop))
             .map_err(|e| Error::Failed(format!("HTTP API: cannot start its thread: {e}")))?
     };
     log::info!("HTTP API listening on {addr}");
     Ok(ApiHandle {
         addr,
         stop,
+        wake,
         thread: Some(thread),
     })
 }
@@ -203,17 +208,28 @@ impl Drop for Slot {
     }
 }
 
-fn accept_loop(listener: &TcpListener, ctx: &Arc<Ctx>, stop: &AtomicBool) {
+/// Accepts connections until `stop` is set (and `woken` readable). Idle, it sleeps in
+/// `poll()` without a timeout: an idle daemon's API costs no wake-ups.
+fn accept_loop(listener: &TcpListener, woken: &UnixStream, ctx: &Arc<Ctx>, stop: &AtomicBool) {
     let active = Arc::new(AtomicUsize::new(0));
     // Refused connections wait here a moment before they are closed, so that a request
     // still arriving is drained and the close is not a reset that loses the 503.
     let mut lingering: VecDeque<(Instant, TcpStream)> = VecDeque::new();
     while !stop.load(Ordering::SeqCst) {
-        let mut fds = [nix::poll::PollFd::new(
-            listener.as_fd(),
-            nix::poll::PollFlags::POLLIN,
-        )];
-        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ACCEPT_POLL_MS));
+        let mut fds = [
+            nix::poll::PollFd::new(listener.as_fd(), nix::poll::PollFlags::POLLIN),
+            nix::poll::PollFd::new(woken.as_fd(), nix::poll::PollFlags::POLLIN),
+        ];
+        // Until the first lingering connection is due to close, or for ever.
+        let timeout = lingering
+            .front()
+            .map_or(nix::poll::PollTimeout::NONE, |(t, _)| {
+                let left = LINGER.saturating_sub(SystemClock.now().duration_since(*t));
+                nix::poll::PollTimeout::from(
+                    u16::try_from(left.as_millis() + 1).unwrap_or(u16::MAX),
+                )
+            });
+        let _ = nix::poll::poll(&mut fds, timeout);
         let now = SystemClock.now();
         while lingering
             .front()

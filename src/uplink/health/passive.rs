@@ -1,6 +1,7 @@
 //! Passive signals: what the kernel already knows about the line (its devices' presence and
-//! carrier, pppd), read without sending a packet. Cheap enough to sample every 100 ms between rounds: two small sysfs reads per
-//! device, one `comm` read for a known pppd (a scan of `/proc` only when it is gone).
+//! carrier, pppd), read without sending a packet. Cheap enough to sample every 250 ms
+//! between rounds: two small sysfs reads per device (one `read` each), one `comm` read for
+//! a known pppd (a scan of `/proc` only when it is gone).
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -50,30 +51,24 @@ pub struct PassiveState {
     pub iface: DeviceState,
     /// The device under it (the PPPoE NIC); equal to `iface` for ethernet types.
     pub device: DeviceState,
-    /// A process named `pppd` runs.
-    pub pppd_running: bool,
-    /// `red/active` exists.
-    pub red_active: bool,
+    /// On a type pppd serves: whether RED's pppd runs. `None` on the others.
+    pub pppd_running: Option<bool>,
 }
 
 impl PassiveState {
     /// Why the line itself is gone, if it is: the device vanished or lost carrier, or (for
     /// pppd types) pppd exited or its interface vanished. `red/active` is not judged here:
     /// the supervisor watches it appear and vanish.
-    pub(crate) fn line_lost(&self, uses_pppd: bool) -> Option<String> {
+    pub(crate) fn line_lost(&self) -> Option<String> {
         if let Some(r) = self.device.lost() {
             return Some(r);
         }
-        if uses_pppd {
-            if !self.pppd_running {
-                return Some("pppd exited".into());
-            }
-            if !self.iface.present {
-                return Some(format!("{} vanished", self.iface.name));
-            }
-            return None;
+        match self.pppd_running {
+            Some(false) => Some("pppd exited".into()),
+            Some(true) if !self.iface.present => Some(format!("{} vanished", self.iface.name)),
+            Some(true) => None,
+            None => self.iface.lost(),
         }
-        self.iface.lost()
     }
 }
 
@@ -82,49 +77,61 @@ impl PassiveState {
 pub struct Passive {
     sys_root: PathBuf,
     proc_root: PathBuf,
-    red_active: PathBuf,
     pppd_pid: Cell<Option<u32>>,
 }
 
 fn read_trim(p: &Path) -> Option<String> {
-    std::fs::read_to_string(p)
-        .ok()
-        .map(|s| s.trim().to_string())
+    read_small(p).ok()
+}
+
+/// A small attribute file (sysfs, `/proc/PID/comm`) in one `read`, trimmed: an open, a read
+/// and a close, where `read_to_string` adds a `statx` and a second read for the end.
+fn read_small(p: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut buf = [0u8; 64];
+    let n = std::fs::File::open(p)?.read(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf[..n]).trim().to_string())
 }
 
 impl Passive {
-    /// The box under `paths`: its `/sys`, `/proc` and `red/active`.
+    /// The box under `paths`: its `/sys` and `/proc`.
     pub fn new(paths: &Paths) -> Passive {
-        Passive::with_roots(paths.sys(), paths.proc(), paths.red_active())
+        Passive::with_roots(paths.sys(), paths.proc())
     }
 
     /// Custom roots (tests).
-    pub fn with_roots(
-        sys_root: impl Into<PathBuf>,
-        proc_root: impl Into<PathBuf>,
-        red_active: impl Into<PathBuf>,
-    ) -> Passive {
+    pub fn with_roots(sys_root: impl Into<PathBuf>, proc_root: impl Into<PathBuf>) -> Passive {
         Passive {
             sys_root: sys_root.into(),
             proc_root: proc_root.into(),
-            red_active: red_active.into(),
             pppd_pid: Cell::new(None),
         }
     }
 
-    /// Carrier and operstate of `dev`.
+    /// Carrier and operstate of `dev`. Every network device has an `operstate`, so its
+    /// absence is the device's; only an unexpected error asks the directory itself.
     pub fn device(&self, dev: &str) -> DeviceState {
+        let absent = || DeviceState {
+            name: dev.to_string(),
+            present: false,
+            carrier: false,
+            operstate: String::new(),
+        };
+        if dev.is_empty() || dev.contains('/') {
+            return absent();
+        }
         let base = self.sys_root.join("class/net").join(dev);
-        let present = !dev.is_empty() && !dev.contains('/') && base.is_dir();
+        let operstate = match read_small(&base.join("operstate")) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return absent(),
+            Err(_) if base.is_dir() => String::new(),
+            Err(_) => return absent(),
+        };
         DeviceState {
             name: dev.to_string(),
-            present,
-            carrier: present && read_trim(&base.join("carrier")).as_deref() == Some("1"),
-            operstate: if present {
-                read_trim(&base.join("operstate")).unwrap_or_default()
-            } else {
-                String::new()
-            },
+            present: true,
+            carrier: read_trim(&base.join("carrier")).as_deref() == Some("1"),
+            operstate,
         }
     }
 
@@ -152,9 +159,13 @@ impl Passive {
     }
 
     /// The PID of a running pppd (cached; `/proc` is scanned only when the cached one is gone).
+    /// The cached one was checked whole when it was found (its namespace, not the proof's
+    /// session); it is still it while its `comm` reads `pppd`: PIDs are not reused within
+    /// a sample's interval.
     pub(crate) fn pppd_pid(&self) -> Option<u32> {
         if let Some(pid) = self.pppd_pid.get() {
-            if self.is_pppd(&pid.to_string()) {
+            let comm = self.proc_root.join(pid.to_string()).join("comm");
+            if read_trim(&comm).as_deref() == Some("pppd") {
                 return Some(pid);
             }
         }
@@ -170,13 +181,18 @@ impl Passive {
         found
     }
 
-    /// Samples everything: `iface` is the RED interface, `dev` the device under it.
-    pub(crate) fn sample(&self, iface: &str, dev: &str) -> PassiveState {
+    /// Samples the line: `iface` is the RED interface, `dev` the device under it; pppd
+    /// only on a type it serves (`uses_pppd`).
+    pub(crate) fn sample(&self, iface: &str, dev: &str, uses_pppd: bool) -> PassiveState {
+        let device = self.device(dev);
         PassiveState {
-            iface: self.device(iface),
-            device: self.device(dev),
-            pppd_running: self.pppd_pid().is_some(),
-            red_active: self.red_active.exists(),
+            iface: if iface == dev {
+                device.clone()
+            } else {
+                self.device(iface)
+            },
+            device,
+            pppd_running: uses_pppd.then(|| self.pppd_pid().is_some()),
         }
     }
 }
@@ -205,32 +221,48 @@ mod tests {
         fs::create_dir_all(r.join("proc/123")).unwrap();
         fs::write(r.join("proc/123/comm"), "dhcpcd\n").unwrap();
         fs::create_dir_all(r.join("proc/self")).unwrap();
-        let p = Passive::with_roots(r.join("sys"), r.join("proc"), r.join("active"));
+        let p = Passive::with_roots(r.join("sys"), r.join("proc"));
 
-        let s = p.sample("ppp0", "red0");
-        assert!(s.device.carrier && s.iface.present && !s.red_active);
-        assert_eq!(s.line_lost(false), None);
-        assert_eq!(s.line_lost(true).as_deref(), Some("pppd exited"));
+        let s = p.sample("ppp0", "red0", false);
+        assert!(s.device.carrier && s.iface.present);
+        assert_eq!(
+            s.pppd_running, None,
+            "pppd is not looked for on a DHCP line"
+        );
+        assert_eq!(s.line_lost(), None);
+        let s = p.sample("ppp0", "red0", true);
+        assert_eq!(s.line_lost().as_deref(), Some("pppd exited"));
 
         fs::create_dir_all(r.join("proc/456")).unwrap();
         fs::write(r.join("proc/456/comm"), "pppd\n").unwrap();
-        fs::write(r.join("active"), "").unwrap();
-        let s = p.sample("ppp0", "red0");
-        assert!(s.pppd_running && s.red_active);
+        let s = p.sample("ppp0", "red0", true);
+        assert_eq!(s.pppd_running, Some(true));
         assert_eq!(p.pppd_pid(), Some(456));
-        assert_eq!(s.line_lost(true), None);
+        assert_eq!(s.line_lost(), None);
+        // The cached pppd is asked by its comm alone: another program under its PID is not it.
+        fs::write(r.join("proc/456/comm"), "sleep\n").unwrap();
+        assert_eq!(p.pppd_pid(), None);
+        fs::write(r.join("proc/456/comm"), "pppd\n").unwrap();
+        assert_eq!(p.pppd_pid(), Some(456));
 
         // Carrier unreadable (device down) and a vanished device.
         dev(r, "red0", None, "down");
-        let s = p.sample("ppp0", "red0");
-        assert_eq!(s.line_lost(true).as_deref(), Some("red0 is down"));
+        let s = p.sample("ppp0", "red0", true);
+        assert_eq!(s.line_lost().as_deref(), Some("red0 is down"));
         dev(r, "red0", Some("0"), "up");
         assert_eq!(
-            p.sample("red0", "red0").line_lost(false).as_deref(),
+            p.sample("red0", "red0", false).line_lost().as_deref(),
             Some("carrier lost on red0")
         );
-        let s = p.sample("ppp0", "nic9");
-        assert_eq!(s.line_lost(true).as_deref(), Some("nic9 vanished"));
+        let s = p.sample("ppp0", "nic9", true);
+        assert_eq!(s.line_lost().as_deref(), Some("nic9 vanished"));
+        dev(r, "red0", Some("1"), "up");
+        fs::remove_dir_all(r.join("sys/class/net/ppp0")).unwrap();
+        assert_eq!(
+            p.sample("ppp0", "red0", true).line_lost().as_deref(),
+            Some("ppp0 vanished")
+        );
+        dev(r, "ppp0", Some("1"), "unknown");
         fs::remove_dir_all(r.join("proc/456")).unwrap();
         assert_eq!(p.pppd_pid(), None);
 
