@@ -725,3 +725,67 @@ fn commands_and_a_disconnect_during_the_proof_tear_it_down() {
         );
     }
 }
+
+/// FAILBACK_ENABLED=off reloaded during a proof or a vote is obeyed at once: the session
+/// is torn down (the vote dropped) and no failback follows, though the primary is fine;
+/// turned on again, failback resumes.
+#[test]
+fn failback_turned_off_by_a_reload_ends_the_proof_and_the_vote() {
+    let restored_at_400 = |t: u64| {
+        if (100..400).contains(&t) {
+            Line::Blackhole
+        } else {
+            Line::Up
+        }
+    };
+    let mut off = config(&["2"]);
+    off.failback_enabled = false;
+    for proof in [true, false] {
+        let (mut on, mut off) = (config(&["2"]), off.clone());
+        on.failback_proof = proof;
+        off.failback_proof = proof;
+        let mut sim = Sim::new(on.clone())
+            .line("1", restored_at_400)
+            .line("2", |_| Line::Up);
+        // The proof starts at 409 (up at 411, window to 441); the vote tests at 409, 424,
+        // 439 and would win at 439.
+        sim.at(420, Event::Reload(Box::new(off)));
+        sim.at(900, Event::Reload(Box::new(on)));
+        sim.start("1", true);
+        sim.run_until(880);
+        let label = if proof { "proof" } else { "vote" };
+        assert_eq!(
+            sim.core.snapshot(sim.now()).phase,
+            "Online(2)",
+            "{label}: {}",
+            sim.dump()
+        );
+        let back = |sim: &Sim| {
+            sim.activates()
+                .into_iter()
+                .filter(|(_, p, _)| p == "1")
+                .map(|(t, _, _)| t)
+                .collect::<Vec<_>>()
+        };
+        assert!(back(&sim).is_empty(), "{label}: {}", sim.dump());
+        if proof {
+            assert_eq!(
+                proof_actions(&sim)[1..],
+                [(409, "start".to_string()), (420, "stop".to_string())],
+                "{}",
+                sim.dump()
+            );
+        } else {
+            assert_eq!(pretests_of(&sim, "1"), vec![409], "{}", sim.dump());
+        }
+        // On again at 900: FAILBACK_DELAY ran out meanwhile (at 720), so the proof or the
+        // vote starts at once, and its window (30 s) decides.
+        sim.run_until(1300);
+        let b = back(&sim);
+        assert!(
+            b.len() == 1 && (930..960).contains(&b[0]),
+            "{label}: {b:?} {}",
+            sim.dump()
+        );
+    }
+}

@@ -183,9 +183,9 @@ impl Core {
         self.bring_up(to, Purpose::Manual, SwitchKind::Manual, why)
     }
 
-    /// Automatic failback was paused (`auto off`, a pin) during an automatic proof:
-    /// Proving ---- paused ----> ProofStop, Online(B).
-    fn pause_proof(&mut self, phase: Phase, now: Instant) -> Phase {
+    /// Automatic failback was paused (`auto off`, a pin, FAILBACK_ENABLED=off reloaded)
+    /// during an automatic proof: Proving ---- paused ----> ProofStop, Online(B).
+    pub(super) fn pause_proof(&mut self, phase: Phase, now: Instant) -> Phase {
         match phase {
             Phase::Proving(p) if !p.manual && !self.failback_allowed() => {
                 self.out.push(Action::ProofStop {

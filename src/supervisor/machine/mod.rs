@@ -1112,6 +1112,21 @@ impl Core {
                 }
                 Phase::Online(o)
             }
+            // Proving ---- Reload(FAILBACK_ENABLED=off) ----> ProofStop, Online(B): the
+            // proof would otherwise end in the failback the administrator just turned off
+            p @ Phase::Proving(_) => self.pause_proof(p, now),
+            // FailbackTest ---- Reload(FAILBACK_ENABLED=off) ----> Online(B) (an answer
+            // still coming is recorded, not acted on)
+            Phase::FailbackTest {
+                online,
+                manual: false,
+                ..
+            } if !self.failback_allowed() => {
+                let mut online = online;
+                online.failback_at = Some(now + self.failback_gap());
+                self.decide(Level::Info, "failback vote cancelled: failback turned off");
+                Phase::Online(online)
+            }
             // Any ---- Reload ----> same phase; the next decision uses the new config
             other @ (Phase::Idle
             | Phase::LegacyWait(_)
@@ -1119,7 +1134,6 @@ impl Core {
             | Phase::Connecting(_)
             | Phase::Pretesting { .. }
             | Phase::FailbackTest { .. }
-            | Phase::Proving(_)
             | Phase::Holdoff { .. }
             | Phase::Exited) => other,
         }
