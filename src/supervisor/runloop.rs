@@ -41,8 +41,8 @@ pub(crate) const PASSIVE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The passive sample's pace while online and quiet, when every change it looks for wakes
 /// the loop by itself ([`ChangeWatch`]: link changes by netlink, the files in `red/` and
-/// `connectd/` by inotify): only a safety net then. Each wake-up costs this box's
-/// supervisor about 0.1 ms, so four a second were most of its idle CPU (BENCHMARKS.md).
+/// `connectd/` by inotify): only a safety net then. The four wake-ups a second of the
+/// short pace were most of an idle supervisor's CPU (BENCHMARKS.md).
 pub(crate) const QUIET_PASSIVE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Services that follow the policy and run beside the supervisor (the HTTP API), passed in
@@ -179,7 +179,8 @@ impl<'a> Supervisor<'a> {
                 self.shutdown(services);
                 return Ok(code);
             }
-            self.watched = watch.complete();
+            // The quiet pace needs links watched too: not with a `/sys` of a test's own.
+            self.watched = watch.complete() && watch.watches_links();
             // What ran since the sample (a switch, a pre-test submitted) may have ended
             // the quiet: back to the short pace at once.
             next_passive = next_passive.min(self.fx.seams.clock.now() + self.passive_interval());
@@ -355,9 +356,8 @@ impl<'a> Supervisor<'a> {
         );
     }
 
-    /// Sleeps in poll() until `deadline`, a signal or a control connection.
-    /// Waits until `deadline`, a signal, a control request or a watched change; whether a
-    /// watched change woke it.
+    /// Sleeps in `poll()` until `deadline`, a signal, a control request or a watched
+    /// change; whether a watched change woke it.
     fn wait(
         &self,
         signals: &Signals,

@@ -79,6 +79,11 @@ impl ChangeWatch {
         self.complete
     }
 
+    /// Link changes are watched (asked for, and armed).
+    pub fn watches_links(&self) -> bool {
+        self.links.is_some()
+    }
+
     /// The descriptors to poll for reading.
     pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
         let mut v = Vec::with_capacity(2);
@@ -191,8 +196,10 @@ mod tests {
     fn the_link_socket_opens_unprivileged() {
         let dir = tempfile::tempdir().unwrap();
         let w = ChangeWatch::new(&[dir.path()], true);
-        assert!(w.complete());
+        assert!(w.complete() && w.watches_links());
         assert_eq!(w.fds().len(), 2);
+        let w = ChangeWatch::new(&[dir.path()], false);
+        assert!(w.complete() && !w.watches_links());
     }
 
     /// Root only: in a network namespace of this test's own (the thread's, unshared, so
