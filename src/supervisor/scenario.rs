@@ -536,6 +536,22 @@ impl crate::uplink::pretest::PreTester for GatedPreTester {
     }
 }
 
+/// Online on 1, with pre-tests on a thread of their own that hang while `gate` is locked.
+fn online_with_gated_pretests<'a>(
+    paths: &'a Paths,
+    world: &Shared,
+    clock: &Rc<FakeClock>,
+    gate: &Arc<Mutex<()>>,
+) -> Driver<'a> {
+    let mut seams = fake_seams(paths, world, clock);
+    seams.pretests = PretestWorker::threaded(Box::new(GatedPreTester(Arc::clone(gate))));
+    let mut d = Driver::start(paths, seams, clock);
+    d.until("online on 1", Duration::from_secs(60), |s, a| {
+        s == "online" && a == "1"
+    });
+    d
+}
+
 #[test]
 fn health_rounds_go_on_while_a_pretest_runs_on_its_thread() {
     let dir = tempfile::tempdir().unwrap();
@@ -544,12 +560,7 @@ fn health_rounds_go_on_while_a_pretest_runs_on_its_thread() {
     let clock = Rc::new(FakeClock::default());
     let gate = Arc::new(Mutex::new(()));
     let closed = gate.lock().unwrap();
-    let mut seams = fake_seams(&paths, &world, &clock);
-    seams.pretests = PretestWorker::threaded(Box::new(GatedPreTester(Arc::clone(&gate))));
-    let mut d = Driver::start(&paths, seams, &clock);
-    d.until("online on 1", Duration::from_secs(60), |s, a| {
-        s == "online" && a == "1"
-    });
+    let mut d = online_with_gated_pretests(&paths, &world, &clock, &gate);
     // The background round at the start sent 2's pre-test, which now hangs on its
     // thread: the loop goes on probing 1 (FAILOVER_CHECK_INTERVAL=5) all the same.
     let before = world.lock().unwrap().rounds;
@@ -600,12 +611,7 @@ fn the_quiet_pace_needs_every_change_watched_and_nothing_in_flight() {
     let clock = Rc::new(FakeClock::default());
     let gate = Arc::new(Mutex::new(()));
     let closed = gate.lock().unwrap();
-    let mut seams = fake_seams(&paths, &world, &clock);
-    seams.pretests = PretestWorker::threaded(Box::new(GatedPreTester(Arc::clone(&gate))));
-    let mut d = Driver::start(&paths, seams, &clock);
-    d.until("online on 1", Duration::from_secs(60), |s, a| {
-        s == "online" && a == "1"
-    });
+    let mut d = online_with_gated_pretests(&paths, &world, &clock, &gate);
     d.sup.watched = true;
     // The background round at the start sends 2's pre-test, which hangs on its thread.
     d.run_for(Duration::from_secs(1));
