@@ -662,6 +662,61 @@ fn e2e_blackhole_fails_over_then_back() {
     assert_eq!(lab.switch_count(), 2, "one failover, one failback");
 }
 
+/// Issue 13: the chain is pre-tested in the background (FAILOVER_PRETEST_INTERVAL, default
+/// 300 s: a round at the start) against the real DHCP server of isp2, `status` shows each
+/// profile's last pre-test and its age, and a blackhole's failover takes that pass (or the
+/// one of its first failed round) instead of waiting for a new pre-test.
+#[test]
+fn e2e_background_pretests_are_shown_and_used_by_the_failover() {
+    let Some(mut lab) = supervised("e2e_bg_pretests") else {
+        return;
+    };
+    let last = |lab: &Lab, profile: &str| -> serde_json::Value {
+        let st = lab.status();
+        st["chain"]
+            .as_array()
+            .and_then(|c| c.iter().find(|e| e["profile"] == profile).cloned())
+            .map_or(serde_json::Value::Null, |e| e["last_pretest"].clone())
+    };
+    assert!(
+        wait_for(Duration::from_secs(20), || last(&lab, "2")["result"]
+            == "passed"),
+        "no background pass of 2 in status: {}\n{}",
+        lab.status(),
+        lab.connectd_log()
+    );
+    let age = last(&lab, "2")["secs_ago"].as_u64().expect("secs_ago");
+    assert!(age < 60, "the pass of 2 is {age} s old");
+    assert!(
+        last(&lab, "1").is_null(),
+        "the active primary is not pre-tested: {}",
+        last(&lab, "1")
+    );
+    let log = lab.connectd_log();
+    assert!(
+        log.contains("pre-test 1/1 of 2: Passed(\"DHCP offer of 198.51.100."),
+        "a real DHCP offer from isp2:\n{log}"
+    );
+
+    lab.ok(&["fault", "isp1", "blackhole"]);
+    let t = lab.wait_on("2", "isp2", Duration::from_secs(25));
+    println!("failover took {t:?}");
+    let log = lab.connectd_log();
+    let decision = log
+        .lines()
+        .find(|l| l.contains("-> Switching(2)"))
+        .expect("the failover's decision");
+    assert!(
+        decision.contains("2 passed its pre-test"),
+        "the failover used a pass it had: {decision}"
+    );
+    assert!(
+        !log.contains("Pretesting(2)"),
+        "the failover did not wait for a pre-test:\n{log}"
+    );
+    lab.assert_consistent("2", "DHCP", "red1");
+}
+
 /// Issue 13: the PPPoE primary blackholed beyond its access concentrator (the AC answers,
 /// the session comes up, nothing beyond the ISP router works). connectd proves it beside
 /// the backup (its own pppd, unit 9, no default route, its own ip-up) and never switches
