@@ -757,9 +757,45 @@ fn foreign_network_call(
         if !environ.split(|b| *b == 0).any(|v| !v.is_empty()) {
             continue;
         }
-        return Some(args.join(" "));
+        // A descendant of ours is ours, whatever environment it shows: the environment is
+        // only a hint where our own call's ancestry cannot be read. A CI conformance run
+        // (QMI, "boot, primary dead") took a `network stop red` for foreign while only our
+        // own ran, and the box stayed offline as after a Disconnect.
+        let pid = name.to_str().and_then(|s| s.parse::<u32>().ok());
+        if pid.is_some_and(|p| descends_from_us(proc_root, p)) {
+            continue;
+        }
+        let who = args.join(" ");
+        log::debug!("foreign network call: PID {pid:?}: {who}");
+        return Some(who);
     }
     None
+}
+
+/// Whether process `pid` under `proc_root` is this process or descends from it (its
+/// parents, read from `stat`, lead to us before they reach init).
+fn descends_from_us(proc_root: &Path, pid: u32) -> bool {
+    let me = std::process::id();
+    let mut p = pid;
+    // A bound against a loop in a fake or changing /proc.
+    for _ in 0..64 {
+        if p == me {
+            return true;
+        }
+        match parent_of(proc_root, p) {
+            Some(parent) if parent > 1 => p = parent,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// The parent PID in `/proc/PID/stat` (the field after the state, which follows the last
+/// `)`: the command name in parentheses may hold anything).
+fn parent_of(proc_root: &Path, pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// PIDs under `proc_root` of pppd (any: on IPFire only RED runs pppd) and of a dhcpcd with
@@ -1214,6 +1250,19 @@ mod tests {
         fs::write(proc_dir.join("24/environ"), b"").unwrap();
         assert_eq!(foreign_stop(&proc_dir, &network), None);
         fs::remove_dir_all(proc_dir.join("24")).unwrap();
+        // A descendant of ours (its parent's parent is this process) without our variable
+        // in what its environ shows: ours all the same.
+        let me = std::process::id();
+        pid(25, &["/bin/bash", &net_s, "stop", "red"], &["PATH=/bin"]);
+        fs::write(proc_dir.join("25/stat"), "25 (network) S 26 25 25 0").unwrap();
+        pid(26, &["/bin/bash", "x"], &["PATH=/bin"]);
+        fs::write(proc_dir.join("26/stat"), format!("26 (a) b) S {me} 1 1 0")).unwrap();
+        assert_eq!(foreign_stop(&proc_dir, &network), None);
+        // Not ours once the chain reaches init without us.
+        fs::write(proc_dir.join("26/stat"), "26 (a) b) S 1 1 1 0").unwrap();
+        assert!(foreign_stop(&proc_dir, &network).is_some());
+        fs::remove_dir_all(proc_dir.join("25")).unwrap();
+        fs::remove_dir_all(proc_dir.join("26")).unwrap();
         let net = ReleasingNetwork {
             marker: d.path().join("elsewhere"),
             env: Default::default(),
