@@ -15,6 +15,8 @@
 //!   the counter is the user's Disconnect: the core is told (it stops and exits) instead of
 //!   the switch or the write going ahead.
 
+use std::time::{Duration, Instant};
+
 use super::machine::Event;
 use crate::uplink::health::Verdict;
 
@@ -56,17 +58,34 @@ pub(crate) struct Observer {
     keepconnected: bool,
     red_stopped: bool,
     link_lost_sent: bool,
-    /// Samples `red/active` has been seen gone on a type dhcpcd serves, not yet reported.
-    down_grace: u32,
+    /// Since when `red/active` has been seen gone, not yet reported (the grace).
+    down_since: Option<Instant>,
 }
 
-/// How many passive samples a vanished `red/active` on a type dhcpcd serves (DHCP, QMI)
-/// or STATIC waits before it is reported as [`Event::RedDown`]: `dhcpcd.exe` removes it
-/// first and runs red.down/ (where our hook marks a deliberate stop) right after
-/// (`dhcpcd.exe:85-89`), and `networking/red stop` on STATIC likewise
-/// (`networking/red:495-504`). Without the wait a supervisor sampling in between would
-/// start RED again under the administrator's stop. 8 × 250 ms.
-pub(crate) const DOWN_GRACE_SAMPLES: u32 = 8;
+/// How long a vanished `red/active` on a type dhcpcd serves (DHCP, QMI) or STATIC waits
+/// before it is reported as [`Event::RedDown`]: `dhcpcd.exe` removes it first and runs
+/// red.down/ (where our hook marks a deliberate stop) right after (`dhcpcd.exe:85-89`),
+/// and `networking/red stop` on STATIC likewise (`networking/red:495-504`). Without the
+/// wait a supervisor sampling in between would start RED again under the administrator's
+/// stop. A time, not a count of samples: a change wakes the supervisor at once, so samples
+/// may come in bursts.
+pub(crate) const DOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// The same wait on a pppd type: `networking/red stop` removes `red/active` (red:493)
+/// before `red/keepconnected` and pppd (red:523-524), so a sample in between, which the
+/// wake-up on `red/active`'s removal makes the rule, took the administrator's stop for a
+/// dropped line and redialled (conformance, PPPoE, "shutdown (runlevel 0)").
+pub(crate) const PPP_DOWN_GRACE: Duration = Duration::from_millis(500);
+
+/// The grace of a vanished `red/active` on a type that does (`uses_pppd`) or does not
+/// use pppd.
+fn grace(uses_pppd: bool) -> Duration {
+    if uses_pppd {
+        PPP_DOWN_GRACE
+    } else {
+        DOWN_GRACE
+    }
+}
 
 impl Observer {
     /// The levels at start-up.
@@ -76,7 +95,7 @@ impl Observer {
             keepconnected,
             red_stopped: false,
             link_lost_sent: false,
-            down_grace: 0,
+            down_since: None,
         }
     }
 
@@ -85,9 +104,14 @@ impl Observer {
         self.red_active
     }
 
-    /// One sample of the levels. `pppd_alive` is called only while RED is down on a pppd
-    /// type.
-    pub(crate) fn sample(&mut self, levels: Levels, pppd_alive: impl FnOnce() -> bool) -> Observed {
+    /// One sample of the levels at `now`. `pppd_alive` is called only while RED is down on
+    /// a pppd type.
+    pub(crate) fn sample(
+        &mut self,
+        levels: Levels,
+        now: Instant,
+        pppd_alive: impl FnOnce() -> bool,
+    ) -> Observed {
         let mut out = Observed::default();
         if self.keepconnected && !levels.keepconnected {
             log::info!("red/keepconnected removed: the user disconnected");
@@ -115,22 +139,23 @@ impl Observer {
                 self.link_lost_sent = false;
                 out.red_came_up = true;
                 out.events.push(Event::RedUp);
-            } else if !levels.uses_pppd
-                && !levels.red_stopped
+            } else if !levels.red_stopped
                 && levels.keepconnected
-                && self.down_grace < DOWN_GRACE_SAMPLES
+                && now < *self.down_since.get_or_insert(now) + grace(levels.uses_pppd)
             {
-                // Not yet: red.down may be about to tell a deliberate stop.
-                self.down_grace += 1;
+                // Not yet: red.down or the rest of `networking/red stop` may be about to
+                // tell a deliberate stop.
             } else {
                 self.red_active = false;
-                self.down_grace = 0;
+                self.down_since = None;
                 out.events.push(Event::RedDown);
             }
         } else {
-            self.down_grace = 0;
+            self.down_since = None;
         }
-        if !red && levels.uses_pppd && !pppd_alive() {
+        // Only once RED is taken for down: in the grace, the stop's own `killall pppd`
+        // follows its removal of keepconnected.
+        if !red && !self.red_active && levels.uses_pppd && !pppd_alive() {
             // Waiting for red/active on a pppd type: a pppd that is gone will never bring
             // it up.
             out.events.push(Event::NoPppd);
@@ -146,7 +171,7 @@ impl Observer {
     /// before the grace's samples and walked the chain where a redial, or the
     /// administrator's stop, was due (issue 12 item 9: `redctrl restart`).
     pub(crate) fn probing(&self) -> bool {
-        self.red_active && self.down_grace == 0
+        self.red_active && self.down_since.is_none()
     }
 
     /// Whether the link of the monitored uplink is worth sampling (after [`sample`]: RED
@@ -154,7 +179,7 @@ impl Observer {
     ///
     /// [`sample`]: Observer::sample
     pub(crate) fn wants_link(&self) -> bool {
-        self.red_active && !self.link_lost_sent && self.down_grace == 0
+        self.red_active && !self.link_lost_sent && self.down_since.is_none()
     }
 
     /// The link sample of the monitored uplink, taken when [`Observer::wants_link`].
@@ -180,7 +205,7 @@ impl Observer {
     /// told (the core's contract): `RedUp` when it exists.
     pub(crate) fn after_answer(&mut self, red_active: bool) -> Option<Event> {
         self.red_active = red_active;
-        self.down_grace = 0;
+        self.down_since = None;
         red_active.then_some(Event::RedUp)
     }
 
@@ -239,6 +264,13 @@ pub(crate) fn health_event(
 mod tests {
     use super::*;
 
+    /// The time `ms` milliseconds into a test.
+    fn t(ms: u64) -> Instant {
+        static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        use crate::sys::clock::{Clock, SystemClock};
+        *BASE.get_or_init(|| SystemClock.now()) + Duration::from_millis(ms)
+    }
+
     const ALIVE: fn() -> bool = || true;
     const DEAD: fn() -> bool = || false;
 
@@ -257,7 +289,7 @@ mod tests {
         // between must not report a dropped line (the supervisor would start RED again
         // under the administrator's `network stop red`).
         let mut o = Observer::new(true, true);
-        let s = o.sample(levels(true, false, false), ALIVE);
+        let s = o.sample(levels(true, false, false), t(0), ALIVE);
         assert!(s.events.is_empty());
         assert!(!o.wants_link());
         let s = o.sample(
@@ -265,20 +297,57 @@ mod tests {
                 red_stopped: true,
                 ..levels(true, false, false)
             },
+            t(0),
             ALIVE,
         );
         assert_eq!(s.events, vec![Event::KeepconnectedRemoved, Event::RedDown]);
         // No marker: a dropped line after the grace, once.
         let mut o = Observer::new(true, true);
         let mut events = Vec::new();
-        for _ in 0..=DOWN_GRACE_SAMPLES {
-            events.extend(o.sample(levels(true, false, false), ALIVE).events);
+        for i in 0..=8 {
+            events.extend(
+                o.sample(levels(true, false, false), t(i * 250), ALIVE)
+                    .events,
+            );
         }
         assert_eq!(events, vec![Event::RedDown]);
-        // pppd types: at once (ip-down; their Disconnect is keepconnected).
+        // Samples in a burst (each change wakes the supervisor) do not shorten the grace.
         let mut o = Observer::new(true, true);
-        let s = o.sample(levels(true, false, true), ALIVE);
-        assert_eq!(s.events.first(), Some(&Event::RedDown));
+        for _ in 0..20 {
+            assert!(
+                o.sample(levels(true, false, false), t(10), ALIVE)
+                    .events
+                    .is_empty()
+            );
+        }
+        assert_eq!(
+            o.sample(levels(true, false, false), t(10) + DOWN_GRACE, ALIVE)
+                .events,
+            vec![Event::RedDown]
+        );
+        // pppd types: `networking/red stop` removes red/active (red:493) before
+        // keepconnected (red:523); a sample in between is not a dropped line, and the
+        // removal that follows is the Disconnect.
+        let mut o = Observer::new(true, true);
+        assert!(
+            o.sample(levels(true, false, true), t(0), DEAD)
+                .events
+                .is_empty()
+        );
+        assert_eq!(
+            o.sample(levels(false, false, true), t(5), DEAD).events,
+            vec![Event::KeepconnectedRemoved, Event::RedDown, Event::NoPppd]
+        );
+        // A dropped line (ip-down; keepconnected stays): after the shorter grace.
+        let mut o = Observer::new(true, true);
+        assert!(
+            o.sample(levels(true, false, true), t(0), ALIVE)
+                .events
+                .is_empty()
+        );
+        assert!(!o.probing());
+        let s = o.sample(levels(true, false, true), t(0) + PPP_DOWN_GRACE, ALIVE);
+        assert_eq!(s.events, vec![Event::RedDown]);
     }
 
     #[test]
@@ -291,10 +360,10 @@ mod tests {
             red_stopped: true,
             ..levels(true, false, false)
         };
-        let s = o.sample(stopped, ALIVE);
+        let s = o.sample(stopped, t(0), ALIVE);
         assert_eq!(s.events, vec![Event::KeepconnectedRemoved, Event::RedDown]);
         // A level: once.
-        let s = o.sample(stopped, ALIVE);
+        let s = o.sample(stopped, t(0), ALIVE);
         assert!(s.events.is_empty());
         // Both at once (PPP's Disconnect at shutdown): one Disconnect.
         let mut o = Observer::new(true, true);
@@ -303,14 +372,18 @@ mod tests {
                 red_stopped: true,
                 ..levels(false, false, false)
             },
+            t(0),
             ALIVE,
         );
         assert_eq!(s.events, vec![Event::KeepconnectedRemoved, Event::RedDown]);
         // A vanished red/active alone is a dropped line (after the grace), not a Disconnect.
         let mut o = Observer::new(true, true);
         let mut events = Vec::new();
-        for _ in 0..=DOWN_GRACE_SAMPLES {
-            events.extend(o.sample(levels(true, false, false), ALIVE).events);
+        for i in 0..=8 {
+            events.extend(
+                o.sample(levels(true, false, false), t(i * 250), ALIVE)
+                    .events,
+            );
         }
         assert_eq!(events, vec![Event::RedDown]);
     }
@@ -318,18 +391,18 @@ mod tests {
     #[test]
     fn levels_give_events_on_changes_only() {
         let mut o = Observer::new(false, true);
-        let s = o.sample(levels(true, false, false), ALIVE);
+        let s = o.sample(levels(true, false, false), t(0), ALIVE);
         assert!(s.events.is_empty());
-        let s = o.sample(levels(true, true, false), ALIVE);
+        let s = o.sample(levels(true, true, false), t(0), ALIVE);
         assert_eq!(s.events, vec![Event::RedUp]);
         assert!(s.red_came_up);
         assert!(o.red_active());
-        let s = o.sample(levels(true, true, false), ALIVE);
+        let s = o.sample(levels(true, true, false), t(0), ALIVE);
         assert!(s.events.is_empty() && !s.red_came_up);
-        let s = o.sample(levels(false, false, false), ALIVE);
+        let s = o.sample(levels(false, false, false), t(0), ALIVE);
         assert_eq!(s.events, vec![Event::KeepconnectedRemoved, Event::RedDown]);
         // Its creation is no event.
-        let s = o.sample(levels(true, false, false), ALIVE);
+        let s = o.sample(levels(true, false, false), t(0), ALIVE);
         assert!(s.events.is_empty());
     }
 
@@ -337,15 +410,15 @@ mod tests {
     fn no_pppd_is_a_level_while_red_is_down_on_a_pppd_type() {
         let mut o = Observer::new(false, true);
         for _ in 0..2 {
-            let s = o.sample(levels(true, false, true), DEAD);
+            let s = o.sample(levels(true, false, true), t(0), DEAD);
             assert_eq!(s.events, vec![Event::NoPppd]);
         }
-        let s = o.sample(levels(true, false, true), ALIVE);
+        let s = o.sample(levels(true, false, true), t(0), ALIVE);
         assert!(s.events.is_empty());
         // Not looked for on ethernet types, nor while RED is up.
-        let s = o.sample(levels(true, false, false), || panic!("sampled"));
+        let s = o.sample(levels(true, false, false), t(0), || panic!("sampled"));
         assert!(s.events.is_empty());
-        let s = o.sample(levels(true, true, true), || panic!("sampled"));
+        let s = o.sample(levels(true, true, true), t(0), || panic!("sampled"));
         assert_eq!(s.events, vec![Event::RedUp]);
     }
 
@@ -358,7 +431,7 @@ mod tests {
                 carrier_lost: true,
             })
         };
-        o.sample(levels(true, true, false), ALIVE);
+        o.sample(levels(true, true, false), t(0), ALIVE);
         assert!(o.wants_link());
         assert_eq!(
             o.link(lost()),
@@ -371,11 +444,11 @@ mod tests {
         assert_eq!(o.link(lost()), None);
         o.dial_done();
         assert!(o.link(lost()).is_some(), "a new dial reports again");
-        for _ in 0..=DOWN_GRACE_SAMPLES {
-            o.sample(levels(true, false, false), ALIVE);
+        for i in 0..=8 {
+            o.sample(levels(true, false, false), t(i * 250), ALIVE);
         }
         assert!(!o.wants_link(), "RED is down");
-        let s = o.sample(levels(true, true, false), ALIVE);
+        let s = o.sample(levels(true, true, false), t(0), ALIVE);
         assert_eq!(s.events, vec![Event::RedUp]);
         assert!(o.wants_link());
         assert!(o.link(lost()).is_some());
@@ -395,7 +468,7 @@ mod tests {
             Some(Event::KeepconnectedRemoved)
         );
         // The next sample does not report the same removal twice.
-        let s = o.sample(levels(false, true, false), ALIVE);
+        let s = o.sample(levels(false, true, false), t(0), ALIVE);
         assert!(s.events.is_empty());
     }
 

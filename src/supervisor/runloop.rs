@@ -489,7 +489,7 @@ impl<'a> Supervisor<'a> {
         };
         let seen = fx
             .obs
-            .sample(levels, || fx.seams.passive.pppd_pid().is_some());
+            .sample(levels, now, || fx.seams.passive.pppd_pid().is_some());
         if seen.red_came_up {
             fx.flush_old_address();
             if let Some(m) = &mut fx.monitoring {
