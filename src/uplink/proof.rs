@@ -381,6 +381,11 @@ fn run_ok<S: Into<std::ffi::OsString>>(
     }
 }
 
+/// `ip ARGS` through [`run_ok`] (the STATIC and DHCP sessions' addresses and links).
+fn ip(runner: &dyn Runner, args: &[&str]) -> Result<(), String> {
+    run_ok(runner, std::iter::once("ip").chain(args.iter().copied()))
+}
+
 /// Removes the proof's rules and table (also what a crashed run left).
 fn clear_policy_route(runner: &dyn Runner) {
     let table = PROOF_TABLE.to_string();
@@ -683,30 +688,29 @@ impl StaticProof {
             added: false,
         })
     }
-
-    fn ip(&self, args: &[&str]) -> Result<(), String> {
-        run_ok(
-            self.runner.as_ref(),
-            std::iter::once("ip").chain(args.iter().copied()),
-        )
-    }
 }
 
 impl ProofLink for StaticProof {
     fn up(&mut self, _stop: &AtomicBool) -> Result<String, String> {
         let addr = format!("{}/{}", self.ip, self.prefix);
-        self.ip(&["link", "set", "dev", &self.nic, "up"])?;
+        ip(
+            self.runner.as_ref(),
+            &["link", "set", "dev", &self.nic, "up"],
+        )?;
         // noprefixroute: the connected route stays the backup's business; the policy
         // route below reaches the gateway on-link.
-        self.ip(&[
-            "-4",
-            "addr",
-            "replace",
-            &addr,
-            "dev",
-            &self.nic,
-            "noprefixroute",
-        ])?;
+        ip(
+            self.runner.as_ref(),
+            &[
+                "-4",
+                "addr",
+                "replace",
+                &addr,
+                "dev",
+                &self.nic,
+                "noprefixroute",
+            ],
+        )?;
         self.added = true;
         policy_route(
             self.runner.as_ref(),
@@ -725,7 +729,10 @@ impl ProofLink for StaticProof {
         clear_policy_route(self.runner.as_ref());
         if self.added {
             let addr = format!("{}/{}", self.ip, self.prefix);
-            let _ = self.ip(&["-4", "addr", "del", &addr, "dev", &self.nic]);
+            let _ = ip(
+                self.runner.as_ref(),
+                &["-4", "addr", "del", &addr, "dev", &self.nic],
+            );
             self.added = false;
         }
     }
@@ -751,18 +758,14 @@ impl DhcpProof {
             added: None,
         }
     }
-
-    fn ip(&self, args: &[&str]) -> Result<(), String> {
-        run_ok(
-            self.runner.as_ref(),
-            std::iter::once("ip").chain(args.iter().copied()),
-        )
-    }
 }
 
 impl ProofLink for DhcpProof {
     fn up(&mut self, _stop: &AtomicBool) -> Result<String, String> {
-        self.ip(&["link", "set", "dev", &self.nic, "up"])?;
+        ip(
+            self.runner.as_ref(),
+            &["link", "set", "dev", &self.nic, "up"],
+        )?;
         log::info!(
             "failback proof: taking a DHCP lease on {} (no route, no hook)",
             self.nic
@@ -781,15 +784,18 @@ impl ProofLink for DhcpProof {
         );
         let (router, local) = (l.router, l.address);
         self.lease = Some((l, SystemClock.now()));
-        self.ip(&[
-            "-4",
-            "addr",
-            "replace",
-            &addr,
-            "dev",
-            &self.nic,
-            "noprefixroute",
-        ])?;
+        ip(
+            self.runner.as_ref(),
+            &[
+                "-4",
+                "addr",
+                "replace",
+                &addr,
+                "dev",
+                &self.nic,
+                "noprefixroute",
+            ],
+        )?;
         self.added = Some(addr);
         policy_route(self.runner.as_ref(), &self.nic, Some(router), Some(local))?;
         Ok(self.nic.clone())
@@ -813,7 +819,10 @@ impl ProofLink for DhcpProof {
     fn down(&mut self) {
         clear_policy_route(self.runner.as_ref());
         if let Some(addr) = self.added.take() {
-            let _ = self.ip(&["-4", "addr", "del", &addr, "dev", &self.nic]);
+            let _ = ip(
+                self.runner.as_ref(),
+                &["-4", "addr", "del", &addr, "dev", &self.nic],
+            );
         }
         if let Some((l, _)) = self.lease.take() {
             match crate::uplink::pretest::dhcp::release(&self.nic, &l) {
